@@ -1,0 +1,3 @@
+from imperium_desk.cli import main
+
+raise SystemExit(main())

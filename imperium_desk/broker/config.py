@@ -1,0 +1,31 @@
+"""Broker section of the desk config."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PaperBrokerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capital: float = Field(default=10_000_000.0, gt=0, description="account capital in rupees")
+    fill_point: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="share of the round trip after which an order meets the book (0.5 = half way)",
+    )
+    short_margin_rate: float = Field(
+        default=0.12, ge=0.0, le=1.0,
+        description="margin for a short option as a share of the underlying notional (SPAN+exposure proxy)",
+    )
+
+
+class BrokerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["paper"] = "paper"
+    paper: PaperBrokerConfig = Field(default_factory=PaperBrokerConfig)
+    rate_limit_per_s: float | None = Field(
+        default=10.0, gt=0, description="client-side order rate limit (Kite: 10 orders/s); null disables it"
+    )

@@ -1,0 +1,272 @@
+"""The clock port: the only source of time for engine code.
+
+Both clocks run engine coroutines on an asyncio loop and differ only in what the loop's time is:
+
+* `WallClock` reads the running loop (plain asyncio headless, qasync under Qt); `now()` is wall time.
+* `VirtualClock` owns a `VirtualEventLoop` whose time jumps straight to the next scheduled event when
+  nothing is ready, so an hour of trading replays in well under a second and the order of events is a
+  pure function of the program (no I/O, no threads touch it).
+
+`VirtualEventLoop` is deliberately small rather than a subclass of asyncio's selector loop: replay
+throughput is bounded by per-event loop overhead, and the selector loop costs ~2x more per timer
+(benchmarks/replay_throughput.py). It implements what asyncio's Future/Task, sleep, gather, wait_for,
+timeout, Event, Lock and Queue need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import Context
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Time for engine code. `now()` is epoch seconds (UTC); `monotonic()` is the loop's time."""
+
+    def now(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> Awaitable[None]: ...
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Cancellable: ...
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> Cancellable: ...
+
+    def create_future(self) -> asyncio.Future[Any]: ...
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _LoopClock:
+    """Shared implementation: epoch time = offset + loop time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, epoch_offset: float) -> None:
+        self._loop = loop
+        self._offset = epoch_offset
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def now(self) -> float:
+        return self._offset + self._loop.time()
+
+    def now_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), UTC)
+
+    def monotonic(self) -> float:
+        return self._loop.time()
+
+    def sleep(self, seconds: float) -> asyncio.Future[None]:
+        # A bare future + timer: half the per-sleep cost of asyncio.sleep on the replay hot path.
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._loop.call_later(max(0.0, seconds), _wake, fut)
+        return fut
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Cancellable:
+        return self._loop.call_later(max(0.0, delay), callback, *args)
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> Cancellable:
+        return self._loop.call_soon(callback, *args)
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return self._loop.create_future()
+
+
+class WallClock(_LoopClock):
+    """Wall time on a running asyncio loop (plain asyncio or qasync)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        loop = loop or asyncio.get_running_loop()
+        super().__init__(loop, time.time() - loop.time())
+
+
+class VirtualClock(_LoopClock):
+    """Virtual time starting at `start_epoch`; time advances only by jumping to the next event."""
+
+    def __init__(self, start_epoch: float) -> None:
+        self.virtual_loop = VirtualEventLoop()
+        super().__init__(self.virtual_loop, start_epoch)
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        return self.virtual_loop.run_until_complete(main)
+
+
+class VirtualClockDeadlock(RuntimeError):
+    """The program awaits something that no scheduled event can ever deliver."""
+
+
+class _Handle:
+    __slots__ = ("_args", "_callback", "_cancelled", "_context", "_when")
+
+    def __init__(
+        self, callback: Callable[..., object], args: tuple[Any, ...], context: Context | None, when: float
+    ) -> None:
+        self._callback = callback
+        self._args = args
+        self._context = context
+        self._cancelled = False
+        self._when = when
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def when(self) -> float:
+        return self._when
+
+
+class VirtualEventLoop(asyncio.AbstractEventLoop):
+    """A single-threaded event loop on virtual time (seconds from 0.0). Not thread-safe by design."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        self._ready: deque[_Handle] = deque()
+        self._timers: list[tuple[float, int, _Handle]] = []
+        self._timer_seq = 0
+        self._running = False
+        self._closed = False
+        self._stopping = False
+        self._unhandled: list[BaseException] = []
+
+    # -- time and scheduling --------------------------------------------------------------------------
+    def time(self) -> float:
+        return self._now
+
+    def call_soon(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> _Handle:
+        handle = _Handle(callback, args, context, self._now)
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> _Handle:
+        raise RuntimeError("the virtual event loop accepts no work from other threads (it would break replay)")
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> _Handle:
+        handle = _Handle(callback, args, context, when)
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (when, self._timer_seq, handle))
+        return handle
+
+    def call_later(  # type: ignore[override]
+        self, delay: float, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> _Handle:
+        return self.call_at(self._now + delay, callback, *args, context=context)
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(  # type: ignore[override]
+        self, coro: Coroutine[Any, Any, T], *, name: str | None = None, context: Context | None = None
+    ) -> asyncio.Task[T]:
+        return asyncio.Task(coro, loop=self, name=name, context=context)
+
+    # -- running ---------------------------------------------------------------------------------------
+    def run_until_complete(self, future: Awaitable[T]) -> T:  # type: ignore[override]
+        fut = asyncio.ensure_future(future, loop=self)
+        fut.add_done_callback(lambda _f: self.stop())
+        self.run_forever()
+        if not fut.done():
+            raise VirtualClockDeadlock("the virtual loop stopped before the main coroutine finished")
+        return fut.result()
+
+    def run_forever(self) -> None:
+        if self._running:
+            raise RuntimeError("the virtual event loop is already running")
+        asyncio.events._set_running_loop(self)
+        self._running = True
+        ready, timers = self._ready, self._timers
+        pop, heappop = ready.popleft, heapq.heappop
+        try:
+            while not self._stopping:
+                if not ready:
+                    if not timers:
+                        raise VirtualClockDeadlock(
+                            f"nothing is scheduled at virtual t={self._now:.6f}s but the run is not finished"
+                        )
+                    when, _, handle = heappop(timers)
+                    if handle._cancelled:
+                        continue
+                    if when > self._now:
+                        self._now = when
+                    ready.append(handle)
+                    continue
+                handle = pop()
+                if handle._cancelled:
+                    continue
+                try:
+                    if handle._context is None:
+                        handle._callback(*handle._args)
+                    else:
+                        handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self.call_exception_handler({"message": "callback raised", "exception": exc})
+        finally:
+            self._stopping = False
+            self._running = False
+            asyncio.events._set_running_loop(None)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.clear()
+        self._timers.clear()
+
+    async def shutdown_asyncgens(self) -> None:
+        return None
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        return None
+
+    def get_debug(self) -> bool:
+        return False
+
+    def set_debug(self, enabled: bool) -> None:
+        return None
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, BaseException):
+            self._unhandled.append(exc)
+        log.error("virtual loop: %s", context.get("message"), exc_info=exc if isinstance(exc, BaseException) else None)
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.call_exception_handler(context)
+
+    @property
+    def unhandled_exceptions(self) -> list[BaseException]:
+        return list(self._unhandled)

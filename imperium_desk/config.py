@@ -1,0 +1,125 @@
+"""The desk config (DESIGN.md §4): one pydantic schema, loaded from YAML or JSON.
+
+Unknown fields are errors. Every error is reported with its field path and the offending value, and a
+failed load changes nothing: the caller keeps the config it had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from imperium_desk.broker.config import BrokerConfig
+from imperium_desk.execution.config import ExecutionConfig, RiskConfig
+from imperium_desk.market.config import MarketConfig
+from imperium_desk.models.config import LatencyModels, SlippageModels
+
+
+class TelemetryConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sinks: list[Literal["jsonl"]] = Field(default_factory=lambda: ["jsonl"], min_length=1)
+    flush_interval_ms: float = Field(default=100.0, gt=0)
+    flush_records: int = Field(default=100, ge=1)
+    fsync: bool = True
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    latency_model: LatencyModels = Field(default_factory=LatencyModels)
+    slippage_model: SlippageModels = Field(default_factory=SlippageModels)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+    def sha256(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ConfigError(ValueError):
+    """A config or data file was rejected. `errors` holds one line per problem: `source: path: message`."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def validation_errors(source: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        lines.append(f"{source}: {loc}: {err['msg']} (got {shown})")
+    return lines
+
+
+def read_document(path: Path) -> Any:
+    """Parse a YAML or JSON file (JSON is YAML), with errors that name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError([f"{path}:{where} not valid YAML/JSON: {getattr(exc, 'problem', exc)}"]) from None
+
+
+def resolve_relative_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths inside a config (instrument file, model data files) are relative to the config file."""
+    market = raw.get("market")
+    if isinstance(market, dict) and isinstance(market.get("instruments"), str):
+        market = dict(market)
+        market["instruments"] = str((base / market["instruments"]).resolve())
+        raw = {**raw, "market": market}
+    return raw
+
+
+def config_from_mapping(raw: Any, source: str, base: Path | None = None) -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping, got {type(raw).__name__}"])
+    if base is not None:
+        raw = resolve_relative_paths(raw, base)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(validation_errors(source, exc)) from None
+
+
+def load_config(path: Path | None) -> Config:
+    """The config in `path`, or the embedded defaults when `path` is None."""
+    if path is None:
+        return Config()
+    return config_from_mapping(read_document(path), str(path), path.parent)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` merged over `base`: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merged_config(config: Config, override: dict[str, Any], source: str) -> Config:
+    base = config.model_dump(mode="json", by_alias=True)
+    return config_from_mapping(deep_merge(base, override), source)

@@ -1,0 +1,57 @@
+"""What a ticket asks the stack to do, and what the stack answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Product, Side, Urgency
+
+
+class RequestMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(default="api", description="the flow that sent it: ladder, multi_strike, replay, api")
+    group: str | None = Field(default=None, description="groups the parents of one multi-strike action")
+    is_exit: bool = Field(default=False, description="exits reduce risk and are never blocked by limits")
+
+
+class ExecutionRequest(BaseModel):
+    """One parent order. Unset execution fields take the desk config's `execution` defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = Field(min_length=1)
+    side: Side
+    quantity: int = Field(gt=0, description="units; a multiple of the contract's lot size")
+    order_type: OrderType = OrderType.MARKET
+    product: Product = Product.NRML
+    ltp: float | None = Field(default=None, gt=0)
+    bid: float | None = Field(default=None, gt=0)
+    ask: float | None = Field(default=None, gt=0)
+    algo: Algo | None = None
+    urgency: Urgency | None = None
+    max_child_orders: int | None = Field(default=None, ge=1, le=1000)
+    participation_rate: float | None = Field(default=None, gt=0, le=1)
+    randomize_slices: bool | None = None
+    horizon_s: float | None = Field(default=None, gt=0)
+    limit_price: float | None = Field(default=None, gt=0)
+    metadata: RequestMetadata = Field(default_factory=RequestMetadata)
+
+
+@dataclass(slots=True)
+class ParentResult:
+    parent_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    status: ParentStatus
+    filled_qty: int = 0
+    average_price: float = 0.0
+    child_order_ids: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def unfilled_qty(self) -> int:
+        return self.quantity - self.filled_qty

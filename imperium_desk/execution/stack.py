@@ -1,0 +1,398 @@
+"""The execution stack: ticket -> risk gate -> router -> planner -> cost estimate -> broker -> retry -> telemetry.
+
+One `ExecutionStack` serves every flow (ladder, multi-strike panel, replay, API). `execute()` is a coroutine
+that never blocks the loop: children are scheduled on the clock, broker calls are awaited, telemetry goes to
+a sink that writes on its own thread.
+
+Idempotent retries: every child carries a unique tag that it keeps across retries. After a transient error
+(whose outcome is unknown: the broker may have accepted the order and lost the answer) the stack looks the
+tag up at the broker before sending again; if the lookup itself cannot be completed the child fails rather
+than risk a duplicate.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from imperium_desk.broker.port import Broker
+from imperium_desk.clock import Clock
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus
+from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
+from imperium_desk.domain.orders import OrderUpdate
+from imperium_desk.execution.config import ExecutionConfig
+from imperium_desk.execution.context import ChildContext, ParentContext
+from imperium_desk.execution.cost import SlippageModel
+from imperium_desk.execution.planner import ExecutionAlgoPlanner, PlannedChild, PlanRequest
+from imperium_desk.execution.ratelimit import OrderRateLimiter
+from imperium_desk.execution.request import ExecutionRequest, ParentResult
+from imperium_desk.execution.retry import RetryPolicy
+from imperium_desk.execution.risk import RiskGate
+from imperium_desk.execution.router import SmartOrderRouter
+from imperium_desk.execution.tracker import FillQualityTracker
+from imperium_desk.market.port import MarketData
+
+_SESSION_OPEN_S = 9 * 3600 + 15 * 60  # 09:15 IST
+
+
+class InvalidOrder(ValueError):
+    """The request cannot be executed as written; the message names the field and value."""
+
+
+class ExecutionStack:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        broker: Broker,
+        market: MarketData,
+        catalog: InstrumentCatalog,
+        planner: ExecutionAlgoPlanner,
+        router: SmartOrderRouter,
+        cost_model: SlippageModel,
+        retry: RetryPolicy,
+        limiter: OrderRateLimiter,
+        risk: RiskGate,
+        tracker: FillQualityTracker,
+        config: ExecutionConfig,
+        id_prefix: str = "",
+    ) -> None:
+        self._clock = clock
+        self._broker = broker
+        self._market = market
+        self._catalog = catalog
+        self._planner = planner
+        self._router = router
+        self._cost = cost_model
+        self._retry = retry
+        self._limiter = limiter
+        self.risk = risk
+        self.tracker = tracker
+        self.config = config
+        self._id_prefix = id_prefix
+        self._parent_seq = 0
+        self._children: dict[str, ChildContext] = {}
+        self.parents_in_flight = 0
+        self.duplicate_orders: list[str] = []  # tags that ever mapped to two broker orders (must stay empty)
+        broker.add_listener(self._on_update)
+
+    @property
+    def children_in_flight(self) -> int:
+        return len(self._children)
+
+    # -- validation ------------------------------------------------------------------------------------------
+    def validate(self, request: ExecutionRequest) -> OptionContract:
+        try:
+            contract = self._catalog.resolve(request.symbol)
+        except InstrumentError as exc:
+            raise InvalidOrder(f"symbol: {exc}") from None
+        if request.quantity % contract.lot_size:
+            raise InvalidOrder(
+                f"quantity: {request.quantity} is not a multiple of the {contract.underlying} lot size "
+                f"{contract.lot_size}"
+            )
+        if request.order_type is OrderType.LIMIT and request.limit_price is None:
+            raise InvalidOrder("limit_price: a LIMIT order needs a limit price")
+        if request.limit_price is not None:
+            ticks = request.limit_price / contract.tick_size
+            if abs(ticks - round(ticks)) > 1e-6:
+                raise InvalidOrder(
+                    f"limit_price: {request.limit_price} is not on the tick grid {contract.tick_size}"
+                )
+        return contract
+
+    # -- the parent ------------------------------------------------------------------------------------------
+    async def execute(self, request: ExecutionRequest) -> ParentResult:
+        contract = self.validate(request)
+        cfg = self.config
+        quote = self._market.subscribe(contract)
+        self._parent_seq += 1
+        parent = ParentContext(
+            parent_id=f"{self._id_prefix}P{self._parent_seq:06d}",
+            request=request,
+            contract=contract,
+            algo=request.algo or cfg.algo,
+            urgency=request.urgency or cfg.urgency,
+            arrival_price=quote.mid,
+        )
+        reason = self.risk.check(request, contract, request.limit_price or quote.ask)
+        if reason is not None:
+            self.tracker.reject(parent, None, reason, ErrorBucket.RISK)
+            return self._result(parent, reason)
+        plan_request = PlanRequest(
+            algo=parent.algo,
+            quantity=request.quantity,
+            lot_size=contract.lot_size,
+            max_child_qty=contract.max_order_qty,
+            max_child_orders=request.max_child_orders or cfg.max_child_orders,
+            horizon_s=request.horizon_s or cfg.horizon_s,
+            urgency=parent.urgency,
+            randomize=cfg.randomize_slices if request.randomize_slices is None else request.randomize_slices,
+            participation_rate=request.participation_rate or cfg.participation_rate,
+            session_offset_s=self._session_offset_s(),
+            pov_interval_s=cfg.pov_interval_s,
+        )
+        self.parents_in_flight += 1
+        try:
+            if parent.algo is Algo.POV:
+                await self._run_pov(parent, plan_request)
+            else:
+                await self._run_schedule(parent, plan_request, self._planner.plan(plan_request))
+        finally:
+            self.parents_in_flight -= 1
+        return self._result(parent, parent.failure)
+
+    def _session_offset_s(self) -> float:
+        local = datetime.fromtimestamp(self._clock.now(), UTC).astimezone(IST)
+        return float(local.hour * 3600 + local.minute * 60 + local.second - _SESSION_OPEN_S)
+
+    async def _run_schedule(self, parent: ParentContext, req: PlanRequest, plan: list[PlannedChild]) -> None:
+        parent.children = len(plan)
+        start = self._clock.monotonic()
+        carry = 0
+        for i, planned in enumerate(plan):
+            wait = start + planned.offset_s - self._clock.monotonic()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            qty = min(planned.qty + carry, parent.contract.max_order_qty)
+            held_back = planned.qty + carry - qty
+            last = i == len(plan) - 1
+            deadline = start + (req.horizon_s + self.config.resting_grace_s if last else plan[i + 1].offset_s)
+            filled = await self._run_child(parent, i, qty, deadline)
+            if parent.failure:
+                return
+            carry = qty - filled + held_back
+        if carry:
+            parent.failure = f"{carry} units unfilled when the schedule ended"
+
+    async def _run_pov(self, parent: ParentContext, req: PlanRequest) -> None:
+        schedule = self._planner.pov(req)
+        start = self._clock.monotonic()
+        start_volume = self._market.quote(parent.contract.symbol).volume
+        carry = 0
+        index = 0
+        for offset in schedule.check_times():
+            wait = start + offset - self._clock.monotonic()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            planned = schedule.next_child(self._market.quote(parent.contract.symbol).volume - start_volume)
+            if planned is None:
+                continue
+            qty = min(planned.qty + carry, parent.contract.max_order_qty)
+            parent.children = index + 1
+            filled = await self._run_child(parent, index, qty, start + offset + req.pov_interval_s)
+            index += 1
+            if parent.failure:
+                return
+            carry += planned.qty - filled
+            if schedule.done and carry == 0:
+                break
+        unfilled = req.quantity - parent.filled_qty
+        if unfilled:
+            parent.failure = f"{unfilled} units unfilled when the horizon ended (POV)"
+
+    def _result(self, parent: ParentContext, reason: str) -> ParentResult:
+        qty = parent.request.quantity
+        filled = parent.filled_qty
+        if reason and not parent.child_order_ids and filled == 0:
+            status = ParentStatus.REJECTED if parent.children == 0 else ParentStatus.FAILED
+        elif filled >= qty:
+            status = ParentStatus.COMPLETE
+        elif filled > 0:
+            status = ParentStatus.PARTIALLY_FILLED
+        elif parent.failure and "unfilled" not in parent.failure:
+            status = ParentStatus.FAILED
+        else:
+            status = ParentStatus.CANCELLED
+        return ParentResult(
+            parent_id=parent.parent_id,
+            symbol=parent.contract.symbol,
+            side=parent.request.side,
+            quantity=qty,
+            status=status,
+            filled_qty=filled,
+            average_price=round(parent.notional / filled, 6) if filled else 0.0,
+            child_order_ids=list(parent.child_order_ids),
+            reason=reason,
+        )
+
+    # -- one child ---------------------------------------------------------------------------------------------
+    async def _run_child(self, parent: ParentContext, index: int, qty: int, deadline: float) -> int:
+        contract = parent.contract
+        request = parent.request
+        quote = self._market.quote(contract.symbol)
+        decision = self._router.route(
+            side=request.side,
+            quote=quote,
+            urgency=parent.urgency,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            tick=contract.tick_size,
+        )
+        estimate = self._cost.estimate(contract.symbol, quote, qty, decision.route)
+        child = ChildContext(
+            parent=parent,
+            index=index,
+            tag=f"{parent.parent_id}C{index}",
+            qty=qty,
+            route=decision.route,
+            order_type=decision.order_type,
+            limit_price=decision.price,
+            intended_price=decision.intended_price,
+        )
+        self._children[child.tag] = child
+        self.tracker.placed(
+            child,
+            estimate.total,
+            estimate.impact,
+            {"expected_cost_bps": round(estimate.bps(parent.arrival_price), 4), "spread": round(quote.spread, 4)},
+        )
+        try:
+            sent = await self._send(child)
+            if sent and not child.terminal:
+                await self._await_end(child, deadline)
+        finally:
+            if child.terminal or child.order_id is None:
+                self._children.pop(child.tag, None)
+        if child.failure and not parent.failure:
+            parent.failure = child.failure
+        return child.filled_qty
+
+    async def _send(self, child: ChildContext) -> bool:
+        request = child.parent.request
+        priority = child.parent.urgency.queue_priority
+        while True:
+            child.attempt += 1
+            wait = self._limiter.acquire(priority)
+            if wait is not None:
+                await wait
+            sent_at = self._clock.monotonic()
+            try:
+                order_id = await self._broker.place_order(
+                    symbol=child.parent.contract.symbol,
+                    side=request.side,
+                    quantity=child.qty,
+                    order_type=child.order_type,
+                    product=request.product,
+                    tag=child.tag,
+                    price=child.limit_price,
+                )
+            except Exception as exc:
+                bucket = self._retry.classify(exc)
+                self.tracker.error(child, bucket, f"{type(exc).__name__}: {exc}", child.attempt)
+                if bucket is ErrorBucket.TRANSIENT:
+                    outcome = await self._reconcile(child)
+                    if outcome is True:
+                        return True
+                    if outcome is None:
+                        child.failure = f"transient: outcome of order {child.tag} unknown ({exc})"
+                        return False
+                if not self._retry.retryable(bucket):
+                    child.failure = f"{bucket.value}: {exc}"
+                    return False
+                if child.attempt >= self._retry.config.max_attempts:
+                    child.failure = f"{bucket.value}: gave up after {child.attempt} attempts ({exc})"
+                    return False
+                delay = self._retry.backoff_s(child.attempt)
+                self.tracker.retry(child, child.attempt, delay, bucket)
+                await self._clock.sleep(delay)
+                continue
+            self._adopt(child, order_id)
+            self.tracker.ack(child, round((self._clock.monotonic() - sent_at) * 1000.0, 3))
+            return True
+
+    async def _reconcile(self, child: ChildContext) -> bool | None:
+        """After an unknown outcome: True if the broker has the order (adopted), False if it surely does not,
+        None if the broker could not be asked."""
+        if child.order_id is not None:  # an order update for the tag already told us
+            self.tracker.ack(child, None, {"reconciled": True})
+            return True
+        for attempt in range(1, self._retry.config.lookup_attempts + 1):
+            try:
+                found = await self._broker.orders_by_tag(child.tag)
+            except Exception as exc:
+                if self._retry.classify(exc) is not ErrorBucket.TRANSIENT:
+                    return None
+                await self._clock.sleep(self._retry.backoff_s(attempt))
+                continue
+            if not found:
+                return False
+            if child.order_id is None:
+                self._adopt(child, found[0].order_id)
+            self.tracker.ack(child, None, {"reconciled": True})
+            order = found[0]
+            if order.status.terminal and not child.terminal:
+                self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
+            return True
+        return None
+
+    def _adopt(self, child: ChildContext, order_id: str) -> None:
+        if child.order_id is None:
+            child.order_id = order_id
+            child.parent.child_order_ids.append(order_id)
+        elif child.order_id != order_id:
+            self.duplicate_orders.append(child.tag)
+
+    async def _await_end(self, child: ChildContext, deadline: float) -> None:
+        child.waiter = self._clock.create_future()
+        remaining = deadline - self._clock.monotonic()
+        timer = self._clock.call_later(max(0.0, remaining), _resolve, child.waiter)
+        await child.waiter
+        timer.cancel()
+        if child.terminal or child.order_id is None:
+            return
+        # Deadline passed with the order still working: cancel what is left and wait for the broker to say so.
+        child.waiter = self._clock.create_future()
+        try:
+            await self._broker.cancel_order(child.order_id)
+        except Exception as exc:
+            if not child.terminal:  # it may have filled while the cancel travelled
+                bucket = self._retry.classify(exc)
+                self.tracker.error(child, bucket, f"cancel failed: {type(exc).__name__}: {exc}", child.attempt)
+                child.failure = f"{bucket.value}: cancel of {child.order_id} failed ({exc})"
+                return
+        if not child.terminal:
+            await child.waiter
+
+    # -- broker updates --------------------------------------------------------------------------------------
+    def _on_update(self, update: OrderUpdate) -> None:
+        order = update.order
+        child = self._children.get(order.tag)
+        if child is None:
+            return
+        if child.order_id is None:
+            self._adopt(child, order.order_id)
+        elif child.order_id != order.order_id:
+            self.duplicate_orders.append(child.tag)
+            return
+        parent = child.parent
+        fills = update.new_fills
+        for i, fill in enumerate(fills):
+            child.filled_qty += fill.qty
+            child.notional += fill.qty * fill.price
+            parent.filled_qty += fill.qty
+            parent.notional += fill.qty * fill.price
+            final = order.status is OrderStatus.COMPLETE and i == len(fills) - 1
+            self.tracker.fill(child, fill, final, None)
+        if order.status.terminal and not child.terminal:
+            self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
+
+    def _apply_status(self, child: ChildContext, status: OrderStatus, message: str, unfilled: int) -> None:
+        child.terminal = True
+        if status is OrderStatus.CANCELLED:
+            self.tracker.cancel(child, unfilled, message)
+        elif status is OrderStatus.REJECTED:
+            bucket = self._retry.classify(_BrokerMessage(message))
+            self.tracker.reject(child.parent, child, message, bucket)
+            child.failure = f"{bucket.value}: order {child.order_id} rejected: {message}"
+        self._children.pop(child.tag, None)
+        _resolve(child.waiter)
+
+
+class _BrokerMessage(Exception):
+    """A rejection that arrived as an order status (not an exception): classified by its text."""
+
+
+def _resolve(fut: object) -> None:
+    if fut is not None and not fut.done():  # type: ignore[attr-defined]
+        fut.set_result(None)  # type: ignore[attr-defined]
+

@@ -1,0 +1,116 @@
+"""FillQualityTracker: turns what the stack sees into telemetry records (DESIGN.md §5).
+
+Records are plain dicts with the common keys first, in schema order; they are final when handed to the
+sink (sinks serialise them on their own thread) and to live listeners (aggregates, the UI bridge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from imperium_desk.clock import Clock
+from imperium_desk.domain.enums import ErrorBucket, Mode
+from imperium_desk.domain.orders import Fill
+from imperium_desk.execution.context import ChildContext, ParentContext
+from imperium_desk.telemetry.schema import SCHEMA_VERSION, iso_utc
+
+Record = dict[str, Any]
+RecordSink = Callable[[Record], None]
+
+
+class FillQualityTracker:
+    def __init__(self, clock: Clock, *, mode: Mode, scenario_id: str | None, sink: RecordSink) -> None:
+        self._clock = clock
+        self._mode = mode.value
+        self.scenario_id = scenario_id
+        self._sink = sink
+        self._listeners: list[RecordSink] = []
+        self.seq = 0
+
+    def add_listener(self, listener: RecordSink) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, record: Record) -> None:
+        self._sink(record)
+        for listener in self._listeners:
+            listener(record)
+
+    def _base(self, event: str, parent: ParentContext, child: ChildContext | None, qty: int) -> Record:
+        self.seq += 1
+        contract = parent.contract
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "seq": self.seq,
+            "event": event,
+            "timestamp": iso_utc(self._clock.now()),
+            "mode": self._mode,
+            "scenario_id": self.scenario_id,
+            "order_id": child.order_id if child is not None else None,
+            "parent_id": parent.parent_id,
+            "client_tag": child.tag if child is not None else None,
+            "asset": contract.symbol,
+            "underlying": contract.underlying,
+            "side": parent.request.side.value,
+            "qty": qty,
+            "execution_algo": parent.algo.value,
+            "child_index": child.index if child is not None else None,
+            "children": parent.children,
+            "route": child.route.value if child is not None else None,
+            "queue_priority": parent.urgency.queue_priority,
+        }
+
+    def placed(self, child: ChildContext, expected_slippage: float, impact: float, extra: Record) -> None:
+        rec = self._base("placed", child.parent, child, child.qty)
+        rec["arrival_price"] = child.parent.arrival_price
+        rec["intended_price"] = child.intended_price
+        rec["limit_price"] = child.limit_price
+        rec["expected_slippage"] = round(expected_slippage, 6)
+        rec["impact_estimate"] = round(impact, 6)
+        rec["extra_metrics"] = extra
+        self._emit(rec)
+
+    def ack(self, child: ChildContext, latency_ms: float | None, extra: Record | None = None) -> None:
+        rec = self._base("ack", child.parent, child, child.qty)
+        rec["latency_ms"] = latency_ms
+        if extra:
+            rec["extra_metrics"] = extra
+        self._emit(rec)
+
+    def fill(self, child: ChildContext, fill: Fill, final: bool, measured_latency_ms: float | None) -> None:
+        rec = self._base("fill" if final else "partial_fill", child.parent, child, fill.qty)
+        slippage = round((fill.price - child.intended_price) * child.parent.request.side.sign, 6)
+        rec["executed_price"] = fill.price
+        rec["slippage"] = slippage
+        rec["slippage_bps"] = round(slippage / child.intended_price * 10_000.0, 4)
+        rec["latency_ms"] = fill.latency_ms if fill.latency_ms is not None else measured_latency_ms
+        rec["model_params"] = fill.model_params
+        rec["extra_metrics"] = {"trade_id": fill.trade_id, "book_price": fill.book_price}
+        self._emit(rec)
+
+    def error(self, child: ChildContext, bucket: ErrorBucket, error: str, attempt: int) -> None:
+        rec = self._base("error", child.parent, child, child.qty)
+        rec["error_bucket"] = bucket.value
+        rec["error"] = error
+        rec["attempt"] = attempt
+        self._emit(rec)
+
+    def retry(self, child: ChildContext, attempt: int, delay_s: float, bucket: ErrorBucket) -> None:
+        rec = self._base("retry", child.parent, child, child.qty)
+        rec["error_bucket"] = bucket.value
+        rec["attempt"] = attempt
+        rec["extra_metrics"] = {"backoff_ms": round(delay_s * 1000.0, 3)}
+        self._emit(rec)
+
+    def cancel(self, child: ChildContext, qty: int, reason: str) -> None:
+        rec = self._base("cancel", child.parent, child, qty)
+        rec["extra_metrics"] = {"reason": reason}
+        self._emit(rec)
+
+    def reject(
+        self, parent: ParentContext, child: ChildContext | None, reason: str, bucket: ErrorBucket
+    ) -> None:
+        rec = self._base("reject", parent, child, child.qty if child is not None else parent.request.quantity)
+        rec["error_bucket"] = bucket.value
+        rec["error"] = reason
+        self._emit(rec)

@@ -1,0 +1,1 @@
+"""Market data: the port the engine reads, and the seeded simulated option chain behind it."""

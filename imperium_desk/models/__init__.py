@@ -1,0 +1,1 @@
+"""Latency and slippage distributions, their configs, and the per-asset resolver."""

@@ -1,0 +1,1 @@
+"""Scenario specs and the runner that places a scenario's orders on the clock."""

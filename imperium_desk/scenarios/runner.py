@@ -1,0 +1,141 @@
+"""Places a scenario's orders on the clock through the execution stack and collects the parents' results."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from imperium_desk.clock import Clock
+from imperium_desk.domain.enums import ParentStatus
+from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
+from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
+from imperium_desk.execution.stack import ExecutionStack, InvalidOrder
+from imperium_desk.market.port import MarketData
+from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, ScenarioSpec
+
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledOrder:
+    at_s: float
+    index: int  # position in the file's `orders`, for error messages
+    order: OrderSpec
+
+
+def schedule(spec: ScenarioSpec) -> list[ScheduledOrder]:
+    """Every order the scenario places, by time (file order among equal times)."""
+    out = [ScheduledOrder(t, i, o) for i, o in enumerate(spec.orders) for t in o.times(spec.duration_s)]
+    out.sort(key=lambda s: (s.at_s, s.index))
+    return out
+
+
+def check_instruments(spec: ScenarioSpec, catalog: InstrumentCatalog, simulated: list[str]) -> list[str]:
+    """Problems with the orders' instruments that can be known before the run (symbol, underlying)."""
+    errors = []
+    for i, order in enumerate(spec.orders):
+        if order.symbol is not None:
+            try:
+                contract = catalog.resolve(order.symbol)
+            except InstrumentError as exc:
+                errors.append(f"orders.{i}.symbol: {exc}")
+                continue
+            underlying = contract.underlying
+            field = "symbol"
+        else:
+            assert order.instrument is not None
+            underlying = order.instrument.underlying
+            field = "instrument.underlying"
+        if underlying not in simulated:
+            errors.append(
+                f"orders.{i}.{field}: {underlying} is not simulated (market.underlyings: {', '.join(simulated)})"
+            )
+    return errors
+
+
+class ScenarioRunner:
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        *,
+        clock: Clock,
+        stack: ExecutionStack,
+        market: MarketData,
+        catalog: InstrumentCatalog,
+    ) -> None:
+        self.spec = spec
+        self._clock = clock
+        self._stack = stack
+        self._market = market
+        self._catalog = catalog
+
+    def contract_for(self, order: OrderSpec) -> OptionContract:
+        if order.symbol is not None:
+            return self._catalog.resolve(order.symbol)
+        ref = order.instrument
+        assert ref is not None
+        return self._resolve_ref(ref)
+
+    def _resolve_ref(self, ref: InstrumentRef) -> OptionContract:
+        if isinstance(ref.expiry, str):
+            now = datetime.fromtimestamp(self._clock.now(), UTC)
+            expiries = self._catalog.expiries(ref.underlying, now, 2)
+            expiry = expiries[0] if ref.expiry == "nearest" else expiries[1]
+        else:
+            expiry = ref.expiry
+        offset = ref.atm_offset
+        if offset is None:
+            strike = float(ref.strike)
+        else:
+            strike = self._catalog.strike_offset(ref.underlying, self._market.spot(ref.underlying), offset)
+        return self._catalog.contract(ref.underlying, expiry, strike, ref.right)
+
+    def request_for(self, order: OrderSpec) -> ExecutionRequest:
+        contract = self.contract_for(order)
+        p = order.params
+        return ExecutionRequest(
+            symbol=contract.symbol,
+            side=order.side,
+            quantity=order.lots * contract.lot_size,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            algo=order.algo,
+            urgency=order.urgency,
+            max_child_orders=p.max_child_orders,
+            participation_rate=p.participation_rate,
+            randomize_slices=p.randomize_slices,
+            horizon_s=p.horizon_s,
+            metadata=RequestMetadata(source="replay", group=self.spec.id),
+        )
+
+    async def _place(self, order: OrderSpec, index: int) -> ParentResult:
+        try:
+            request = self.request_for(order)
+            return await self._stack.execute(request)
+        except (InstrumentError, InvalidOrder) as exc:
+            # The order could not be formed at its time (e.g. a strike that does not exist there).
+            return ParentResult(
+                parent_id="", symbol=order.symbol or "", side=order.side, quantity=0,
+                status=ParentStatus.REJECTED, reason=f"orders.{index}: {exc}",
+            )
+
+    async def run(self, progress: ProgressCallback | None = None) -> list[ParentResult]:
+        start = self._clock.monotonic()
+        duration = self.spec.duration_s
+        tasks: list[asyncio.Task[ParentResult]] = []
+        for item in schedule(self.spec):
+            wait = start + item.at_s - self._clock.monotonic()
+            if wait > 0:
+                await self._clock.sleep(wait)
+            tasks.append(asyncio.ensure_future(self._place(item.order, item.index)))
+            if progress is not None:
+                progress(min(1.0, item.at_s / duration))
+        rest = start + duration - self._clock.monotonic()
+        if rest > 0:
+            await self._clock.sleep(rest)
+        results = list(await asyncio.gather(*tasks))
+        if progress is not None:
+            progress(1.0)
+        return results

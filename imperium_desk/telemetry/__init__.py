@@ -1,0 +1,1 @@
+"""Telemetry: the record schema (DESIGN.md §5) and its sinks."""

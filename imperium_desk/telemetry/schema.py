@@ -1,0 +1,57 @@
+"""The telemetry record (DESIGN.md §5, schema_version 1).
+
+Every order event carries every common key, in this order, null where it does not apply; event-specific
+keys follow. Keeping one key order makes a run's file byte-comparable with another run's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+
+EVENTS: Final = ("placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario")
+
+COMMON_KEYS: Final = (
+    "schema_version",
+    "seq",
+    "event",
+    "timestamp",
+    "mode",
+    "scenario_id",
+    "order_id",
+    "parent_id",
+    "client_tag",
+    "asset",
+    "underlying",
+    "side",
+    "qty",
+    "execution_algo",
+    "child_index",
+    "children",
+    "route",
+    "queue_priority",
+)
+
+PLACED_KEYS: Final = ("arrival_price", "intended_price", "limit_price", "expected_slippage", "impact_estimate")
+ACK_KEYS: Final = ("latency_ms",)
+FILL_KEYS: Final = ("executed_price", "slippage", "slippage_bps", "latency_ms", "model_params")
+ERROR_KEYS: Final = ("error_bucket", "error", "attempt")
+EXTRA_KEY: Final = "extra_metrics"
+
+
+_second_cache: dict[int, str] = {}
+
+
+def iso_utc(epoch_s: float) -> str:
+    """ISO-8601 UTC with microseconds and a `Z`, e.g. 2026-11-23T03:45:00.125000Z (deterministic)."""
+    micros = round(epoch_s * 1_000_000)
+    sec, us = divmod(micros, 1_000_000)
+    prefix = _second_cache.get(sec)
+    if prefix is None:
+        if len(_second_cache) > 4096:
+            _second_cache.clear()
+        prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache[sec] = prefix
+    return f"{prefix}.{us:06d}Z"

@@ -1,0 +1,57 @@
+# Sourced by scripts/desk and scripts/test: finds Python 3.12/3.13, creates .venv, installs the package.
+# Re-installs only when pyproject.toml changes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+_suitable() {
+  # Run the candidate: PySide6 6.12 crashes on 3.11 and qasync stops at 3.13, so only 3.12/3.13 will do.
+  "$1" -c 'import sys, venv, ensurepip; sys.exit(0 if (3, 12) <= sys.version_info[:2] < (3, 14) else 1)' \
+    >/dev/null 2>&1
+}
+
+_find_python() {
+  local candidates=() root
+  for name in python3.13 python3.12 python3; do
+    command -v "$name" >/dev/null 2>&1 && candidates+=("$(command -v "$name")")
+  done
+  root="$( (command -v pyenv >/dev/null 2>&1 && pyenv root) || echo "${PYENV_ROOT:-$HOME/.pyenv}")"
+  for p in "$root"/versions/3.13*/bin/python3 "$root"/versions/3.12*/bin/python3 \
+           /usr/local/bin/python3.13 /usr/local/bin/python3.12 /usr/bin/python3.13 /usr/bin/python3.12; do
+    [ -x "$p" ] && candidates+=("$p")
+  done
+  for p in "${candidates[@]}"; do
+    # pyenv shims may point at a version that is not installed: running the candidate is the only test.
+    if _suitable "$p"; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+imperium_setup() {
+  if [ -x "$VENV/bin/python" ] && ! _suitable "$VENV/bin/python"; then
+    echo "setup: $VENV is not Python 3.12/3.13; recreating it" >&2
+    rm -rf "$VENV"
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    local py
+    if ! py="$(_find_python)"; then
+      cat >&2 <<'MSG'
+setup: no Python 3.12 or 3.13 found (on PATH or under pyenv). Imperium Desk needs one of them:
+  Debian 13:      sudo apt-get install python3.13 python3.13-venv
+  any Debian:     pyenv install 3.12   (https://github.com/pyenv/pyenv), then run this command again
+MSG
+      exit 1
+    fi
+    echo "setup: creating .venv with $py ($("$py" -c 'import sys; print(sys.version.split()[0])'))" >&2
+    "$py" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "setup: installing imperium-desk and its test tools into .venv" >&2
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]" >&2
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+  fi
+}
