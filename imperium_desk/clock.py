@@ -57,9 +57,19 @@ def _wake(fut: asyncio.Future[None]) -> None:
 class _LoopClock:
     """Shared implementation: epoch time = offset + loop time."""
 
+    # Bound straight to the loop's own methods: one call layer less on the replay hot path.
+    monotonic: Callable[[], float]
+    call_soon: Callable[..., Cancellable]
+    call_later: Callable[..., Cancellable]
+    create_future: Callable[[], asyncio.Future[Any]]
+
     def __init__(self, loop: asyncio.AbstractEventLoop, epoch_offset: float) -> None:
         self._loop = loop
         self._offset = epoch_offset
+        self.monotonic = loop.time
+        self.call_soon = loop.call_soon
+        self.call_later = loop.call_later  # a negative delay runs as soon as possible on both loops
+        self.create_future = loop.create_future
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -71,23 +81,11 @@ class _LoopClock:
     def now_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.now(), UTC)
 
-    def monotonic(self) -> float:
-        return self._loop.time()
-
     def sleep(self, seconds: float) -> asyncio.Future[None]:
         # A bare future + timer: half the per-sleep cost of asyncio.sleep on the replay hot path.
         fut: asyncio.Future[None] = self._loop.create_future()
-        self._loop.call_later(max(0.0, seconds), _wake, fut)
+        self._loop.call_later(seconds, _wake, fut)
         return fut
-
-    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Cancellable:
-        return self._loop.call_later(max(0.0, delay), callback, *args)
-
-    def call_soon(self, callback: Callable[..., object], *args: Any) -> Cancellable:
-        return self._loop.call_soon(callback, *args)
-
-    def create_future(self) -> asyncio.Future[Any]:
-        return self._loop.create_future()
 
 
 class WallClock(_LoopClock):
@@ -102,7 +100,8 @@ class VirtualClock(_LoopClock):
     """Virtual time starting at `start_epoch`; time advances only by jumping to the next event."""
 
     def __init__(self, start_epoch: float) -> None:
-        self.virtual_loop = VirtualEventLoop()
+        # AbstractEventLoop's I/O methods (readers, sockets, subprocesses) stay unimplemented on purpose.
+        self.virtual_loop = VirtualEventLoop()  # type: ignore[abstract]
         super().__init__(self.virtual_loop, start_epoch)
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
@@ -175,18 +174,22 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
     def call_later(  # type: ignore[override]
         self, delay: float, callback: Callable[..., object], *args: Any, context: Context | None = None
     ) -> _Handle:
-        return self.call_at(self._now + delay, callback, *args, context=context)
+        when = self._now + delay
+        handle = _Handle(callback, args, context, when)
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (when, self._timer_seq, handle))
+        return handle
 
     def create_future(self) -> asyncio.Future[Any]:
         return asyncio.Future(loop=self)
 
-    def create_task(  # type: ignore[override]
+    def create_task(
         self, coro: Coroutine[Any, Any, T], *, name: str | None = None, context: Context | None = None
     ) -> asyncio.Task[T]:
         return asyncio.Task(coro, loop=self, name=name, context=context)
 
     # -- running ---------------------------------------------------------------------------------------
-    def run_until_complete(self, future: Awaitable[T]) -> T:  # type: ignore[override]
+    def run_until_complete(self, future: Awaitable[T]) -> T:
         fut = asyncio.ensure_future(future, loop=self)
         fut.add_done_callback(lambda _f: self.stop())
         self.run_forever()
@@ -211,8 +214,7 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
                     when, _, handle = heappop(timers)
                     if handle._cancelled:
                         continue
-                    if when > self._now:
-                        self._now = when
+                    self._now = max(self._now, when)
                     ready.append(handle)
                     continue
                 handle = pop()

@@ -20,10 +20,14 @@ from imperium_desk.market.config import MarketConfig
 from imperium_desk.models.config import LatencyModels, SlippageModels
 
 
+def _default_sinks() -> list[Literal["jsonl"]]:
+    return ["jsonl"]
+
+
 class TelemetryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sinks: list[Literal["jsonl"]] = Field(default_factory=lambda: ["jsonl"], min_length=1)
+    sinks: list[Literal["jsonl"]] = Field(default_factory=_default_sinks, min_length=1)
     flush_interval_ms: float = Field(default=100.0, gt=0)
     flush_records: int = Field(default=100, ge=1)
     fsync: bool = True
@@ -53,10 +57,29 @@ class ConfigError(ValueError):
         self.errors = errors
 
 
-def validation_errors(source: str, exc: ValidationError) -> list[str]:
+def _path_as_written(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """The error location as the user wrote it: pydantic inserts the tag of a tagged union (e.g. `normal`
+    in `latency_model.global.normal.foo`), which is not a key of the file."""
+    parts: list[str] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("type") == part:
+            continue  # the discriminator value, not a key
+        parts.append(str(part))
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return ".".join(parts)
+
+
+def validation_errors(source: str, exc: ValidationError, raw: Any = None) -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = _path_as_written(raw, err["loc"]) if raw is not None else ".".join(str(p) for p in err["loc"])
+        loc = loc or "(top level)"
         value = err.get("input")
         shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
         if len(shown) > 60:
@@ -99,7 +122,7 @@ def config_from_mapping(raw: Any, source: str, base: Path | None = None) -> Conf
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(validation_errors(source, exc)) from None
+        raise ConfigError(validation_errors(source, exc, raw)) from None
 
 
 def load_config(path: Path | None) -> Config:
@@ -110,10 +133,14 @@ def load_config(path: Path | None) -> Config:
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` merged over `base`: mappings merge key by key, anything else replaces."""
+    """`override` merged over `base`: mappings merge key by key, anything else replaces.
+
+    A mapping with a `type` tag (a latency or slippage model) replaces the base's whole: its fields belong
+    to its family, and merging them into another family's fields would mix two models.
+    """
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and "type" not in value and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

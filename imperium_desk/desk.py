@@ -64,7 +64,7 @@ class RunStats:
     def __call__(self, record: Record) -> None:
         event = record["event"]
         self.events[event] += 1
-        if event == "fill" or event == "partial_fill":
+        if event in {"fill", "partial_fill"}:
             if record["latency_ms"] is not None:
                 self.latency_ms.append(record["latency_ms"])
             self.slippage_bps.append(record["slippage_bps"])

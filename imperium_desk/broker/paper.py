@@ -10,7 +10,9 @@ marketable up to the limit and rest; a resting order fills at its limit when the
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,6 +41,7 @@ class _Pricing:
     model_params: dict[str, Any]
     draws: BufferedDraws
     contract: OptionContract
+    delivered: int = 0  # fills already reported to listeners
 
 
 @dataclass(slots=True)
@@ -79,13 +82,16 @@ class PaperBroker:
         self._latency_draws: dict[str, BufferedDraws] = {}
         self._slippage_draws: dict[str, BufferedDraws] = {}
         self._params_cache: dict[tuple[int, int], dict[str, Any]] = {}
+        self._long_value = 0.0
+        self._resting_buy_value = 0.0
+        self._shorts: set[str] = set()
         market.add_listener(self._on_ticks)
 
     # -- the port ------------------------------------------------------------------------------------------
     def add_listener(self, listener: OrderListener) -> None:
         self._listeners.append(listener)
 
-    async def place_order(
+    def place_order(
         self,
         *,
         symbol: str,
@@ -95,7 +101,8 @@ class PaperBroker:
         product: Product,
         tag: str,
         price: float | None = None,
-    ) -> str:
+    ) -> Awaitable[str]:
+        # A plain function returning the acknowledgement future (not a coroutine): one frame less per order.
         contract = self._contract(symbol)
         self._validate(contract, quantity, order_type, price)
         latency, slippage = self._models.resolve(symbol, contract.underlying)
@@ -119,12 +126,11 @@ class PaperBroker:
         self._pricing[order.order_id] = _Pricing(
             latency_ms, slippage, self._model_params(latency, slippage), self._slippage_stream(symbol), contract
         )
-        answer: Any = self._clock.create_future()
+        answer: asyncio.Future[str] = self._clock.create_future()
         trip_s = latency_ms / 1000.0
         self._clock.call_later(trip_s * self._config.fill_point, self._arrive, order)
         self._clock.call_later(trip_s, self._answer, answer, order)
-        result: str = await answer
-        return result
+        return answer
 
     async def modify_order(
         self,
@@ -148,9 +154,9 @@ class PaperBroker:
         order.quantity, order.order_type = new_qty, new_type
         order.price = new_price if new_type is OrderType.LIMIT else None
         self._unrest(order)
-        fills = self._match(order, self._market.quote(order.symbol))
+        self._match(order, self._market.quote(order.symbol))
         self._finish_arrival(order)
-        self._deliver(order, fills)
+        self._deliver(order)
         return order_id
 
     async def cancel_order(self, order_id: str) -> str:
@@ -161,7 +167,7 @@ class PaperBroker:
         self._unrest(order)
         order.status = OrderStatus.CANCELLED
         order.status_message = "cancelled by the client"
-        self._deliver(order, [])
+        self._deliver(order)
         return order_id
 
     async def orders(self) -> list[BrokerOrder]:
@@ -252,16 +258,19 @@ class PaperBroker:
             order.status = OrderStatus.CANCELLED
             order.status_message = "insufficient depth: unfilled quantity cancelled"
         else:
-            self._resting.setdefault(order.symbol, []).append(order)
+            self._rest(order)
 
-    def _answer(self, answer: Any, order: BrokerOrder) -> None:
+    def _answer(self, answer: asyncio.Future[str], order: BrokerOrder) -> None:
         if not answer.done():
             answer.set_result(order.order_id)
-        # The report of what happened on arrival travels with the acknowledgement; it is delivered after
-        # the placing coroutine resumes so that `ack` precedes `fill` for every observer.
-        self._clock.call_soon(self._deliver, order, list(order.fills))
+        # The report of what happened on arrival travels with the acknowledgement.
+        self._deliver(order)
 
-    def _deliver(self, order: BrokerOrder, fills: list[Fill]) -> None:
+    def _deliver(self, order: BrokerOrder) -> None:
+        """Report the order's state and the fills not reported yet."""
+        pricing = self._pricing[order.order_id]
+        fills = order.fills[pricing.delivered :]
+        pricing.delivered = len(order.fills)
         update = OrderUpdate(order=order, new_fills=fills, timestamp=self._clock.now())
         for listener in self._listeners:
             listener(update)
@@ -339,17 +348,37 @@ class PaperBroker:
             latency_ms=pricing.latency_ms,
             model_params=pricing.model_params,
         )
+        was_resting = order.price is not None and order.side is Side.BUY and self._is_resting(order)
+        if was_resting:
+            self._resting_buy_value -= qty * (order.price or 0.0)
         order.add_fill(fill)
         position = self._positions.get(order.symbol)
         if position is None:
             position = self._positions[order.symbol] = Position(order.symbol)
+        self._long_value -= max(position.quantity, 0) * position.average_price
         position.apply(order.side, qty, price)
+        self._long_value += max(position.quantity, 0) * position.average_price
+        if position.quantity < 0:
+            self._shorts.add(order.symbol)
+        else:
+            self._shorts.discard(order.symbol)
         return fill
+
+    def _is_resting(self, order: BrokerOrder) -> bool:
+        resting = self._resting.get(order.symbol)
+        return bool(resting) and order in resting  # type: ignore[operator]
+
+    def _rest(self, order: BrokerOrder) -> None:
+        self._resting.setdefault(order.symbol, []).append(order)
+        if order.side is Side.BUY and order.price is not None:
+            self._resting_buy_value += (order.quantity - order.filled_quantity) * order.price
 
     def _unrest(self, order: BrokerOrder) -> None:
         resting = self._resting.get(order.symbol)
         if resting and order in resting:
             resting.remove(order)
+            if order.side is Side.BUY and order.price is not None:
+                self._resting_buy_value -= (order.quantity - order.filled_quantity) * order.price
 
     def _on_ticks(self, quotes: Any) -> None:
         for quote in quotes:
@@ -359,9 +388,9 @@ class PaperBroker:
             for order in list(resting):
                 fills = self._match_resting(order, quote)
                 if order.status is not OrderStatus.OPEN:
-                    resting.remove(order)
+                    self._unrest(order)
                 if fills:
-                    self._deliver(order, fills)
+                    self._deliver(order)
 
     def _match_resting(self, order: BrokerOrder, quote: Quote) -> list[Fill]:
         """A resting limit fills at its own price once the opposite touch trades through it."""
@@ -381,18 +410,13 @@ class PaperBroker:
 
     # -- margin ------------------------------------------------------------------------------------------
     def _margin_used(self) -> float:
-        used = 0.0
-        for pos in self._positions.values():
-            if pos.quantity > 0:
-                used += pos.quantity * pos.average_price
-            elif pos.quantity < 0:
-                underlying = self._catalog.resolve(pos.symbol).underlying
-                used += -pos.quantity * self._market.spot(underlying) * self._config.short_margin_rate
-        for resting in self._resting.values():
-            for o in resting:
-                if o.side is Side.BUY and o.price is not None:
-                    used += (o.quantity - o.filled_quantity) * o.price
-        return used
+        """Premium of long positions and of resting buys (kept incrementally), plus short-option margin."""
+        used = self._long_value + self._resting_buy_value
+        for symbol in self._shorts:
+            pos = self._positions[symbol]
+            underlying = self._catalog.resolve(symbol).underlying
+            used += -pos.quantity * self._market.spot(underlying) * self._config.short_margin_rate
+        return max(used, 0.0)
 
     def _margin_shortfall(self, order: BrokerOrder) -> str | None:
         pricing = self._pricing[order.order_id]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from imperium_desk.domain.enums import OrderType, Product, Side
@@ -12,7 +12,7 @@ OrderListener = Callable[[OrderUpdate], None]
 
 
 class Broker(Protocol):
-    async def place_order(
+    def place_order(
         self,
         *,
         symbol: str,
@@ -22,8 +22,9 @@ class Broker(Protocol):
         product: Product,
         tag: str,
         price: float | None = None,
-    ) -> str:
-        """Returns the broker's order id once the broker acknowledges (one round trip)."""
+    ) -> Awaitable[str]:
+        """Awaits to the broker's order id once the broker acknowledges (one round trip). Implementations
+        may be coroutines or return a future; input errors may raise before anything is awaited."""
         ...
 
     async def modify_order(

@@ -247,7 +247,10 @@ class InstrumentCatalog:
                 expiry = None
             if expiry is None:
                 break
-            contract = self.contract(name, expiry, float(strike_s), OptionRight(right_s))
+            try:
+                contract = self.contract(name, expiry, float(strike_s), OptionRight(right_s))
+            except InstrumentError as exc:
+                raise InstrumentError(f"trading symbol {symbol!r} is not a contract: {exc}") from None
             if contract.symbol != symbol:  # e.g. a monthly expiry written in the weekly form
                 break
             return contract

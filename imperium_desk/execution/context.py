@@ -36,6 +36,9 @@ class ChildContext:
     limit_price: float | None
     intended_price: float
     order_id: str | None = None
+    acked: bool = False
+    sent_at: float = 0.0  # loop time of the current attempt's send
+    template: dict[str, Any] = field(default_factory=dict)  # this child's common telemetry keys
     attempt: int = 0
     filled_qty: int = 0
     notional: float = 0.0

@@ -20,11 +20,12 @@ when that exceeds `max_child_orders` (and IMMEDIATE sends exactly that many slic
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -61,8 +62,9 @@ MAX_POV_CHECKS: Final = 1_000_000  # a finer pov_interval_s is a config mistake,
 _LOT_EPSILON: Final = 1e-9
 
 
-class PlannedChild(NamedTuple):
-    # A NamedTuple, not a frozen dataclass: built per child on the hot path, and 5x cheaper to create.
+@dataclass(slots=True)
+class PlannedChild:
+    # Not frozen: a frozen dataclass's __init__ costs ~3x more, and one is built per child on the hot path.
     index: int  # 0-based
     offset_s: float  # seconds after the parent starts
     qty: int  # units (a multiple of lot_size)
@@ -230,7 +232,7 @@ class ExecutionAlgoPlanner:
 
     def _vwap_weights(self, session_bounds: list[float]) -> list[float]:
         cum = [self._cumulative_volume(t) for t in session_bounds]
-        weights = [b - a for a, b in zip(cum, cum[1:], strict=False)]
+        weights = [b - a for a, b in itertools.pairwise(cum)]
         # A profile with empty buckets can give a window no expected volume at all; trade it evenly then.
         return weights if sum(weights) > 0 else [1.0] * len(weights)
 
@@ -272,7 +274,7 @@ def _is_weights(tau: list[float], kappa_t: float) -> list[float]:
     """Almgren-Chriss holdings x(tau) = sinh(kT(1 - tau)) / sinh(kT); a child trades x(tau_i) - x(tau_i+1)."""
     denominator = math.sinh(kappa_t)
     holdings = [math.sinh(kappa_t * (1.0 - t)) / denominator for t in tau]
-    return [a - b for a, b in zip(holdings, holdings[1:], strict=False)]
+    return [a - b for a, b in itertools.pairwise(holdings)]
 
 
 def _allocate_lots(weights: list[float], total_lots: int, cap_lots: int) -> list[int]:

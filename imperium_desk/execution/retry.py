@@ -44,10 +44,14 @@ class RetryPolicy:
         if isinstance(exc, BrokerMarginError):
             return ErrorBucket.RISK
         if isinstance(exc, BrokerInputError | BrokerOrderRejected):
-            return _by_text(str(exc)) if _by_text(str(exc)) is ErrorBucket.RISK else ErrorBucket.FATAL
+            # An OMS rejection whose text is about margin is a risk refusal, not a malformed order.
+            return ErrorBucket.RISK if _by_text(str(exc)) is ErrorBucket.RISK else ErrorBucket.FATAL
         for cls in type(exc).__mro__:
             bucket = _KITE_CLASSES.get(cls.__name__)
             if bucket is not None:
+                # Kite reports RMS/margin refusals as InputException: the text tells them apart.
+                if bucket is ErrorBucket.FATAL and _by_text(str(exc)) is ErrorBucket.RISK:
+                    return ErrorBucket.RISK
                 return bucket
         status = getattr(exc, "status", None) or getattr(exc, "code", None)
         if isinstance(status, int):

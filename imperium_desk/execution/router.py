@@ -7,6 +7,7 @@ ask. A sell is never joined at the bid (that would cross the spread while callin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from imperium_desk.domain.enums import OrderType, Route, Side, Urgency
@@ -22,8 +23,11 @@ class RouteDecision:
     intended_price: float  # the price the router expects to trade at (slippage is measured from it)
 
 
-def _on_grid(price: float, tick: float) -> float:
-    return round(round(price / tick) * tick, 2)
+def _through(price: float, tick: float, buy: bool) -> float:
+    """The protection bound on the tick grid, rounded away from the touch (up for a buy, down for a sell)."""
+    ticks = price / tick
+    snapped = math.ceil(ticks - 1e-9) if buy else math.floor(ticks + 1e-9)
+    return round(max(snapped, 1) * tick, 2)
 
 
 class SmartOrderRouter:
@@ -57,5 +61,8 @@ class SmartOrderRouter:
         protection = self._config.market_protection_pct
         if protection is None:
             return RouteDecision(Route.TAKE, OrderType.MARKET, None, far)
-        bound = far * (1 + protection) if buy else max(tick, far * (1 - protection))
-        return RouteDecision(Route.TAKE, OrderType.LIMIT, _on_grid(bound, tick), far)
+        bound = far * (1 + protection) if buy else far * (1 - protection)
+        limit = _through(bound, tick, buy)
+        # However cheap the option, protection is at least one tick through the touch.
+        limit = max(limit, round(far + tick, 2)) if buy else min(limit, max(tick, round(far - tick, 2)))
+        return RouteDecision(Route.TAKE, OrderType.LIMIT, limit, far)

@@ -247,7 +247,27 @@ class ExecutionStack:
             {"expected_cost_bps": round(estimate.bps(parent.arrival_price), 4), "spread": round(quote.spread, 4)},
         )
         try:
-            sent = await self._send(child)
+            # The first attempt inline (the common case); failures go to the retry path.
+            child.attempt = 1
+            wait = self._limiter.acquire(parent.urgency.queue_priority)
+            if wait is not None:
+                await wait
+            child.sent_at = self._clock.monotonic()
+            try:
+                order_id = await self._broker.place_order(
+                    symbol=contract.symbol,
+                    side=request.side,
+                    quantity=qty,
+                    order_type=child.order_type,
+                    product=request.product,
+                    tag=child.tag,
+                    price=child.limit_price,
+                )
+            except Exception as exc:
+                sent = await self._retry_send(child, exc)
+            else:
+                self._acknowledged(child, order_id)
+                sent = True
             if sent and not child.terminal:
                 await self._await_end(child, deadline)
         finally:
@@ -257,15 +277,40 @@ class ExecutionStack:
             parent.failure = child.failure
         return child.filled_qty
 
-    async def _send(self, child: ChildContext) -> bool:
+    def _acknowledged(self, child: ChildContext, order_id: str) -> None:
+        self._adopt(child, order_id)
+        if not child.acked:  # the broker's order update may have told us first
+            self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
+
+    async def _retry_send(self, child: ChildContext, first_error: Exception) -> bool:
+        """Classify, reconcile unknown outcomes by tag, back off and resend, until sent or given up."""
         request = child.parent.request
         priority = child.parent.urgency.queue_priority
+        exc: Exception = first_error
         while True:
+            bucket = self._retry.classify(exc)
+            self.tracker.error(child, bucket, f"{type(exc).__name__}: {exc}", child.attempt)
+            if bucket is ErrorBucket.TRANSIENT:
+                outcome = await self._reconcile(child)
+                if outcome is True:
+                    return True
+                if outcome is None:
+                    child.failure = f"transient: outcome of order {child.tag} unknown ({exc})"
+                    return False
+            if not self._retry.retryable(bucket):
+                child.failure = f"{bucket.value}: {exc}"
+                return False
+            if child.attempt >= self._retry.config.max_attempts:
+                child.failure = f"{bucket.value}: gave up after {child.attempt} attempts ({exc})"
+                return False
+            delay = self._retry.backoff_s(child.attempt)
+            self.tracker.retry(child, child.attempt, delay, bucket)
+            await self._clock.sleep(delay)
             child.attempt += 1
             wait = self._limiter.acquire(priority)
             if wait is not None:
                 await wait
-            sent_at = self._clock.monotonic()
+            child.sent_at = self._clock.monotonic()
             try:
                 order_id = await self._broker.place_order(
                     symbol=child.parent.contract.symbol,
@@ -276,35 +321,16 @@ class ExecutionStack:
                     tag=child.tag,
                     price=child.limit_price,
                 )
-            except Exception as exc:
-                bucket = self._retry.classify(exc)
-                self.tracker.error(child, bucket, f"{type(exc).__name__}: {exc}", child.attempt)
-                if bucket is ErrorBucket.TRANSIENT:
-                    outcome = await self._reconcile(child)
-                    if outcome is True:
-                        return True
-                    if outcome is None:
-                        child.failure = f"transient: outcome of order {child.tag} unknown ({exc})"
-                        return False
-                if not self._retry.retryable(bucket):
-                    child.failure = f"{bucket.value}: {exc}"
-                    return False
-                if child.attempt >= self._retry.config.max_attempts:
-                    child.failure = f"{bucket.value}: gave up after {child.attempt} attempts ({exc})"
-                    return False
-                delay = self._retry.backoff_s(child.attempt)
-                self.tracker.retry(child, child.attempt, delay, bucket)
-                await self._clock.sleep(delay)
+            except Exception as next_error:
+                exc = next_error
                 continue
-            self._adopt(child, order_id)
-            self.tracker.ack(child, round((self._clock.monotonic() - sent_at) * 1000.0, 3))
+            self._acknowledged(child, order_id)
             return True
 
     async def _reconcile(self, child: ChildContext) -> bool | None:
         """After an unknown outcome: True if the broker has the order (adopted), False if it surely does not,
         None if the broker could not be asked."""
         if child.order_id is not None:  # an order update for the tag already told us
-            self.tracker.ack(child, None, {"reconciled": True})
             return True
         for attempt in range(1, self._retry.config.lookup_attempts + 1):
             try:
@@ -318,7 +344,8 @@ class ExecutionStack:
                 return False
             if child.order_id is None:
                 self._adopt(child, found[0].order_id)
-            self.tracker.ack(child, None, {"reconciled": True})
+            if not child.acked:
+                self.tracker.ack(child, None, {"reconciled": True})
             order = found[0]
             if order.status.terminal and not child.terminal:
                 self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
@@ -364,6 +391,10 @@ class ExecutionStack:
         elif child.order_id != order.order_id:
             self.duplicate_orders.append(child.tag)
             return
+        if not child.acked:
+            # The order update (Kite: postback) can reach us before, or instead of, the placing call's
+            # answer; either way it is the broker acknowledging the order.
+            self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
         parent = child.parent
         fills = update.new_fills
         for i, fill in enumerate(fills):

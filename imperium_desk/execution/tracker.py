@@ -1,7 +1,8 @@
 """FillQualityTracker: turns what the stack sees into telemetry records (DESIGN.md §5).
 
 Records are plain dicts with the common keys first, in schema order; they are final when handed to the
-sink (sinks serialise them on their own thread) and to live listeners (aggregates, the UI bridge).
+sink (sinks serialise them on their own thread) and to live listeners (aggregates, the UI bridge). Each
+child keeps a template of its common keys, so a record costs one dict copy and a few assignments.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class FillQualityTracker:
         self._sink = sink
         self._listeners: list[RecordSink] = []
         self.seq = 0
+        self._stamp_at = -1.0
+        self._stamp = ""
 
     def add_listener(self, listener: RecordSink) -> None:
         self._listeners.append(listener)
@@ -36,23 +39,29 @@ class FillQualityTracker:
         for listener in self._listeners:
             listener(record)
 
-    def _base(self, event: str, parent: ParentContext, child: ChildContext | None, qty: int) -> Record:
-        self.seq += 1
+    def _timestamp(self) -> str:
+        now = self._clock.now()
+        if now != self._stamp_at:  # an ack and its fills share one instant
+            self._stamp_at, self._stamp = now, iso_utc(now)
+        return self._stamp
+
+    def _template(self, parent: ParentContext, child: ChildContext | None) -> Record:
         contract = parent.contract
+        # Enum members are str subclasses: they serialise (and compare) as their values.
         return {
             "schema_version": SCHEMA_VERSION,
-            "seq": self.seq,
-            "event": event,
-            "timestamp": iso_utc(self._clock.now()),
+            "seq": None,
+            "event": None,
+            "timestamp": None,
             "mode": self._mode,
             "scenario_id": self.scenario_id,
-            "order_id": child.order_id if child is not None else None,
+            "order_id": None,
             "parent_id": parent.parent_id,
             "client_tag": child.tag if child is not None else None,
             "asset": contract.symbol,
             "underlying": contract.underlying,
             "side": parent.request.side.value,
-            "qty": qty,
+            "qty": None,
             "execution_algo": parent.algo.value,
             "child_index": child.index if child is not None else None,
             "children": parent.children,
@@ -60,8 +69,19 @@ class FillQualityTracker:
             "queue_priority": parent.urgency.queue_priority,
         }
 
+    def _record(self, event: str, child: ChildContext, qty: int) -> Record:
+        self.seq += 1
+        rec = child.template.copy()
+        rec["seq"] = self.seq
+        rec["event"] = event
+        rec["timestamp"] = self._timestamp()
+        rec["order_id"] = child.order_id
+        rec["qty"] = qty
+        return rec
+
     def placed(self, child: ChildContext, expected_slippage: float, impact: float, extra: Record) -> None:
-        rec = self._base("placed", child.parent, child, child.qty)
+        child.template = self._template(child.parent, child)
+        rec = self._record("placed", child, child.qty)
         rec["arrival_price"] = child.parent.arrival_price
         rec["intended_price"] = child.intended_price
         rec["limit_price"] = child.limit_price
@@ -71,14 +91,15 @@ class FillQualityTracker:
         self._emit(rec)
 
     def ack(self, child: ChildContext, latency_ms: float | None, extra: Record | None = None) -> None:
-        rec = self._base("ack", child.parent, child, child.qty)
+        child.acked = True
+        rec = self._record("ack", child, child.qty)
         rec["latency_ms"] = latency_ms
         if extra:
             rec["extra_metrics"] = extra
         self._emit(rec)
 
     def fill(self, child: ChildContext, fill: Fill, final: bool, measured_latency_ms: float | None) -> None:
-        rec = self._base("fill" if final else "partial_fill", child.parent, child, fill.qty)
+        rec = self._record("fill" if final else "partial_fill", child, fill.qty)
         slippage = round((fill.price - child.intended_price) * child.parent.request.side.sign, 6)
         rec["executed_price"] = fill.price
         rec["slippage"] = slippage
@@ -89,28 +110,35 @@ class FillQualityTracker:
         self._emit(rec)
 
     def error(self, child: ChildContext, bucket: ErrorBucket, error: str, attempt: int) -> None:
-        rec = self._base("error", child.parent, child, child.qty)
+        rec = self._record("error", child, child.qty)
         rec["error_bucket"] = bucket.value
         rec["error"] = error
         rec["attempt"] = attempt
         self._emit(rec)
 
     def retry(self, child: ChildContext, attempt: int, delay_s: float, bucket: ErrorBucket) -> None:
-        rec = self._base("retry", child.parent, child, child.qty)
+        rec = self._record("retry", child, child.qty)
         rec["error_bucket"] = bucket.value
         rec["attempt"] = attempt
         rec["extra_metrics"] = {"backoff_ms": round(delay_s * 1000.0, 3)}
         self._emit(rec)
 
     def cancel(self, child: ChildContext, qty: int, reason: str) -> None:
-        rec = self._base("cancel", child.parent, child, qty)
+        rec = self._record("cancel", child, qty)
         rec["extra_metrics"] = {"reason": reason}
         self._emit(rec)
 
     def reject(
         self, parent: ParentContext, child: ChildContext | None, reason: str, bucket: ErrorBucket
     ) -> None:
-        rec = self._base("reject", parent, child, child.qty if child is not None else parent.request.quantity)
+        """A parent refused before sending (child None), or a child the broker rejected."""
+        self.seq += 1
+        rec = child.template.copy() if child is not None else self._template(parent, None)
+        rec["seq"] = self.seq
+        rec["event"] = "reject"
+        rec["timestamp"] = self._timestamp()
+        rec["order_id"] = child.order_id if child is not None else None
+        rec["qty"] = child.qty if child is not None else parent.request.quantity
         rec["error_bucket"] = bucket.value
         rec["error"] = reason
         self._emit(rec)

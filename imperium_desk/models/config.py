@@ -89,7 +89,7 @@ class MixtureSlippage(_Model):
     @model_validator(mode="after")
     def _one_unit(self) -> Self:
         for i, c in enumerate(self.components):
-            if c.unit != self.unit:
+            if c.unit not in (None, self.unit):
                 raise ValueError(f"components.{i}.unit {c.unit!r} differs from the mixture's unit {self.unit!r}")
         return self
 
@@ -109,14 +109,17 @@ class _WeightedLatencyLognormal(LognormalLatency):
 
 class _WeightedSlippageConstant(ConstantSlippage):
     weight: float = Field(gt=0)
+    unit: SlippageUnit | None = None  # type: ignore[assignment]  # None: the mixture's unit
 
 
 class _WeightedSlippageNormal(NormalSlippage):
     weight: float = Field(gt=0)
+    unit: SlippageUnit | None = None  # type: ignore[assignment]  # None: the mixture's unit
 
 
 class _WeightedSlippageLognormal(LognormalSlippage):
     weight: float = Field(gt=0)
+    unit: SlippageUnit | None = None  # type: ignore[assignment]  # None: the mixture's unit
 
 
 LeafLatency = Annotated[ConstantLatency | NormalLatency | LognormalLatency, Field(discriminator="type")]

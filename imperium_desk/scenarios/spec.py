@@ -86,7 +86,8 @@ class OrderSpec(_Spec):
             return [self.at_s]
         assert self.every_s is not None
         until = duration_s if self.until_s is None else min(self.until_s, duration_s)
-        out, k = [], 0
+        out: list[float] = []
+        k = 0
         while True:
             t = self.from_s + k * self.every_s
             if t > until + 1e-9:
@@ -134,5 +135,5 @@ def load_scenario(path: Path) -> LoadedScenario:
     try:
         spec = ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(validation_errors(str(path), exc)) from None
+        raise ConfigError(validation_errors(str(path), exc, raw)) from None
     return LoadedScenario(spec=spec, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest())

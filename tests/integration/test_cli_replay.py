@@ -16,7 +16,7 @@ DEMO = REPO / "configs" / "scenarios" / "demo.yaml"
 def cli(*args: str | Path, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "imperium_desk", *map(str, args), "--home", str(home)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        check=False, capture_output=True, text=True, timeout=120, cwd=REPO,
     )
 
 
@@ -69,7 +69,8 @@ def test_run_json_records_the_run(tmp_path: Path) -> None:
         ("id: x\nseed: 1\nduration_s: 10\nspeed: 3\n", "speed: Extra inputs are not permitted"),
         ("id: x\nseed: 1\nduration_s: 10\nconfig: {risk: {max_order_lots: 0}}\n", "risk.max_order_lots"),
         ("id: x\nseed: 1\nduration_s: 10\norders: [\n", "not valid YAML/JSON"),
-        ("id: x\nseed: 1\nduration_s: 10\norders:\n  - {at_s: 0, every_s: 5, symbol: NIFTY26NOV26000CE, side: buy, lots: 1}\n",
+        ("id: x\nseed: 1\nduration_s: 10\norders:\n"
+         "  - {at_s: 0, every_s: 5, symbol: NIFTY26NOV26000CE, side: buy, lots: 1}\n",
          "exactly one of at_s"),
     ],
 )
@@ -120,7 +121,7 @@ def test_config_validate_names_the_bad_field(tmp_path: Path) -> None:
 def test_desk_command_runs_the_demo_into_home_until_the_window_exists(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "imperium_desk", "--home", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        check=False, capture_output=True, text=True, timeout=120, cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "runs" / "demo" / "telemetry.jsonl").exists()

@@ -92,11 +92,6 @@ def test_unknown_field_inside_a_model_is_rejected() -> None:
     assert errors[0].startswith("desk.yaml: latency_model.global.")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the path of an error inside a model includes pydantic's union tag "
-    "('latency_model.global.normal.foo'), a key that is not in the file",
-)
 def test_unknown_field_inside_a_model_names_the_path_as_written() -> None:
     errors = errors_for(NORMAL_WITH_TYPO)
     assert errors[0].startswith("desk.yaml: latency_model.global.foo:")
@@ -183,21 +178,12 @@ def test_null_rate_limit_survives_a_merge_of_another_section() -> None:
     assert merged.risk.kill_switch is True
 
 
-MODEL_MERGE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: config.deep_merge merges a model mapping key by key, so an override that changes a "
-    "model's type or its location field keeps the base model's other fields and is rejected",
-)
-
-
-@MODEL_MERGE_BUG
 def test_merge_can_switch_a_latency_model_to_another_type() -> None:
     override = {"latency_model": {"global": {"type": "constant", "value_ms": 5}}}
     merged = merged_config(load_config(None), override, "scenario.yaml")
     assert merged.latency_model.global_ == ConstantLatency(type="constant", value_ms=5)
 
 
-@MODEL_MERGE_BUG
 def test_merge_can_relocate_a_lognormal_by_median_instead_of_mu() -> None:
     override = {"slippage_model": {"global": {"type": "lognormal", "median": 2, "sigma": 0.1}}}
     merged = merged_config(load_config(None), override, "scenario.yaml")

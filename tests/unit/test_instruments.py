@@ -173,11 +173,6 @@ def test_resolve_of_an_impossible_contract_raises(catalog: InstrumentCatalog, sy
         catalog.resolve(symbol)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: resolve() lets contract()'s InstrumentError escape, so the message names the date or "
-    "strike but not the symbol that was asked for (resolve's docstring promises the symbol)",
-)
 @pytest.mark.parametrize("symbol", ["NIFTY26D0226000CE", "NIFTY26D0126010CE"])
 def test_resolve_of_an_impossible_contract_names_the_symbol(catalog: InstrumentCatalog, symbol: str) -> None:
     with pytest.raises(InstrumentError, match=symbol):

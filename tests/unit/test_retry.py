@@ -23,7 +23,7 @@ classify = RetryPolicy.classify
 
 
 # Kite Connect's exception classes, re-created by name only (the engine matches them by name).
-class KiteException(Exception):  # noqa: N818 - Kite's own spelling
+class KiteException(Exception):
     def __init__(self, message: str, code: int = 500) -> None:
         super().__init__(message)
         self.code = code

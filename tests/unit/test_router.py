@@ -130,7 +130,7 @@ def test_protected_buy_is_a_limit_above_the_ask_on_the_grid() -> None:
     q = quote(200.0, spread_ticks=2)  # ask 200.10
     d = route(BUY, q, Urgency.HIGH, market_protection_pct=0.02)
     assert (d.route, d.order_type, d.intended_price) == (Route.TAKE, OrderType.LIMIT, q.ask)
-    assert d.price == 204.10  # 200.10 * 1.02 = 204.102 -> nearest tick
+    assert d.price == 204.15  # 200.10 * 1.02 = 204.102, rounded up (away from the touch)
     assert on_grid(d.price)
 
 
@@ -154,12 +154,6 @@ def test_protected_limits_are_on_the_grid_and_through_the_touch(bid: float, pct:
     assert TICK <= sell.price <= q.bid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: router._on_grid rounds the protected bound to the nearest tick, so for a cheap option "
-    "(ask 1.00, 2% protection -> 1.02 -> 1.00) the protected LIMIT sits at the touch, not through it; "
-    "a buy bound should round up and a sell bound down",
-)
 @pytest.mark.parametrize("side", [BUY, SELL])
 def test_protected_limit_is_strictly_through_the_touch_for_a_cheap_option(side: Side) -> None:
     q = quote(0.95, spread_ticks=1)  # bid 0.95, ask 1.00

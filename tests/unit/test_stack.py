@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -80,7 +81,7 @@ def test_twap_children_are_scheduled_on_the_clock_not_back_to_back() -> None:
     _run(h, _request(h, 5, algo=Algo.TWAP, max_child_orders=5, horizon_s=50))
     times = [r["timestamp"] for r in h.events("placed")]
     seconds = [int(t[17:19]) + 60 * int(t[14:16]) for t in times]
-    assert [b - a for a, b in zip(seconds, seconds[1:], strict=False)] == [10, 10, 10, 10]
+    assert [b - a for a, b in itertools.pairwise(seconds)] == [10, 10, 10, 10]
 
 
 def test_risk_gate_rejects_before_anything_is_sent() -> None:
