@@ -112,7 +112,7 @@ class ExecutionStack:
             contract=contract,
             algo=request.algo or cfg.algo,
             urgency=request.urgency or cfg.urgency,
-            arrival_price=quote.mid,
+            arrival_price=_arrival_price(request, quote.mid),
         )
         reason = self.risk.check(request, contract, request.limit_price or quote.ask)
         if reason is not None:
@@ -168,22 +168,23 @@ class ExecutionStack:
         schedule = self._planner.pov(req)
         start = self._clock.monotonic()
         start_volume = self._market.quote(parent.contract.symbol).volume
-        carry = 0
+        carry = 0  # sized earlier but not filled (e.g. thin depth): sent again at the next check
         index = 0
         for offset in schedule.check_times():
             wait = start + offset - self._clock.monotonic()
             if wait > 0:
                 await self._clock.sleep(wait)
             planned = schedule.next_child(self._market.quote(parent.contract.symbol).volume - start_volume)
-            if planned is None:
+            due = (planned.qty if planned is not None else 0) + carry
+            if due == 0:
                 continue
-            qty = min(planned.qty + carry, parent.contract.max_order_qty)
+            qty = min(due, parent.contract.max_order_qty)
             parent.children = index + 1
             filled = await self._run_child(parent, index, qty, start + offset + req.pov_interval_s)
             index += 1
             if parent.failure:
                 return
-            carry += planned.qty - filled
+            carry = due - filled
             if schedule.done and carry == 0:
                 break
         unfilled = req.quantity - parent.filled_qty
@@ -417,6 +418,16 @@ class ExecutionStack:
             child.failure = f"{bucket.value}: order {child.order_id} rejected: {message}"
         self._children.pop(child.tag, None)
         _resolve(child.waiter)
+
+
+def _arrival_price(request: ExecutionRequest, market_mid: float) -> float:
+    """The price the trader decided at: the mid of the book the ticket showed, else its LTP, else the market's
+    mid now. Implementation shortfall is measured from it."""
+    if request.bid is not None and request.ask is not None:
+        return round((request.bid + request.ask) / 2.0, 4)
+    if request.ltp is not None:
+        return request.ltp
+    return market_mid
 
 
 class _BrokerMessage(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class JsonlWriter:
                 self._wake.clear()
                 stopping = self._stopping
                 self._drain()
-                now = _monotonic()
+                now = time.monotonic()  # the writer's own pacing, not engine time
                 if self._fsync and (stopping or now - last_sync >= self._flush_interval_s):
                     os.fsync(self._file.fileno())
                     last_sync = now
@@ -90,9 +91,3 @@ class JsonlWriter:
         self._file.flush()
         self._written += len(chunks) - 1
 
-
-def _monotonic() -> float:
-    # The writer thread's own pacing; never engine time (it is not part of the telemetry).
-    import time
-
-    return time.monotonic()

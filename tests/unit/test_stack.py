@@ -173,3 +173,37 @@ def test_pov_child_sizes_follow_market_volume() -> None:
     traded = h.engine.market.quote(c.symbol).volume - start_volume
     assert result.filled_qty > 0
     assert result.filled_qty <= 0.2 * traded + c.lot_size
+
+
+def test_arrival_price_is_the_mid_the_ticket_showed_when_it_has_one() -> None:
+    h = harness()
+    c = h.atm()
+    req = ExecutionRequest(symbol=c.symbol, side=Side.BUY, quantity=c.lot_size, bid=80.0, ask=80.2)
+    _run(h, req)
+    (placed,) = h.events("placed")
+    assert placed["arrival_price"] == 80.1
+
+
+def test_arrival_price_falls_back_to_the_market_mid() -> None:
+    h = harness()
+    c = h.atm()
+    mid = h.engine.market.quote(c.symbol).mid
+    _run(h, ExecutionRequest(symbol=c.symbol, side=Side.BUY, quantity=c.lot_size))
+    (placed,) = h.events("placed")
+    assert placed["arrival_price"] == mid
+
+
+def test_pov_resends_what_thin_depth_left_unfilled() -> None:
+    h = harness({"market": {"depth": {"levels": 1, "touch_lots": 1}, "volume": {"lots_per_s": 40}}})
+    c = h.atm()
+    req = ExecutionRequest(
+        symbol=c.symbol, side=Side.BUY, quantity=20 * c.lot_size, algo=Algo.POV, participation_rate=0.5,
+        horizon_s=60,
+    )
+    (result,) = _run(h, req)
+    placed = h.events("placed")
+    assert result.filled_qty > 0
+    assert any(r["event"] == "cancel" for r in h.records)  # depth ran out on some child...
+    reported = sum(r["qty"] for r in h.records if r["event"] in ("fill", "partial_fill"))
+    assert reported == result.filled_qty  # ...and what filled is all reported
+    assert len(placed) > 1
