@@ -84,7 +84,8 @@ class PaperBroker:
         self._params_cache: dict[tuple[int, int], dict[str, Any]] = {}
         self._long_value = 0.0
         self._resting_buy_value = 0.0
-        self._shorts: set[str] = set()
+        # A dict, not a set: iteration order must not depend on string hashing (replays are byte-identical).
+        self._shorts: dict[str, None] = {}
         market.add_listener(self._on_ticks)
 
     # -- the port ------------------------------------------------------------------------------------------
@@ -359,9 +360,9 @@ class PaperBroker:
         position.apply(order.side, qty, price)
         self._long_value += max(position.quantity, 0) * position.average_price
         if position.quantity < 0:
-            self._shorts.add(order.symbol)
+            self._shorts[order.symbol] = None
         else:
-            self._shorts.discard(order.symbol)
+            self._shorts.pop(order.symbol, None)
         return fill
 
     def _is_resting(self, order: BrokerOrder) -> bool:

@@ -12,6 +12,7 @@ than risk a duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from imperium_desk.broker.port import Broker
@@ -253,17 +254,8 @@ class ExecutionStack:
             wait = self._limiter.acquire(parent.urgency.queue_priority)
             if wait is not None:
                 await wait
-            child.sent_at = self._clock.monotonic()
             try:
-                order_id = await self._broker.place_order(
-                    symbol=contract.symbol,
-                    side=request.side,
-                    quantity=qty,
-                    order_type=child.order_type,
-                    product=request.product,
-                    tag=child.tag,
-                    price=child.limit_price,
-                )
+                order_id = await self._place(child)
             except Exception as exc:
                 sent = await self._retry_send(child, exc)
             else:
@@ -278,6 +270,20 @@ class ExecutionStack:
             parent.failure = child.failure
         return child.filled_qty
 
+    def _place(self, child: ChildContext) -> Awaitable[str]:
+        """Send the child (same tag on every attempt); the awaitable is the broker's acknowledgement."""
+        request = child.parent.request
+        child.sent_at = self._clock.monotonic()
+        return self._broker.place_order(
+            symbol=child.parent.contract.symbol,
+            side=request.side,
+            quantity=child.qty,
+            order_type=child.order_type,
+            product=request.product,
+            tag=child.tag,
+            price=child.limit_price,
+        )
+
     def _acknowledged(self, child: ChildContext, order_id: str) -> None:
         self._adopt(child, order_id)
         if not child.acked:  # the broker's order update may have told us first
@@ -285,7 +291,6 @@ class ExecutionStack:
 
     async def _retry_send(self, child: ChildContext, first_error: Exception) -> bool:
         """Classify, reconcile unknown outcomes by tag, back off and resend, until sent or given up."""
-        request = child.parent.request
         priority = child.parent.urgency.queue_priority
         exc: Exception = first_error
         while True:
@@ -311,17 +316,8 @@ class ExecutionStack:
             wait = self._limiter.acquire(priority)
             if wait is not None:
                 await wait
-            child.sent_at = self._clock.monotonic()
             try:
-                order_id = await self._broker.place_order(
-                    symbol=child.parent.contract.symbol,
-                    side=request.side,
-                    quantity=child.qty,
-                    order_type=child.order_type,
-                    product=request.product,
-                    tag=child.tag,
-                    price=child.limit_price,
-                )
+                order_id = await self._place(child)
             except Exception as next_error:
                 exc = next_error
                 continue
