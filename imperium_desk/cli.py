@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _config_validate(path: Path) -> int:
     raw = read_document(path)
-    if (isinstance(raw, dict) and "orders" in raw) or (isinstance(raw, dict) and "duration_s" in raw):
+    if isinstance(raw, dict) and {"orders", "duration_s", "events"} & raw.keys():  # a scenario, not a config
         load_scenario(path)
         print(f"{path}: valid scenario")
         return EXIT_OK

@@ -42,6 +42,7 @@ class _Pricing:
     draws: BufferedDraws
     contract: OptionContract
     delivered: int = 0  # fills already reported to listeners
+    resting: bool = False  # on the book, waiting for the market to trade through it
 
 
 @dataclass(slots=True)
@@ -107,10 +108,7 @@ class PaperBroker:
         contract = self._contract(symbol)
         self._validate(contract, quantity, order_type, price)
         latency, slippage = self._models.resolve(symbol, contract.underlying)
-        lat_draws = self._latency_draws.get(symbol)
-        if lat_draws is None:
-            lat_draws = self._latency_draws[symbol] = self._streams.buffered("latency", symbol)
-        latency_ms = round(latency.sampler.sample(lat_draws), 3)
+        latency_ms = round(latency.sampler.sample(self._latency_stream(symbol)), 3)
         self._next_id += 1
         order = BrokerOrder(
             order_id=f"{self._id_prefix}{self._next_id:010d}",
@@ -211,6 +209,12 @@ class PaperBroker:
         elif price is not None:
             raise BrokerInputError("a MARKET order takes no price")
 
+    def _latency_stream(self, symbol: str) -> BufferedDraws:
+        draws = self._latency_draws.get(symbol)
+        if draws is None:
+            draws = self._latency_draws[symbol] = self._streams.buffered("latency", symbol)
+        return draws
+
     def _slippage_stream(self, symbol: str) -> BufferedDraws:
         draws = self._slippage_draws.get(symbol)
         if draws is None:
@@ -237,8 +241,7 @@ class PaperBroker:
     async def _round_trip(self, order: BrokerOrder) -> None:
         pricing = self._pricing[order.order_id]
         latency, _ = self._models.resolve(order.symbol, pricing.contract.underlying)
-        draws = self._latency_draws.setdefault(order.symbol, self._streams.buffered("latency", order.symbol))
-        await self._clock.sleep(latency.sampler.sample(draws) / 1000.0)
+        await self._clock.sleep(latency.sampler.sample(self._latency_stream(order.symbol)) / 1000.0)
 
     def _arrive(self, order: BrokerOrder) -> None:
         self._orders[order.order_id] = order
@@ -349,9 +352,8 @@ class PaperBroker:
             latency_ms=pricing.latency_ms,
             model_params=pricing.model_params,
         )
-        was_resting = order.price is not None and order.side is Side.BUY and self._is_resting(order)
-        if was_resting:
-            self._resting_buy_value -= qty * (order.price or 0.0)
+        if pricing.resting and order.side is Side.BUY and order.price is not None:
+            self._resting_buy_value -= qty * order.price
         order.add_fill(fill)
         position = self._positions.get(order.symbol)
         if position is None:
@@ -365,19 +367,17 @@ class PaperBroker:
             self._shorts.pop(order.symbol, None)
         return fill
 
-    def _is_resting(self, order: BrokerOrder) -> bool:
-        resting = self._resting.get(order.symbol)
-        return bool(resting) and order in resting  # type: ignore[operator]
-
     def _rest(self, order: BrokerOrder) -> None:
+        self._pricing[order.order_id].resting = True
         self._resting.setdefault(order.symbol, []).append(order)
         if order.side is Side.BUY and order.price is not None:
             self._resting_buy_value += (order.quantity - order.filled_quantity) * order.price
 
     def _unrest(self, order: BrokerOrder) -> None:
-        resting = self._resting.get(order.symbol)
-        if resting and order in resting:
-            resting.remove(order)
+        pricing = self._pricing[order.order_id]
+        if pricing.resting:
+            pricing.resting = False
+            self._resting[order.symbol].remove(order)
             if order.side is Side.BUY and order.price is not None:
                 self._resting_buy_value -= (order.quantity - order.filled_quantity) * order.price
 

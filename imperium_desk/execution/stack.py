@@ -286,7 +286,12 @@ class ExecutionStack:
 
     def _acknowledged(self, child: ChildContext, order_id: str) -> None:
         self._adopt(child, order_id)
-        if not child.acked:  # the broker's order update may have told us first
+        self._record_ack(child)
+
+    def _record_ack(self, child: ChildContext) -> None:
+        """The first word from the broker about this attempt (the answer or an order update, whichever comes
+        first) is its acknowledgement; latency is measured from the attempt's send."""
+        if not child.acked:
             self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
 
     async def _retry_send(self, child: ChildContext, first_error: Exception) -> bool:
@@ -388,10 +393,8 @@ class ExecutionStack:
         elif child.order_id != order.order_id:
             self.duplicate_orders.append(child.tag)
             return
-        if not child.acked:
-            # The order update (Kite: postback) can reach us before, or instead of, the placing call's
-            # answer; either way it is the broker acknowledging the order.
-            self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
+        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
+        self._record_ack(child)
         parent = child.parent
         fills = update.new_fills
         for i, fill in enumerate(fills):

@@ -47,7 +47,6 @@ class FillQualityTracker:
 
     def _template(self, parent: ParentContext, child: ChildContext | None) -> Record:
         contract = parent.contract
-        # Enum members are str subclasses: they serialise (and compare) as their values.
         return {
             "schema_version": SCHEMA_VERSION,
             "seq": None,
