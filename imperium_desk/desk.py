@@ -7,13 +7,14 @@ deterministic run on the virtual clock.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,23 @@ from imperium_desk import __version__
 from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
 from imperium_desk.broker.paper import PaperBroker
 from imperium_desk.broker.port import Broker
-from imperium_desk.clock import Clock, VirtualClock
+from imperium_desk.clock import Cancellable, Clock, VirtualClock, WallClock
 from imperium_desk.config import Config, ConfigError, merged_config
-from imperium_desk.domain.enums import Mode, ParentStatus
-from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError
+from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, ParentStatus, Side, Urgency
+from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.execution.cost import SlippageModel
 from imperium_desk.execution.planner import ExecutionAlgoPlanner
 from imperium_desk.execution.ratelimit import OrderRateLimiter
-from imperium_desk.execution.request import ParentResult
+from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
 from imperium_desk.execution.retry import RetryPolicy
 from imperium_desk.execution.risk import RiskGate
 from imperium_desk.execution.router import SmartOrderRouter
 from imperium_desk.execution.stack import ExecutionStack
+from imperium_desk.execution.stack import InvalidOrder as InvalidOrder  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.execution.stack import PreTradeEstimate as PreTradeEstimate  # noqa: PLC0414
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.config import default_instruments_path
+from imperium_desk.market.port import Quote
 from imperium_desk.market.simulator import MarketSimulator
 from imperium_desk.models.resolver import ModelResolver
 from imperium_desk.rng import RandomStreams
@@ -258,3 +262,399 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+# -- the running desk (GUI, serve) --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One strike of the ladder: its call and put quotes."""
+
+    strike: float
+    atm: bool
+    call: Quote
+    put: Quote
+
+
+@dataclass(frozen=True, slots=True)
+class LegPreview:
+    """One strike of a multi-strike action, as the confirmation lists it."""
+
+    contract: OptionContract
+    request: ExecutionRequest
+    estimate: PreTradeEstimate
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    underlying: str
+    right: OptionRight
+    quantity: int  # net, signed
+    average_price: float
+    ltp: float
+    realised_pnl: float
+    unrealised_pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    capital: float
+    margin_used: float
+    margin_available: float
+    realised_pnl: float
+    unrealised_pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A parent the desk accepted: its id at once, its result when the task ends."""
+
+    parent_id: str
+    request: ExecutionRequest
+    task: asyncio.Task[ParentResult]
+
+
+# What the desk tells its listeners (the UI bridge turns each into a Qt signal).
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class TicksEvent:
+    quotes: Sequence[Quote]
+
+
+@dataclass(frozen=True, slots=True)
+class ParentStarted:
+    parent_id: str
+    request: ExecutionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ParentFinished:
+    result: ParentResult
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioEvent:
+    positions: list[PositionView]
+    account: AccountView
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    kill_switch: bool
+    parents_in_flight: int
+    children_in_flight: int
+    feed_running: bool
+    market_time: float  # epoch seconds
+
+
+DeskEvent = RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent
+DeskListener = Callable[[DeskEvent], None]
+
+PORTFOLIO_REFRESH_S = 1.0
+
+
+class Desk:
+    """The running desk: one engine on a clock (the wall clock under Qt), its telemetry file, and every
+    operation the window offers. Widgets call these methods and listen to `DeskEvent`s; nothing in the UI
+    touches the broker, the market or the stack directly."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        home: Path,
+        clock: Clock,
+        mode: Mode = Mode.PAPER,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.mode = mode
+        self.clock = clock
+        self._loop = clock.loop if isinstance(clock, WallClock | VirtualClock) else asyncio.get_event_loop()
+        self.telemetry_path = home / f"execution_quality_{mode.value}.jsonl"
+        tcfg = config.telemetry
+        self._writer = JsonlWriter(
+            self.telemetry_path, append=True, flush_interval_s=tcfg.flush_interval_ms / 1000.0,
+            flush_records=tcfg.flush_records, fsync=tcfg.fsync,
+        )
+        self.engine = build_engine(
+            config, clock=clock, seed=config.market.seed if seed is None else seed, mode=mode,
+            sink=self._writer.write,
+        )
+        self.catalog = self.engine.catalog
+        self._listeners: list[DeskListener] = []
+        self._tasks: dict[str, Submitted] = {}
+        # Exits in flight: parent id -> symbol. A symbol with an exit travelling is skipped by the next EXIT: the
+        # broker's position may already include the fill whose answer has not arrived, so counting is unsafe.
+        self._exits: dict[str, str] = {}
+        self._portfolio_timer: Cancellable | None = None
+        self._portfolio_pending = False
+        self._group_seq = 0
+        self._stopped = False
+        self.last_portfolio = PortfolioEvent([], AccountView(config.broker.paper.capital, 0.0,
+                                                              config.broker.paper.capital, 0.0, 0.0))
+        self.engine.tracker.add_listener(self._on_record)
+        self.engine.market.add_listener(self._on_ticks)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the market feed and the portfolio refresh (the clock's loop must be the app's loop)."""
+        self.engine.market.start()
+        self._portfolio_timer = self.clock.call_later(PORTFOLIO_REFRESH_S, self._portfolio_tick)
+        self._emit_state()
+
+    async def stop(self) -> None:
+        """Stop cleanly: no new orders, running parents cancelled, the feed stopped, telemetry flushed."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._portfolio_timer is not None:
+            self._portfolio_timer.cancel()
+        self.engine.market.stop()
+        tasks = [s.task for s in self._tasks.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(self.clock, VirtualClock):  # virtual time has no threads to wait on
+            self._writer.close()
+        else:  # joining the writer thread waits on the disk: off the loop
+            await self._loop.run_in_executor(None, self._writer.close)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def add_listener(self, listener: DeskListener) -> None:
+        self._listeners.append(listener)
+
+    # -- market --------------------------------------------------------------------------------------------
+    @property
+    def underlyings(self) -> list[str]:
+        return self.engine.market.underlyings
+
+    def lot_size(self, underlying: str) -> int:
+        return self.catalog.underlying(underlying).lot_size
+
+    def expiries(self, underlying: str, count: int = 4) -> list[date]:
+        return self.catalog.expiries(underlying, datetime.fromtimestamp(self.clock.now(), UTC), count)
+
+    def spot(self, underlying: str) -> float:
+        return self.engine.market.spot(underlying)
+
+    def atm_strike(self, underlying: str) -> float:
+        return self.catalog.atm_strike(underlying, self.spot(underlying))
+
+    def chain(self, underlying: str, expiry: date, strikes_each_side: int) -> list[ChainRow]:
+        """The ladder around ATM, lowest strike first; every contract in it is subscribed (and ticks)."""
+        contracts = self.engine.market.chain(underlying, expiry, strikes_each_side)
+        atm = self.atm_strike(underlying)
+        market = self.engine.market
+        rows: list[ChainRow] = []
+        for i in range(0, len(contracts), 2):
+            call, put = contracts[i], contracts[i + 1]
+            rows.append(ChainRow(call.strike, call.strike == atm, market.quote(call.symbol),
+                                 market.quote(put.symbol)))
+        return rows
+
+    def contract(self, underlying: str, expiry: date, strike: float, right: OptionRight) -> OptionContract:
+        contract = self.catalog.contract(underlying, expiry, strike, right)
+        self.engine.market.subscribe(contract)
+        return contract
+
+    def quote(self, symbol: str) -> Quote:
+        return self.engine.market.subscribe(self.catalog.resolve(symbol))
+
+    # -- orders ----------------------------------------------------------------------------------------------
+    def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
+        """Pre-trade estimate for a ticket; raises InvalidOrder naming the field."""
+        return self.engine.stack.preview(request)
+
+    def submit(self, request: ExecutionRequest) -> Submitted:
+        """Validate (InvalidOrder names the field) and start the parent on the stack."""
+        if self._stopped:
+            raise InvalidOrder("desk: stopping; no new orders")
+        stack = self.engine.stack
+        stack.validate(request)
+        parent_id = stack.reserve_parent_id()
+        task = self._loop.create_task(stack.execute(request, parent_id), name=f"parent-{parent_id}")
+        submitted = Submitted(parent_id, request, task)
+        self._tasks[parent_id] = submitted
+        if request.metadata.is_exit:
+            self._exits[parent_id] = request.symbol
+        task.add_done_callback(lambda t: self._finished(submitted, t))
+        self._emit(ParentStarted(parent_id, request))
+        self._emit_state()
+        return submitted
+
+    def submit_many(self, requests: Sequence[ExecutionRequest]) -> list[Submitted]:
+        """Several parents as one action: all validated before any is sent, so one bad leg sends nothing."""
+        for request in requests:
+            self.engine.stack.validate(request)
+        return [self.submit(r) for r in requests]
+
+    def new_group(self, prefix: str) -> str:
+        self._group_seq += 1
+        return f"{prefix}-{self._group_seq:04d}"
+
+    def multi_strike_legs(
+        self,
+        *,
+        underlying: str,
+        expiry: date,
+        right: OptionRight,
+        strikes_below: int,
+        strikes_above: int,
+        lots: int,
+        side: Side = Side.BUY,
+        order_type: OrderType = OrderType.MARKET,
+        algo: Algo | None = None,
+        group: str | None = None,
+        limit_offset_ticks: int = 0,
+    ) -> list[LegPreview]:
+        """The strikes a multi-strike action trades, lowest first, each with its request and estimate.
+        LIMIT legs are priced at the near-side touch of their own book, `limit_offset_ticks` through it."""
+        if lots < 1:
+            raise InvalidOrder(f"lots: {lots} must be at least 1")
+        if strikes_below < 0 or strikes_above < 0:
+            raise InvalidOrder(f"strikes: below {strikes_below} / above {strikes_above} must not be negative")
+        lot = self.lot_size(underlying)
+        spot = self.spot(underlying)
+        legs: list[LegPreview] = []
+        for k in range(-strikes_below, strikes_above + 1):
+            strike = self.catalog.strike_offset(underlying, spot, k)
+            if strike <= 0:
+                continue
+            contract = self.contract(underlying, expiry, strike, right)
+            quote = self.engine.market.quote(contract.symbol)
+            limit: float | None = None
+            if order_type is OrderType.LIMIT:
+                touch = quote.ask if side is Side.BUY else quote.bid
+                limit = max(contract.tick_size, round(touch + side.sign * limit_offset_ticks * contract.tick_size, 2))
+            request = ExecutionRequest(
+                symbol=contract.symbol, side=side, quantity=lots * lot, order_type=order_type, algo=algo,
+                limit_price=limit, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
+                metadata=RequestMetadata(source="multi_strike", group=group),
+            )
+            legs.append(LegPreview(contract, request, self.preview(request)))
+        return legs
+
+    async def exit_positions(
+        self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
+    ) -> list[Submitted]:
+        """Close every open position (of one option type / underlying, or all) with MARKET exits that the risk
+        gate never blocks. A symbol whose exit is still travelling is skipped, so pressing EXIT twice never flips a
+        position."""
+        group = self.new_group("EXIT")
+        requests: list[ExecutionRequest] = []
+        for position in await self.engine.broker.positions():
+            contract = self.catalog.resolve(position.symbol)
+            if (right is not None and contract.right is not right) or (
+                underlying is not None and contract.underlying != underlying
+            ):
+                continue
+            open_qty = position.quantity
+            if open_qty == 0 or position.symbol in self._exits.values():
+                continue
+            quote = self.quote(contract.symbol)
+            requests.append(ExecutionRequest(
+                symbol=contract.symbol, side=Side.SELL if open_qty > 0 else Side.BUY, quantity=abs(open_qty),
+                algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
+                metadata=RequestMetadata(source=source, group=group, is_exit=True),
+            ))
+        return self.submit_many(requests)
+
+    @property
+    def kill_switch(self) -> bool:
+        return self.engine.stack.risk.config.kill_switch
+
+    def set_kill_switch(self, on: bool) -> None:
+        risk = self.engine.stack.risk
+        risk.update(risk.config.model_copy(update={"kill_switch": on}))
+        self._emit_state()
+
+    @property
+    def parents_in_flight(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def children_in_flight(self) -> int:
+        return self.engine.stack.children_in_flight
+
+    # -- portfolio -------------------------------------------------------------------------------------------
+    async def refresh_portfolio(self) -> PortfolioEvent:
+        broker, market = self.engine.broker, self.engine.market
+        positions = await broker.positions()
+        margins = await broker.margins()
+        views: list[PositionView] = []
+        for p in positions:
+            contract = self.catalog.resolve(p.symbol)
+            ltp = market.subscribe(contract).ltp
+            unrealised = (ltp - p.average_price) * p.quantity if p.quantity else 0.0
+            views.append(PositionView(p.symbol, contract.underlying, contract.right, p.quantity, p.average_price,
+                                      ltp, round(p.realised_pnl, 2), round(unrealised, 2)))
+        account = AccountView(
+            capital=margins.capital, margin_used=round(margins.used, 2),
+            margin_available=round(margins.available, 2),
+            realised_pnl=round(sum(v.realised_pnl for v in views), 2),
+            unrealised_pnl=round(sum(v.unrealised_pnl for v in views), 2),
+        )
+        event = PortfolioEvent(views, account)
+        self.last_portfolio = event
+        self._emit(event)
+        return event
+
+    def _portfolio_tick(self) -> None:
+        self._portfolio_timer = self.clock.call_later(PORTFOLIO_REFRESH_S, self._portfolio_tick)
+        self._schedule_portfolio()
+        self._emit_state()
+
+    def _schedule_portfolio(self) -> None:
+        if not self._portfolio_pending and not self._stopped:
+            self._portfolio_pending = True
+            self._loop.create_task(self._refresh_once())
+
+    async def _refresh_once(self) -> None:
+        try:
+            await self.refresh_portfolio()
+        finally:
+            self._portfolio_pending = False
+
+    # -- events ----------------------------------------------------------------------------------------------
+    def _emit(self, event: DeskEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    def _emit_state(self) -> None:
+        self._emit(StateEvent(self.kill_switch, self.parents_in_flight, self.children_in_flight,
+                              self.engine.market.running, self.clock.now()))
+
+    def _on_record(self, record: Record) -> None:
+        self._emit(RecordEvent(record))
+        if record["event"] in {"fill", "partial_fill"}:
+            self._schedule_portfolio()
+
+    def _on_ticks(self, quotes: Sequence[Quote]) -> None:
+        self._emit(TicksEvent(quotes))
+
+    def _finished(self, submitted: Submitted, task: asyncio.Task[ParentResult]) -> None:
+        self._tasks.pop(submitted.parent_id, None)
+        request = submitted.request
+        self._exits.pop(submitted.parent_id, None)
+        if task.cancelled():
+            result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
+                                  ParentStatus.CANCELLED, reason="desk stopped")
+        elif task.exception() is not None:
+            exc = task.exception()
+            result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
+                                  ParentStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        else:
+            result = task.result()
+        self._emit(ParentFinished(result))
+        self._emit_state()
+        self._schedule_portfolio()

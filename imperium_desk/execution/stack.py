@@ -13,11 +13,12 @@ than risk a duplicate.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus, Route
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
@@ -37,6 +38,19 @@ _SESSION_OPEN_S = 9 * 3600 + 15 * 60  # 09:15 IST
 
 class InvalidOrder(ValueError):
     """The request cannot be executed as written; the message names the field and value."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreTradeEstimate:
+    symbol: str
+    route: Route
+    intended_price: float  # the first child's expected trade price (touch for take, near side for join)
+    arrival_price: float
+    expected_price: float  # arrival +/- half spread + impact (adverse)
+    half_spread: float
+    impact: float
+    cost_bps: float  # of the arrival price
+    premium: float  # expected_price * quantity
 
 
 class ExecutionStack:
@@ -101,14 +115,50 @@ class ExecutionStack:
                 )
         return contract
 
+    def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
+        """What the stack expects this order to cost if sent now: the first child's route and intended price,
+        and half spread + square-root impact for the algo's typical child (the ticket shows it live)."""
+        contract = self.validate(request)
+        quote = self._market.subscribe(contract)
+        decision = self._router.route(
+            side=request.side,
+            quote=quote,
+            urgency=request.urgency or self.config.urgency,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            tick=contract.tick_size,
+        )
+        algo = request.algo or self.config.algo
+        children = 1 if algo is Algo.IMMEDIATE else (request.max_child_orders or self.config.max_child_orders)
+        lots = request.quantity // contract.lot_size
+        child_qty = max(1, lots // max(1, children)) * contract.lot_size
+        estimate = self._cost.estimate(contract.symbol, quote, min(child_qty, request.quantity), decision.route)
+        arrival = _arrival_price(request, quote.mid)
+        expected = arrival + estimate.total * request.side.sign
+        return PreTradeEstimate(
+            symbol=contract.symbol,
+            route=decision.route,
+            intended_price=decision.intended_price,
+            arrival_price=arrival,
+            expected_price=round(expected, 4),
+            half_spread=round(estimate.half_spread, 6),
+            impact=round(estimate.impact, 6),
+            cost_bps=round(estimate.bps(arrival), 4),
+            premium=round(expected * request.quantity, 2),
+        )
+
+    def reserve_parent_id(self) -> str:
+        """A parent id for a request about to be executed (the desk shows the parent before it starts)."""
+        self._parent_seq += 1
+        return f"{self._id_prefix}P{self._parent_seq:06d}"
+
     # -- the parent ------------------------------------------------------------------------------------------
-    async def execute(self, request: ExecutionRequest) -> ParentResult:
+    async def execute(self, request: ExecutionRequest, parent_id: str | None = None) -> ParentResult:
         contract = self.validate(request)
         cfg = self.config
         quote = self._market.subscribe(contract)
-        self._parent_seq += 1
         parent = ParentContext(
-            parent_id=f"{self._id_prefix}P{self._parent_seq:06d}",
+            parent_id=parent_id or self.reserve_parent_id(),
             request=request,
             contract=contract,
             algo=request.algo or cfg.algo,

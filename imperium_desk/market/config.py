@@ -139,7 +139,9 @@ class MarketConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = Field(default=7, ge=0, le=2**63 - 1)
-    underlyings: list[str] = Field(default_factory=lambda: ["NIFTY", "BANKNIFTY"], min_length=1)
+    underlyings: list[str] = Field(
+        default_factory=lambda: ["NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX"], min_length=1
+    )
     tick_interval_ms: int = Field(default=250, ge=10, le=60000)
     start: AwareDatetime = Field(
         default=datetime(2026, 11, 23, 9, 15, tzinfo=IST),

@@ -1,0 +1,53 @@
+"""The one signal bridge: engine events (`DeskEvent`s) in, Qt signals out.
+
+Everything runs on the Qt thread (qasync), so each event is emitted straight away; widgets that would redraw
+per event (charts, blotter) batch their updates on their own timers instead.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from imperium_desk.desk import (
+    Desk,
+    DeskEvent,
+    ParentFinished,
+    ParentStarted,
+    PortfolioEvent,
+    RecordEvent,
+    StateEvent,
+    TicksEvent,
+)
+
+
+class DeskBridge(QObject):
+    record = Signal(object)  # a telemetry record (dict), as written to the JSONL file
+    ticks = Signal(object)  # Sequence[Quote] that changed on this tick
+    parent_started = Signal(object)  # ParentStarted
+    parent_finished = Signal(object)  # ParentFinished
+    portfolio = Signal(object)  # PortfolioEvent
+    state = Signal(object)  # StateEvent
+    message = Signal(str)  # a line for the status bar (rejections, errors the trader must see)
+
+    def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.desk = desk
+        desk.add_listener(self._dispatch)
+
+    def _dispatch(self, event: DeskEvent) -> None:
+        match event:
+            case RecordEvent(record):
+                self.record.emit(record)
+            case TicksEvent():
+                self.ticks.emit(event.quotes)
+            case ParentStarted():
+                self.parent_started.emit(event)
+            case ParentFinished():
+                self.parent_finished.emit(event)
+                result = event.result
+                if result.reason and result.status.value in {"rejected", "failed"}:
+                    self.message.emit(f"{result.parent_id} {result.symbol}: {result.status.value}: {result.reason}")
+            case PortfolioEvent():
+                self.portfolio.emit(event)
+            case StateEvent():
+                self.state.emit(event)
