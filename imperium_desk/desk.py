@@ -569,6 +569,12 @@ class Desk:
             ))
         return self.submit_many(requests)
 
+    def start_exit(
+        self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
+    ) -> asyncio.Task[list[Submitted]]:
+        """`exit_positions` as a task, for callers that are not coroutines (buttons, shortcuts)."""
+        return self._loop.create_task(self.exit_positions(right=right, underlying=underlying, source=source))
+
     @property
     def kill_switch(self) -> bool:
         return self.engine.stack.risk.config.kill_switch

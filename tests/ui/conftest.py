@@ -1,0 +1,53 @@
+"""UI test set-up: a real Desk on the wall clock of a qasync loop that shares the QApplication.
+
+The asyncio loop is not *running* in these tests: qasync schedules every callback as a Qt timer, so the engine
+advances whenever Qt processes events (qtbot.waitUntil / waitSignal). Tests therefore wait on Qt signals and
+conditions instead of nesting blocking waits; only teardown runs the loop (to await `Desk.stop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from imperium_desk.clock import WallClock
+from imperium_desk.config import Config, config_from_mapping, deep_merge
+from imperium_desk.desk import Desk
+from imperium_desk.ui.bridge import DeskBridge
+
+FAST: dict[str, Any] = {
+    "market": {"underlyings": ["NIFTY", "BANKNIFTY"], "tick_interval_ms": 100, "strikes_each_side": 5},
+    "latency_model": {"global": {"type": "constant", "value_ms": 5}},
+    "slippage_model": {"global": {"type": "constant", "value": 1, "unit": "ticks"}},
+    "broker": {"rate_limit_per_s": None},
+    "telemetry": {"fsync": False, "flush_interval_ms": 20},
+}
+
+
+def ui_config(overrides: dict[str, Any] | None = None) -> Config:
+    return config_from_mapping(deep_merge(FAST, overrides or {}), "ui-test")
+
+
+@pytest.fixture
+def qt_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def desk(qt_loop: qasync.QEventLoop, tmp_path: Path) -> Iterator[Desk]:
+    d = Desk(ui_config(), home=tmp_path, clock=WallClock(qt_loop))
+    d.start()
+    yield d
+    qt_loop.run_until_complete(d.stop())
+
+
+@pytest.fixture
+def bridge(desk: Desk) -> DeskBridge:
+    return DeskBridge(desk)
