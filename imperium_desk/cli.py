@@ -15,7 +15,6 @@ from imperium_desk.config import ConfigError, config_from_mapping, load_config, 
 from imperium_desk.scenarios.spec import load_scenario
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-DEMO_SCENARIO = Path(__file__).resolve().parents[1] / "configs" / "scenarios" / "demo.yaml"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    gui = sub.add_parser("gui", help="the desk (until the window lands: a headless demo replay)")
+    gui = sub.add_parser("gui", help="the desk window (paper mode by default); the default command")
     _common(gui)
 
     replay = sub.add_parser("replay", help="deterministic headless run of a scenario on the virtual clock")
@@ -71,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config_validate(args.file)
         if command == "replay":
             return _replay(args.scenario, args.config, args.seed, args.out, home_dir(args.home), args.quiet)
-        return _demo(args.config, home_dir(args.home))
+        return _gui(args.config, home_dir(args.home))
     except ConfigError as exc:
         for line in exc.errors:
             print(f"error: {line}", file=sys.stderr)
@@ -111,9 +110,18 @@ def _replay(
     return EXIT_OK
 
 
-def _demo(config_path: Path | None, home: Path) -> int:
-    print("The desk window is not built yet: running the headless demo replay instead.", file=sys.stderr)
-    return _replay(DEMO_SCENARIO, config_path, None, home / "runs" / "demo", home, quiet=False)
+def _gui(config_path: Path | None, home: Path) -> int:
+    started_at = time.perf_counter()
+    config = load_config(config_path)  # a bad config is exit 2 before any window
+    from imperium_desk.ui.display import display_problem  # Qt-free: checked before Qt loads
+
+    problem = display_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_FAILURE
+    from imperium_desk.ui.app import run_gui
+
+    return run_gui(config, home, started_at=started_at)
 
 
 class _ProgressBar:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from imperium_desk import __version__
 from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
@@ -395,7 +396,9 @@ class Desk:
         self._portfolio_timer: Cancellable | None = None
         self._portfolio_pending = False
         self._group_seq = 0
-        self._stopped = False
+        self._stopped = False  # stop requested: no new orders
+        self._closed = False  # stop finished
+        self._stop_task: asyncio.Task[None] | None = None
         self.last_portfolio = PortfolioEvent([], AccountView(config.broker.paper.capital, 0.0,
                                                               config.broker.paper.capital, 0.0, 0.0))
         self.engine.tracker.add_listener(self._on_record)
@@ -409,10 +412,18 @@ class Desk:
         self._emit_state()
 
     async def stop(self) -> None:
-        """Stop cleanly: no new orders, running parents cancelled, the feed stopped, telemetry flushed."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Stop cleanly: no new orders, running parents cancelled, the feed stopped, telemetry flushed. Every caller
+        (the window's close, Ctrl+C, a test's teardown) awaits the same single stop."""
+        await asyncio.shield(self.start_stop())
+
+    def start_stop(self) -> asyncio.Task[None]:
+        """`stop` as a task, for callers that are not coroutines (the window's close)."""
+        if self._stop_task is None:
+            self._stopped = True  # from now on submit() refuses
+            self._stop_task = self._loop.create_task(self._stop())
+        return self._stop_task
+
+    async def _stop(self) -> None:
         if self._portfolio_timer is not None:
             self._portfolio_timer.cancel()
         self.engine.market.stop()
@@ -425,10 +436,12 @@ class Desk:
             self._writer.close()
         else:  # joining the writer thread waits on the disk: off the loop
             await self._loop.run_in_executor(None, self._writer.close)
+        self._closed = True
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        """True once the stop has finished (telemetry flushed and closed)."""
+        return self._closed
 
     def add_listener(self, listener: DeskListener) -> None:
         self._listeners.append(listener)
@@ -519,6 +532,34 @@ class Desk:
     ) -> list[LegPreview]:
         """The strikes a multi-strike action trades, lowest first, each with its request and estimate.
         LIMIT legs are priced at the near-side touch of their own book, `limit_offset_ticks` through it."""
+        try:
+            return self._multi_strike_legs(
+                underlying=underlying, expiry=expiry, right=right, strikes_below=strikes_below,
+                strikes_above=strikes_above, lots=lots, side=side, order_type=order_type, algo=algo, group=group,
+                limit_offset_ticks=limit_offset_ticks,
+            )
+        except InstrumentError as exc:
+            raise InvalidOrder(f"instrument: {exc}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(p) for p in first["loc"])
+            raise InvalidOrder(f"{field_name}: {first['msg']} (got {first.get('input')!r})") from None
+
+    def _multi_strike_legs(
+        self,
+        *,
+        underlying: str,
+        expiry: date,
+        right: OptionRight,
+        strikes_below: int,
+        strikes_above: int,
+        lots: int,
+        side: Side,
+        order_type: OrderType,
+        algo: Algo | None,
+        group: str | None,
+        limit_offset_ticks: int,
+    ) -> list[LegPreview]:
         if lots < 1:
             raise InvalidOrder(f"lots: {lots} must be at least 1")
         if strikes_below < 0 or strikes_above < 0:

@@ -120,12 +120,3 @@ def test_config_validate_names_the_bad_field(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "execution.algo" in result.stderr and '"FAST"' in result.stderr
 
-
-def test_desk_command_runs_the_demo_into_home_until_the_window_exists(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "imperium_desk", "--home", str(tmp_path)],
-        check=False, capture_output=True, text=True, timeout=120, cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "runs" / "demo" / "telemetry.jsonl").exists()
-    assert "scenario" in result.stdout

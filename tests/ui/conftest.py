@@ -7,6 +7,7 @@ conditions instead of nesting blocking waits; only teardown runs the loop (to aw
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,11 @@ def ui_config(overrides: dict[str, Any] | None = None) -> Config:
 
 @pytest.fixture
 def qt_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    qapp.setQuitOnLastWindowClosed(False)  # closing a test's window must not stop the loop under the teardown
     loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)  # as the app does: executor futures find their loop
     yield loop
+    asyncio.set_event_loop(None)
     loop.close()
 
 

@@ -244,3 +244,12 @@ def test_exit_pressed_after_the_fill_but_before_the_answer_sends_nothing(tmp_pat
         return len(second), portfolio.positions[0].quantity
 
     assert run(clock, main()) == (0, 0)
+
+
+def test_multi_strike_legs_name_a_bad_expiry_as_an_invalid_order(tmp_path: Path) -> None:
+    desk, clock, _ = make_desk(tmp_path)
+    weekly = next(e for e in desk.expiries("NIFTY", 4) if e not in desk.expiries("BANKNIFTY", 4))
+    with pytest.raises(InvalidOrder, match=r"instrument: .*BANKNIFTY"):
+        desk.multi_strike_legs(underlying="BANKNIFTY", expiry=weekly, right=OptionRight.CE, strikes_below=1,
+                               strikes_above=1, lots=1)
+    run(clock, desk.stop())

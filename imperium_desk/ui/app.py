@@ -1,0 +1,69 @@
+"""Starting the desk window: QApplication on a qasync loop, the Desk on the wall clock of that loop, the window,
+and a clean stop on close or Ctrl+C (orders cancelled, telemetry flushed, no pending tasks, exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from imperium_desk.clock import WallClock
+from imperium_desk.config import Config
+from imperium_desk.desk import Desk
+from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.main_window import ImperiumMainWindow
+from imperium_desk.ui.theme import apply_theme
+
+SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes: let it in while Qt waits
+
+
+def run_gui(config: Config, home: Path, *, started_at: float | None = None) -> int:
+    started_at = time.perf_counter() if started_at is None else started_at
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Imperium Desk")
+    app.setOrganizationName("Imperium")
+    apply_theme(app)
+    app.setQuitOnLastWindowClosed(False)  # the window's `closed` (after the desk stopped) ends the loop instead
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    home.mkdir(parents=True, exist_ok=True)
+    desk = Desk(config, home=home, clock=WallClock(loop))
+    bridge = DeskBridge(desk)
+    settings = QSettings(str(home / "desk-window.ini"), QSettings.Format.IniFormat)
+    window = ImperiumMainWindow(desk, bridge, settings)
+    closed: asyncio.Future[None] = loop.create_future()
+
+    def window_closed() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    window.closed.connect(window_closed)
+
+    previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(window.close))
+    keep_python_awake = QTimer()
+    keep_python_awake.start(SIGNAL_POLL_MS)
+    keep_python_awake.timeout.connect(lambda: None)
+    try:
+        desk.start()
+        window.show()
+        shown_s = time.perf_counter() - started_at
+        print(f"Imperium Desk {desk.mode.value} mode: window shown in {shown_s:.2f} s; "
+              f"telemetry -> {desk.telemetry_path}", flush=True)
+        with loop:
+            loop.run_until_complete(closed)
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            if pending:  # the desk's own tasks are finished by stop(); anything else is cancelled, not leaked
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    finally:
+        keep_python_awake.stop()
+        signal.signal(signal.SIGINT, previous)
+    return 0

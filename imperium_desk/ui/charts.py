@@ -1,0 +1,454 @@
+"""Live fill-quality charts: latency and realised slippage per child over time, their distributions, and fill rate.
+
+Feeding is cheap and drawing is batched. Each telemetry record from `DeskBridge.record` costs a few O(1) ring-buffer
+appends (into the "All", underlying and symbol buffers, so switching the asset selector is instant) and sets a dirty
+flag; a QTimer at `redraw_hz` redraws the time series only when the shown key changed, and the expensive part
+(histograms, percentiles, fill rate over up to `capacity` points) at most `DISTRIBUTION_HZ` times a second.
+
+Time axis: x is seconds since the chart was created (the window builds it right after `Desk.start`), taken from
+`desk.clock.now()` when the record arrives. Records reach the widget synchronously on the Qt thread in the same
+loop step the tracker stamped them, so this equals the record's own `timestamp` without parsing an ISO string per
+record. Fill rate: fills (`fill` + `partial_fill` records) per one-second bin of that time; children placed per
+second are overlaid, so a gap between the two lines is orders still working. The newest bin is the current,
+still-filling second.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, override
+
+import numpy as np
+import pyqtgraph as pg
+from numpy.typing import ArrayLike
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from imperium_desk.desk import Desk
+from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer
+
+# Series identity colours (the only colours here; backgrounds and text come from the QSS theme).
+SERIES_COLOURS: Final[dict[str, tuple[int, int, int]]] = {
+    "latency": (74, 163, 255),
+    "slippage": (255, 179, 71),
+    "fills": (95, 211, 141),
+    "placed": (138, 143, 152),
+    "zero": (110, 110, 110),
+}
+HISTOGRAM_FILL_ALPHA: Final = 90
+
+ALL: Final = "All"
+FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
+DISTRIBUTION_HZ: Final = 5.0  # histograms + percentiles + fill rate: the part that scales with the point count
+HISTOGRAM_BINS: Final = 60
+# Histograms span the 0.5th..99.5th percentile and pile the tails into the edge bins, so one outlier does not
+# squash the shape into a single bar.
+HISTOGRAM_TAILS: Final = (0.5, 99.5)
+SYMBOL_CAPACITY_CAP: Final = 10_000  # per-symbol buffers: a trader touches dozens of strikes in a day
+RATE_BIN_S: Final = 1.0
+
+
+@dataclass(eq=False, slots=True)
+class KeySeries:
+    """The buffers of one selector key ("All", an underlying or a symbol). `latency` and `slippage` hold
+    (t, value) per fill; `placed` holds the time of each placed child. Totals count everything ever seen."""
+
+    key: str
+    latency: RingBuffer
+    slippage: RingBuffer
+    placed: RingBuffer
+    fills_total: int = 0
+    placed_total: int = 0
+
+    @classmethod
+    def create(cls, key: str, capacity: int) -> KeySeries:
+        return cls(key, RingBuffer(capacity, ("t", "ms")), RingBuffer(capacity, ("t", "bps")),
+                   RingBuffer(capacity, ("t",)))
+
+    def add_fill(self, t: float, latency_ms: float | None, slippage_bps: float | None) -> None:
+        if latency_ms is not None:
+            self.latency.append(t, latency_ms)
+        if slippage_bps is not None:
+            self.slippage.append(t, slippage_bps)
+        self.fills_total += 1
+
+    def add_placed(self, t: float) -> None:
+        self.placed.append(t)
+        self.placed_total += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Summary and histogram of one buffered series (empty arrays and NaNs when there is no data)."""
+
+    n: int
+    mean: float
+    p50: float
+    p95: float
+    edges: FloatArray = field(repr=False)
+    counts: FloatArray = field(repr=False)
+
+    @classmethod
+    def of(cls, values: FloatArray, bins: int = HISTOGRAM_BINS) -> Distribution:
+        if values.size == 0:
+            return cls(0, float("nan"), float("nan"), float("nan"), np.empty(0), np.empty(0))
+        lo, p50, p95, hi = np.percentile(values, (HISTOGRAM_TAILS[0], 50.0, 95.0, HISTOGRAM_TAILS[1]))
+        if hi <= lo:  # one distinct value (e.g. a constant latency model): give it a visible bar
+            lo, hi = lo - 0.5, hi + 0.5
+        counts, edges = np.histogram(np.clip(values, lo, hi), bins=bins, range=(lo, hi))
+        return cls(int(values.size), float(values.mean()), float(p50), float(p95), edges.astype(np.float64),
+                   counts.astype(np.float64))
+
+
+def per_second(times: FloatArray, *, truncated: bool = False) -> tuple[FloatArray, FloatArray]:
+    """Events per `RATE_BIN_S` bin as (bin centres, counts), empty bins included. `truncated` (the ring dropped
+    older points) discards the oldest bin, which may be only partly held."""
+    if times.size == 0:
+        return np.empty(0), np.empty(0)
+    bins = np.floor(times / RATE_BIN_S)
+    first = bins.min()
+    counts = np.bincount((bins - first).astype(np.int64)).astype(np.float64)
+    centres = (first + np.arange(counts.size) + 0.5) * RATE_BIN_S
+    if truncated and counts.size > 1:
+        centres, counts = centres[1:], counts[1:]
+    return centres, counts / RATE_BIN_S
+
+
+@dataclass(frozen=True, slots=True)
+class FillStats:
+    """What the stats line shows for the selected key."""
+
+    key: str
+    fills: int  # every fill seen for the key, also those the ring has dropped
+    latency: Distribution
+    slippage: Distribution
+
+    def text(self) -> str:
+        parts = [f"{self.key}: {self.fills:,} fills"]
+        lat, slip = self.latency, self.slippage
+        parts.append(f"latency p50 {lat.p50:.1f} ms  p95 {lat.p95:.1f} ms" if lat.n else "latency —")
+        parts.append(f"slippage mean {slip.mean:+.2f} bps  p95 {slip.p95:+.2f} bps" if slip.n else "slippage —")
+        text = "   ·   ".join(parts)
+        if slip.n < self.fills:
+            text += f"   (charts: last {slip.n:,})"
+        return text
+
+
+def _pen(name: str) -> Any:
+    return pg.mkPen(SERIES_COLOURS[name], width=1)
+
+
+def _brush(name: str) -> Any:
+    return pg.mkBrush(*SERIES_COLOURS[name], HISTOGRAM_FILL_ALPHA)
+
+
+class FillQualityCharts(QWidget):
+    """Latency, slippage and fill-rate charts for all fills, one underlying or one symbol, fed by `bridge.record`.
+
+    `ingest(record)` is the bridge slot (also callable directly); `ingest_many(records)` is its vectorised form.
+    `redraws` counts timer ticks that actually drew something.
+    """
+
+    def __init__(
+        self,
+        desk: Desk,
+        bridge: DeskBridge,
+        parent: QWidget | None = None,
+        capacity: int = 100_000,
+        redraw_hz: float = 25.0,
+    ) -> None:
+        super().__init__(parent)
+        if capacity < 1:
+            raise ValueError(f"capacity: {capacity} must be at least 1")
+        if not 0 < redraw_hz <= 120:
+            raise ValueError(f"redraw_hz: {redraw_hz} must be in (0, 120]")
+        self.setObjectName("fillQualityCharts")
+        self._clock = desk.clock
+        self._t0 = desk.clock.now()
+        self._underlyings = frozenset(desk.underlyings)
+        self.capacity = capacity
+        self.symbol_capacity = min(capacity, SYMBOL_CAPACITY_CAP)
+        self.redraws = 0
+
+        self._series: dict[str, KeySeries] = {}
+        self._symbols_of: dict[str, list[str]] = {}  # underlying -> its symbols seen, sorted (selector order)
+        self._routes: dict[str | None, tuple[KeySeries, ...]] = {}  # asset -> the series a record of it feeds
+        self._selected = self._ensure(ALL, capacity)
+        self._dirty = False  # the selected series has points not drawn yet
+        self._distributions_stale = False  # ... or not yet in the histograms/stats
+        self._last_distributions = float("-inf")
+        self._stats = FillStats(ALL, 0, Distribution.of(np.empty(0)), Distribution.of(np.empty(0)))
+
+        self._build(desk.underlyings)
+        self._timer = QTimer(self)
+        self._timer.setObjectName("fillQualityRedrawTimer")
+        self._timer.setInterval(max(1, round(1000.0 / redraw_hz)))
+        self._timer.timeout.connect(self._on_frame)
+        bridge.record.connect(self.ingest)
+
+    # -- layout ----------------------------------------------------------------------------------------------
+    def _build(self, underlyings: list[str]) -> None:
+        pg.setConfigOptions(antialias=False)  # antialiased 100k-point curves cost several times more per frame
+        self.asset_combo = QComboBox(self)
+        self.asset_combo.setObjectName("fillQualityAsset")
+        self.asset_combo.addItem(ALL, ALL)
+        for underlying in underlyings:
+            self._add_selector_entry(underlying, None)
+        self.asset_combo.currentIndexChanged.connect(self._on_asset_changed)
+        self.stats_label = QLabel(self._stats.text(), self)
+        self.stats_label.setObjectName("fillQualityStats")
+
+        self.plots = pg.GraphicsLayoutWidget(self)
+        self.plots.setObjectName("fillQualityPlots")
+        self.plots.setBackground(None)  # let the QSS theme paint behind the plots
+        self.latency_plot = self._time_plot(0, "Latency per child", "ms")
+        self.latency_hist_plot = self._hist_plot(0, "Latency distribution", "ms")
+        self.slippage_plot = self._time_plot(1, "Realised slippage", "bps")
+        self.slippage_hist_plot = self._hist_plot(1, "Slippage distribution", "bps")
+        self.rate_plot = self._time_plot(2, "Fill rate", "per s", colspan=2)
+        self.slippage_plot.setXLink(self.latency_plot)
+        self.rate_plot.setXLink(self.latency_plot)
+        grid = self.plots.ci.layout
+        grid.setColumnStretchFactor(0, 3)
+        grid.setColumnStretchFactor(1, 1)
+        for row, stretch in enumerate((3, 3, 2)):
+            grid.setRowStretchFactor(row, stretch)
+
+        self.latency_curve = self.latency_plot.plot(pen=_pen("latency"), name="latency")
+        self.slippage_plot.addLine(y=0.0, pen=_pen("zero"))
+        self.slippage_curve = self.slippage_plot.plot(pen=_pen("slippage"), name="slippage")
+        self.latency_hist = self.latency_hist_plot.plot(
+            stepMode="center", fillLevel=0, pen=_pen("latency"), brush=_brush("latency"))
+        self.slippage_hist = self.slippage_hist_plot.plot(
+            stepMode="center", fillLevel=0, pen=_pen("slippage"), brush=_brush("slippage"))
+        self.rate_plot.addLegend(offset=(-10, 5))
+        self.placed_rate_curve = self.rate_plot.plot(pen=_pen("placed"), name="placed / s")
+        self.fill_rate_curve = self.rate_plot.plot(pen=_pen("fills"), name="fills / s")
+
+        top = QHBoxLayout()
+        top.addWidget(self.asset_combo)
+        top.addWidget(self.stats_label, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.plots, 1)
+
+    def _time_plot(self, row: int, title: str, unit: str, colspan: int = 1) -> Any:
+        plot = self.plots.addPlot(row=row, col=0, colspan=colspan, title=title)
+        plot.setLabel("left", unit)
+        plot.setLabel("bottom", "s since start")
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        return plot
+
+    def _hist_plot(self, row: int, title: str, unit: str) -> Any:
+        plot = self.plots.addPlot(row=row, col=1, title=title)
+        plot.setLabel("bottom", unit)
+        plot.setLabel("left", "fills")
+        return plot
+
+    # -- keys and the selector -------------------------------------------------------------------------------
+    def _ensure(self, key: str, capacity: int) -> KeySeries:
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = KeySeries.create(key, capacity)
+        return series
+
+    def _add_selector_entry(self, key: str, underlying: str | None) -> None:
+        """Underlyings follow "All" in the order seen; each symbol sits under its underlying, sorted."""
+        combo = self.asset_combo
+        if underlying is None:
+            self._symbols_of[key] = []
+            combo.addItem(key, key)
+            return
+        symbols = self._symbols_of[underlying]
+        pos = bisect.bisect(symbols, key)
+        symbols.insert(pos, key)
+        combo.insertItem(combo.findData(underlying) + 1 + pos, f"    {key}", key)
+
+    def _route(self, asset: str | None, underlying: str | None) -> tuple[KeySeries, ...]:
+        """The series a record of `asset` feeds (cached: one dict hit per record after the first)."""
+        route = self._routes.get(asset)
+        if route is None:
+            targets = [self._series[ALL]]
+            if underlying:
+                if underlying not in self._symbols_of:
+                    self._add_selector_entry(underlying, None)
+                targets.append(self._ensure(underlying, self.capacity))
+            if asset and asset != underlying:
+                if asset not in self._series and underlying:
+                    self._add_selector_entry(asset, underlying)
+                elif asset not in self._series:
+                    self._add_selector_entry(asset, None)
+                targets.append(self._ensure(asset, self.symbol_capacity))
+            route = self._routes[asset] = tuple(targets)
+        return route
+
+    def set_asset(self, key: str) -> None:
+        """Show "All", an underlying or a symbol seen so far (an underlying of the desk may have no fills yet)."""
+        index = self.asset_combo.findData(key)
+        if index < 0:
+            raise KeyError(f"asset: {key!r} has no fills yet and is not an underlying of the desk")
+        self.asset_combo.setCurrentIndex(index)
+
+    @property
+    def asset(self) -> str:
+        return self._selected.key
+
+    def _on_asset_changed(self, index: int) -> None:
+        key = self.asset_combo.itemData(index)
+        if not isinstance(key, str) or key == self._selected.key:  # inserting an entry above shifts the index
+            return
+        capacity = self.capacity if key == ALL or key in self._symbols_of else self.symbol_capacity
+        self._selected = self._ensure(key, capacity)
+        self._last_distributions = float("-inf")  # a new selection shows its histograms on the next frame
+        self._mark_dirty()
+
+    # -- feeding ---------------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self._clock.now() - self._t0
+
+    def ingest(self, record: Mapping[str, Any], at: float | None = None) -> None:
+        """One telemetry record (the `bridge.record` slot). `at` overrides the x value (seconds since start)."""
+        event = record.get("event")
+        if event in FILL_EVENTS:
+            t = self._now() if at is None else at
+            route = self._route(record.get("asset"), record.get("underlying"))
+            latency, slippage = record.get("latency_ms"), record.get("slippage_bps")
+            for series in route:
+                series.add_fill(t, latency, slippage)
+        elif event == "placed":
+            t = self._now() if at is None else at
+            route = self._route(record.get("asset"), record.get("underlying"))
+            for series in route:
+                series.add_placed(t)
+        else:
+            return
+        if not self._dirty and self._selected in route:
+            self._mark_dirty()
+
+    def ingest_many(self, records: Iterable[Mapping[str, Any]], at: ArrayLike | None = None) -> None:
+        """Many records at once (replays, tests): one pass to sort them by key, then one `extend` per buffer.
+        `at` gives each record's x value (seconds since start); without it all share the time of the call.
+        Times must not decrease along the records (the time plots clip to view on sorted x)."""
+        times = None if at is None else np.asarray(at, dtype=np.float64)
+        now = self._now()
+        fill_t: list[float] = []
+        fill_latency: list[float] = []
+        fill_slippage: list[float] = []
+        placed_t: list[float] = []
+        fill_rows: dict[KeySeries, list[int]] = {}
+        placed_rows: dict[KeySeries, list[int]] = {}
+        nan = float("nan")
+        for i, record in enumerate(records):
+            event = record.get("event")
+            if event in FILL_EVENTS:
+                rows, j = fill_rows, len(fill_t)
+                fill_t.append(now if times is None else float(times[i]))
+                latency, slippage = record.get("latency_ms"), record.get("slippage_bps")
+                fill_latency.append(nan if latency is None else latency)
+                fill_slippage.append(nan if slippage is None else slippage)
+            elif event == "placed":
+                rows, j = placed_rows, len(placed_t)
+                placed_t.append(now if times is None else float(times[i]))
+            else:
+                continue
+            for series in self._route(record.get("asset"), record.get("underlying")):
+                rows.setdefault(series, []).append(j)
+        self._extend_fills(fill_rows, np.asarray(fill_t), np.asarray(fill_latency), np.asarray(fill_slippage))
+        placed = np.asarray(placed_t)
+        for series, idx in placed_rows.items():
+            series.placed.extend(placed[idx])
+            series.placed_total += len(idx)
+        if self._selected in fill_rows or self._selected in placed_rows:
+            self._mark_dirty()
+
+    @staticmethod
+    def _extend_fills(rows: dict[KeySeries, list[int]], t: FloatArray, latency: FloatArray,
+                      slippage: FloatArray) -> None:
+        for series, idx in rows.items():
+            st, sl, ss = t[idx], latency[idx], slippage[idx]
+            has_latency, has_slippage = ~np.isnan(sl), ~np.isnan(ss)
+            series.latency.extend(st[has_latency], sl[has_latency])
+            series.slippage.extend(st[has_slippage], ss[has_slippage])
+            series.fills_total += len(idx)
+
+    # -- drawing ---------------------------------------------------------------------------------------------
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if self.isVisible() and not self._timer.isActive():
+            self._timer.start()
+
+    @property
+    def redraw_pending(self) -> bool:
+        """Something is not drawn yet (the timer is running or will start when the widget is shown)."""
+        return self._dirty or self._distributions_stale
+
+    @override
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.redraw_pending:  # a hidden chart (a tabbed-away dock) skips frames and catches up here
+            self._timer.start()
+
+    def _on_frame(self) -> None:
+        if not self.isVisible():
+            self._timer.stop()
+            return
+        drew = False
+        if self._dirty:
+            self._dirty = False
+            self._draw_series()
+            self._distributions_stale = drew = True
+        if self._distributions_stale and time.monotonic() - self._last_distributions >= 1.0 / DISTRIBUTION_HZ:
+            self._draw_distributions()
+            drew = True
+        if drew:
+            self.redraws += 1
+        elif not self._distributions_stale:
+            self._timer.stop()  # nothing changed: no wake-ups until the next record
+
+    def _draw_series(self) -> None:
+        series = self._selected
+        latency, slippage = series.latency.view(), series.slippage.view()
+        self.latency_curve.setData(latency[0], latency[1], skipFiniteCheck=True)
+        self.slippage_curve.setData(slippage[0], slippage[1], skipFiniteCheck=True)
+
+    def _draw_distributions(self) -> None:
+        self._last_distributions = time.monotonic()
+        self._distributions_stale = False
+        series = self._selected
+        latency = Distribution.of(series.latency.column("ms"))
+        slippage = Distribution.of(series.slippage.column("bps"))
+        self.latency_hist.setData(latency.edges, latency.counts)
+        self.slippage_hist.setData(slippage.edges, slippage.counts)
+        fills = series.slippage
+        x, rate = per_second(fills.column("t"), truncated=series.fills_total > len(fills))
+        self.fill_rate_curve.setData(x, rate, skipFiniteCheck=True)
+        placed = series.placed
+        x, rate = per_second(placed.column("t"), truncated=series.placed_total > len(placed))
+        self.placed_rate_curve.setData(x, rate, skipFiniteCheck=True)
+        self._stats = FillStats(series.key, series.fills_total, latency, slippage)
+        self.stats_label.setText(self._stats.text())
+
+    # -- read access (tests, the window) ---------------------------------------------------------------------
+    @property
+    def buffers(self) -> Mapping[str, KeySeries]:
+        """Every key's buffers, by key ("All", underlyings, symbols)."""
+        return MappingProxyType(self._series)
+
+    @property
+    def stats(self) -> FillStats:
+        """The stats line's numbers, as of the last distribution redraw."""
+        return self._stats
+
+    def points(self, key: str = ALL) -> int:
+        """Fills held for `key` (its slippage points; every fill record carries `slippage_bps`)."""
+        series = self._series.get(key)
+        return 0 if series is None else len(series.slippage)

@@ -1,0 +1,259 @@
+"""ImperiumMainWindow: only a shell. It lays out the header, docks, menus and status bar, wires the header's
+choices into the panels, and stops the desk cleanly on close. Panels do the work and talk to `Desk`.
+
+Adding a panel (later issues: models, scenarios, telemetry, feedback) is one call:
+`window.add_dock("models", "Models", widget, Qt.DockWidgetArea.RightDockWidgetArea)` plus, if it needs one,
+`window.menu("Models").addAction(...)`. Dock object names are their keys, so QSettings restores them.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QToolBar, QWidget
+
+from imperium_desk import __version__
+from imperium_desk.desk import Desk
+from imperium_desk.domain.enums import Side
+from imperium_desk.ui.blotter import OrdersBlotter
+from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.charts import FillQualityCharts
+from imperium_desk.ui.header import QUICK_UNDERLYINGS, HeaderBar
+from imperium_desk.ui.ladder import LadderClick, StrikeLadder
+from imperium_desk.ui.multi_strike import MultiStrikePanel
+from imperium_desk.ui.portfolio import AccountSummary, PositionsTable
+from imperium_desk.ui.quick_order import QuickOrderDialog
+from imperium_desk.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog, typing_in_progress
+from imperium_desk.ui.status import DeskStatusBar
+
+SETTINGS_GEOMETRY = "window/geometry"
+SETTINGS_STATE = "window/state"
+LAYOUT_VERSION = 1  # bump when docks change so an old saved layout is not forced onto new panels
+
+
+class ImperiumMainWindow(QMainWindow):
+    closed = Signal()  # after the desk has stopped and the window really closes
+
+    def __init__(self, desk: Desk, bridge: DeskBridge, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.desk = desk
+        self.bridge = bridge
+        self._settings = settings
+        self._stopping = False
+        self._stopped = False
+        self.quick_order: QuickOrderDialog | None = None
+        self.docks: dict[str, QDockWidget] = {}
+        self.setWindowTitle(f"Imperium Desk {__version__} — {desk.mode.value.upper()}")
+        self.setObjectName("imperiumMainWindow")
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+        )
+
+        self.header = HeaderBar(desk, bridge)
+        toolbar = QToolBar("Header")
+        toolbar.setObjectName("headerToolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(self.header)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+
+        self.ladder = StrikeLadder(desk, bridge)
+        self.setCentralWidget(self.ladder)
+        self.multi_strike = MultiStrikePanel(desk, bridge)
+        self.account = AccountSummary(desk, bridge)
+        self.blotter = OrdersBlotter(desk, bridge)
+        self.positions = PositionsTable(desk, bridge)
+        self.charts = FillQualityCharts(desk, bridge)
+        right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        self.add_dock("multi_strike", "Buy / Exit (multi-strike)", self.multi_strike, right)
+        self.add_dock("account", "Account", self.account, right)
+        self.add_dock("charts", "Fill quality", self.charts, right)
+        self.add_dock("blotter", "Orders & fills", self.blotter, bottom)
+        self.add_dock("positions", "Positions", self.positions, bottom, tabify_with="blotter")
+        self.docks["blotter"].raise_()
+        self.status = DeskStatusBar(desk, bridge)
+        self.setStatusBar(self.status)
+
+        self._build_menus()
+        self.header.instrument_changed.connect(self._instrument_changed)
+        self.header.lots_changed.connect(self.multi_strike.set_lots)
+        self.ladder.price_clicked.connect(self.open_quick_order)
+        if self.header.expiry is not None:
+            self._instrument_changed(self.header.underlying, self.header.expiry)
+        self.multi_strike.set_lots(self.header.lots)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self.resize(1500, 920)
+        self._restore_layout()
+
+    # -- composition helpers for panels ------------------------------------------------------------------------
+    def add_dock(
+        self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea, tabify_with: str | None = None
+    ) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        if tabify_with is not None:
+            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        self.docks[key] = dock
+        if hasattr(self, "view_menu"):
+            self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def menu(self, title: str) -> QMenu:
+        """The menu with this title, created (before Help) if it does not exist yet."""
+        for action in self.menuBar().actions():
+            if action.text().replace("&", "") == title and action.menu() is not None:
+                found = action.menu()
+                assert isinstance(found, QMenu)
+                return found
+        new = QMenu(title, self)
+        self.menuBar().insertMenu(self._help_menu.menuAction(), new)
+        return new
+
+    # -- menus and shortcuts ---------------------------------------------------------------------------------
+    def _action(self, key: str, slot: object, *, checkable: bool = False) -> QAction:
+        spec = SHORTCUTS[key]
+        action = QAction(spec.name.split(":")[0].split(" (")[0], self)
+        action.setObjectName(f"action_{key}")
+        action.setShortcut(QKeySequence(spec.key))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(checkable)
+        action.setToolTip(spec.name)
+        signal = action.toggled if checkable else action.triggered
+        signal.connect(slot)
+        self.addAction(action)
+        self.actions_by_key[key] = action
+        return action
+
+    def _build_menus(self) -> None:
+        self.actions_by_key: dict[str, QAction] = {}
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self._action("quit", self.close))
+        self.view_menu = bar.addMenu("&View")
+        for dock in self.docks.values():
+            self.view_menu.addAction(dock.toggleViewAction())
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self._action("reset_layout", self.reset_layout))
+        self.view_menu.addAction(self._action("ladder", lambda _=False: self.ladder.view.setFocus()))
+        self.view_menu.addAction(self._action("multi_strike", lambda _=False: self.multi_strike.setFocus()))
+        for i, name in enumerate(QUICK_UNDERLYINGS, start=1):
+            action = self._action(f"underlying_{i}", lambda _=False, n=name: self._quick_underlying(n))
+            self.view_menu.addAction(action)
+
+        trading = bar.addMenu("&Trading")
+        kill = self._action("kill_switch", self.desk.set_kill_switch, checkable=True)
+        kill.setChecked(self.desk.kill_switch)
+        self.header.kill_switch.toggled.connect(kill.setChecked)
+        kill.toggled.connect(self.header.kill_switch.setChecked)
+        trading.addAction(kill)
+        trading.addAction(self._action("exit_all", self.header.exit_all_positions))
+        trading.addSeparator()
+        trading.addAction(self._action("focus_mode", self.set_focus_mode, checkable=True))
+        self.buy_key = self._action("buy_selected", lambda: self._ticket_for_selection(Side.BUY))
+        self.sell_key = self._action("sell_selected", lambda: self._ticket_for_selection(Side.SELL))
+        self.buy_key.setEnabled(False)
+        self.sell_key.setEnabled(False)
+
+        self._help_menu = bar.addMenu("&Help")
+        self._help_menu.addAction(self._action("help", self.show_shortcuts))
+        about = QAction("About Imperium Desk", self)
+        about.triggered.connect(self._about)
+        self._help_menu.addAction(about)
+
+    @property
+    def focus_mode(self) -> bool:
+        return self.actions_by_key["focus_mode"].isChecked()
+
+    def set_focus_mode(self, on: bool) -> None:
+        self.actions_by_key["focus_mode"].setChecked(on)
+        self.buy_key.setEnabled(on)
+        self.sell_key.setEnabled(on)
+        self.status.showMessage("Trading focus mode ON: B / S open tickets" if on else "Trading focus mode off", 4000)
+
+    def show_shortcuts(self) -> ShortcutHelpDialog:
+        dialog = ShortcutHelpDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Imperium Desk",
+                          f"Imperium Desk {__version__}\nExecution desk for index options.\n"
+                          f"Telemetry: {self.desk.telemetry_path}", QMessageBox.StandardButton.Ok, self)
+        box.open()
+
+    # -- flows ---------------------------------------------------------------------------------------------------
+    def open_quick_order(self, click: LadderClick) -> QuickOrderDialog:
+        if self.quick_order is not None:
+            self.quick_order.close()
+        dialog = QuickOrderDialog(self.desk, click, self.header.lots, self, bridge=self.bridge)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _: self._ticket_closed(dialog))
+        self.quick_order = dialog
+        dialog.open()
+        return dialog
+
+    def _ticket_closed(self, dialog: QuickOrderDialog) -> None:
+        if self.quick_order is dialog:
+            self.quick_order = None
+
+    def _ticket_for_selection(self, side: Side) -> None:
+        if not self.focus_mode or typing_in_progress():
+            return
+        click = self.ladder.selected_click(side)
+        if click is not None:
+            self.open_quick_order(click)
+
+    def _quick_underlying(self, name: str) -> None:
+        if name in self.desk.underlyings:
+            self.header.set_underlying(name)
+
+    def _instrument_changed(self, underlying: str, expiry: object) -> None:
+        from datetime import date
+
+        assert isinstance(expiry, date)
+        self.ladder.set_instrument(underlying, expiry)
+        self.multi_strike.set_instrument(underlying, expiry)
+
+    # -- layout persistence and clean stop -------------------------------------------------------------------
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+
+    def _restore_layout(self) -> None:
+        if self._settings is None:
+            return
+        geometry = self._settings.value(SETTINGS_GEOMETRY)
+        state = self._settings.value(SETTINGS_STATE)
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def _save_layout(self) -> None:
+        if self._settings is None:
+            return
+        self._settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
+        self._settings.setValue(SETTINGS_STATE, self.saveState(LAYOUT_VERSION))
+        self._settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if self._stopped:
+            event.accept()
+            self.closed.emit()
+            return
+        event.ignore()  # close for real once the desk has stopped (orders cancelled, telemetry flushed)
+        if self._stopping:
+            return
+        self._stopping = True
+        self._save_layout()
+        self.status.showMessage("Stopping: cancelling working orders, flushing telemetry...")
+        stop = self.desk.start_stop()
+        stop.add_done_callback(lambda _: self._desk_stopped())
+
+    def _desk_stopped(self) -> None:
+        self._stopped = True
+        if self.quick_order is not None:
+            self.quick_order.close()
+        self.close()

@@ -1,0 +1,519 @@
+"""The multi-strike Buy/Exit panel: buy a band of strikes around ATM as one grouped action, or exit every
+position of one option type.
+
+The preview comes from `Desk.multi_strike_legs`, so the panel shows exactly the requests the stack would get.
+It is rebuilt when an input changes and on a 2 Hz timer while the panel is visible: prices move every tick, but
+a per-tick rebuild would be wasted work nobody can read. BUY only opens a confirmation; nothing is sent before
+Confirm, and Confirm rebuilds the confirmed strikes at current prices under one group id. EXIT asks nothing
+(exits must be fast) and is never disabled: the desk guarantees exits pass the risk gate and the kill switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import shiboken6
+from pydantic import ValidationError
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QHideEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imperium_desk.desk import Desk, InvalidOrder, LegPreview, ParentFinished, Submitted
+from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
+from imperium_desk.domain.instruments import InstrumentError
+from imperium_desk.ui.bridge import DeskBridge
+
+# Semantic colours only; everything else comes from the theme's QSS.
+COLOURS = {"atm_row": "#4a4420", "error": "#ff6b6b"}
+
+MAX_STRIKES_EACH_SIDE = 20
+MAX_LOTS = 500
+PREVIEW_REFRESH_MS = 500
+CONFIRM_ROWS_WITHOUT_SCROLL = 15
+# Confirm rebuilds a band this much wider than the confirmed one, so the confirmed strikes are still found when
+# ATM has moved a step or two while the dialog was open.
+CONFIRM_SLACK_STRIKES = 2
+
+# What building legs can raise for inputs the trader (or the header) chose: the desk's field errors, an
+# underlying/expiry pair that names no contract, and a request pydantic rejects (e.g. a quote with no bid).
+INPUT_ERRORS = (InvalidOrder, InstrumentError, ValidationError)
+
+
+def describe_input_error(exc: Exception) -> str:
+    """One line naming the field, the way the ticket shows InvalidOrder."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+    return str(exc)
+
+
+def right_label(right: OptionRight) -> str:
+    return "CALL" if right is OptionRight.CE else "PUT"
+
+
+@dataclass(frozen=True, slots=True)
+class MultiStrikeInputs:
+    """What the trader asked for; legs are rebuilt from it at the prices of the moment."""
+
+    underlying: str
+    expiry: date
+    right: OptionRight
+    strikes_below: int
+    strikes_above: int
+    lots: int
+    order_type: OrderType
+    algo: Algo
+
+    def legs(self, desk: Desk, *, group: str | None = None, slack: int = 0) -> list[LegPreview]:
+        return desk.multi_strike_legs(
+            underlying=self.underlying, expiry=self.expiry, right=self.right,
+            strikes_below=self.strikes_below + slack, strikes_above=self.strikes_above + slack, lots=self.lots,
+            side=Side.BUY, order_type=self.order_type, algo=self.algo, group=group,
+        )
+
+    @property
+    def title(self) -> str:
+        return f"BUY {self.underlying} {self.expiry:%d %b %Y} {self.right.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class LegTotals:
+    quantity: int  # units
+    lots: int
+    premium: float  # rupees
+    cost: float  # rupees: sum of (expected - arrival) * qty, adverse positive
+    cost_bps: float  # premium-weighted
+
+    @classmethod
+    def of(cls, legs: list[LegPreview]) -> LegTotals:
+        quantity = sum(leg.request.quantity for leg in legs)
+        lots = sum(leg.request.quantity // leg.contract.lot_size for leg in legs)
+        premium = sum(leg.estimate.premium for leg in legs)
+        cost = sum(
+            (leg.estimate.expected_price - leg.estimate.arrival_price) * leg.request.quantity * leg.request.side.sign
+            for leg in legs
+        )
+        weighted = sum(leg.estimate.cost_bps * leg.estimate.premium for leg in legs)
+        return cls(quantity, lots, premium, cost, weighted / premium if premium else 0.0)
+
+    def text(self) -> str:
+        return (
+            f"Total {self.quantity:,} units ({self.lots} lots) · est. premium ₹{self.premium:,.2f}"
+            f" · est. cost ₹{self.cost:,.2f} ({self.cost_bps:.1f} bps)"
+        )
+
+
+class LegTableModel(QAbstractTableModel):
+    """One row per strike, lowest first; the ATM row is highlighted."""
+
+    HEADERS = ("Strike", "Symbol", "Qty", "Limit", "Est. price", "Est. premium", "Cost bps")
+    STRIKE, SYMBOL, QTY, LIMIT, PRICE, PREMIUM, BPS = range(7)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._legs: list[LegPreview] = []
+        self._atm: float | None = None
+
+    def set_legs(self, legs: list[LegPreview], atm: float | None) -> None:
+        same_rows = [leg.request.symbol for leg in legs] == [leg.request.symbol for leg in self._legs]
+        if same_rows and legs:
+            # Prices moved, strikes did not: repaint in place so selection and scroll stay put.
+            self._legs, self._atm = legs, atm
+            self.dataChanged.emit(self.index(0, 0), self.index(len(legs) - 1, len(self.HEADERS) - 1))
+            return
+        self.beginResetModel()
+        self._legs, self._atm = legs, atm
+        self.endResetModel()
+
+    def leg(self, row: int) -> LegPreview:
+        return self._legs[row]
+
+    @property
+    def legs(self) -> list[LegPreview]:
+        return list(self._legs)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._legs)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(  # noqa: N802
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        leg = self._legs[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(leg, index.column())
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() != self.SYMBOL:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.BackgroundRole and leg.contract.strike == self._atm:
+            return QBrush(QColor(COLOURS["atm_row"]))
+        return None
+
+    def _text(self, leg: LegPreview, column: int) -> str:
+        est = leg.estimate
+        match column:
+            case self.STRIKE:
+                return f"{leg.contract.strike:g}"
+            case self.SYMBOL:
+                return leg.request.symbol
+            case self.QTY:
+                return f"{leg.request.quantity:,}"
+            case self.LIMIT:
+                limit = leg.request.limit_price
+                return "MKT" if limit is None else f"{limit:.2f}"
+            case self.PRICE:
+                return f"{est.expected_price:.2f}"
+            case self.PREMIUM:
+                return f"{est.premium:,.2f}"
+            case _:
+                return f"{est.cost_bps:.1f}"
+
+
+def _legs_view(model: LegTableModel, object_name: str, parent: QWidget) -> QTableView:
+    view = QTableView(parent)
+    view.setObjectName(object_name)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().setVisible(False)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    view.horizontalHeader().setStretchLastSection(True)
+    return view
+
+
+class MultiStrikeConfirmDialog(QDialog):
+    """Lists every strike and the totals of a multi-strike BUY; the panel sends only when it is accepted.
+    Opened with `.open()` (never exec) so the engine keeps running while the trader reads it."""
+
+    def __init__(self, inputs: MultiStrikeInputs, legs: list[LegPreview], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("multiStrikeConfirmDialog")
+        self.setWindowTitle("Confirm multi-strike BUY")
+        self.inputs = inputs
+        self.symbols = [leg.request.symbol for leg in legs]
+        layout = QVBoxLayout(self)
+
+        heading = QLabel(
+            f"{inputs.title}: {len(legs)} strikes × {inputs.lots} lots, {inputs.order_type.value}, {inputs.algo.value}",
+            self,
+        )
+        heading.setObjectName("confirmHeading")
+        layout.addWidget(heading)
+
+        self.legs_model = LegTableModel(self)
+        self.legs_model.set_legs(legs, None)
+        self.legs_view = _legs_view(self.legs_model, "confirmLegs", self)
+        # Tall enough to list every strike without scrolling, up to a screenful.
+        shown = min(len(legs), CONFIRM_ROWS_WITHOUT_SCROLL)
+        view = self.legs_view
+        view.setMinimumHeight(view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
+                              + shown * view.verticalHeader().defaultSectionSize())
+        layout.addWidget(view)
+
+        self.totals_label = QLabel(LegTotals.of(legs).text(), self)
+        self.totals_label.setObjectName("confirmTotals")
+        layout.addWidget(self.totals_label)
+        note = QLabel("Prices are estimates; Confirm sends at the prices of that moment.", self)
+        note.setObjectName("confirmNote")
+        layout.addWidget(note)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.clicked.connect(self.reject)
+        self.confirm_button = QPushButton(f"Confirm BUY {len(legs)} strikes", self)
+        self.confirm_button.setObjectName("confirmButton")
+        self.confirm_button.setDefault(True)
+        self.confirm_button.clicked.connect(self.accept)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.confirm_button)
+        layout.addLayout(buttons)
+        self.resize(680, self.sizeHint().height())
+
+
+class MultiStrikePanel(QWidget):
+    submitted = Signal(object)  # list[Submitted], one per strike of a confirmed BUY
+    exit_started = Signal(object)  # asyncio.Task[list[Submitted]] from Desk.start_exit
+
+    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("multiStrikePanel")
+        self._desk = desk
+        self._underlying = desk.underlyings[0]
+        self._expiry = desk.expiries(self._underlying, 1)[0]
+        self._legs: list[LegPreview] = []
+        self._group_status: dict[str, ParentStatus | None] = {}  # parents of the last confirmed BUY
+        self._group = ""
+        self._preview_error = ""  # the inputs cannot be previewed: BUY is disabled
+        self._send_error = ""  # the last Confirm failed: shown until the inputs change or a send succeeds
+        self.confirm_dialog: MultiStrikeConfirmDialog | None = None
+
+        self._build()
+        bridge.parent_finished.connect(self._on_parent_finished)
+        self._timer = QTimer(self)
+        self._timer.setInterval(PREVIEW_REFRESH_MS)
+        self._timer.timeout.connect(self.refresh_preview)
+        self._update_exit_text()
+        self.refresh_preview()
+
+    # -- construction ----------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+
+        rights = QHBoxLayout()
+        self._rights = QButtonGroup(self)
+        self._rights.setExclusive(True)
+        self.call_button = self._right_button("CALL", "callButton", OptionRight.CE)
+        self.put_button = self._right_button("PUT", "putButton", OptionRight.PE)
+        self.call_button.setChecked(True)
+        rights.addWidget(self.call_button)
+        rights.addWidget(self.put_button)
+        rights.addStretch(1)
+        self.instrument_label = QLabel(self)
+        self.instrument_label.setObjectName("multiStrikeInstrument")
+        rights.addWidget(self.instrument_label)
+        layout.addLayout(rights)
+        self._rights.idToggled.connect(self._on_right_toggled)
+
+        form = QFormLayout()
+        self.strikes_below_spin = self._spin("strikesBelowSpin", 0, MAX_STRIKES_EACH_SIDE, 1)
+        self.strikes_above_spin = self._spin("strikesAboveSpin", 0, MAX_STRIKES_EACH_SIDE, 1)
+        self.lots_spin = self._spin("multiStrikeLotsSpin", 1, MAX_LOTS, 1)
+        self.order_type_combo = self._combo("orderTypeCombo", [t.value for t in OrderType], OrderType.MARKET.value)
+        self.algo_combo = self._combo("algoCombo", [a.value for a in Algo], self._desk.config.execution.algo.value)
+        form.addRow("Strikes below ATM", self.strikes_below_spin)
+        form.addRow("Strikes above ATM", self.strikes_above_spin)
+        form.addRow("Lots per strike", self.lots_spin)
+        form.addRow("Order type", self.order_type_combo)
+        form.addRow("Algo", self.algo_combo)
+        layout.addLayout(form)
+
+        self.preview_model = LegTableModel(self)
+        self.preview_view = _legs_view(self.preview_model, "multiStrikePreview", self)
+        layout.addWidget(self.preview_view, 1)
+
+        self.totals_label = QLabel(self)
+        self.totals_label.setObjectName("multiStrikeTotals")
+        layout.addWidget(self.totals_label)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("multiStrikeError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {COLOURS['error']};")
+        self.error_label.setVisible(False)
+        layout.addWidget(self.error_label)
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("multiStrikeStatus")
+        layout.addWidget(self.status_label)
+
+        actions = QHBoxLayout()
+        self.buy_button = QPushButton("BUY…", self)
+        self.buy_button.setObjectName("buyButton")
+        self.buy_button.clicked.connect(self._on_buy)
+        self.exit_button = QPushButton(self)
+        self.exit_button.setObjectName("exitButton")
+        self.exit_button.clicked.connect(self._on_exit)
+        actions.addWidget(self.buy_button)
+        actions.addWidget(self.exit_button)
+        layout.addLayout(actions)
+
+    def _right_button(self, text: str, name: str, right: OptionRight) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setCheckable(True)
+        self._rights.addButton(button, 0 if right is OptionRight.CE else 1)
+        return button
+
+    def _spin(self, name: str, low: int, high: int, value: int) -> QSpinBox:
+        spin = QSpinBox(self)
+        spin.setObjectName(name)
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.valueChanged.connect(self._on_input_changed)
+        return spin
+
+    def _combo(self, name: str, items: list[str], current: str) -> QComboBox:
+        combo = QComboBox(self)
+        combo.setObjectName(name)
+        combo.addItems(items)
+        combo.setCurrentText(current)
+        combo.currentIndexChanged.connect(self._on_input_changed)
+        return combo
+
+    # -- public ----------------------------------------------------------------------------------------------
+    def set_instrument(self, underlying: str, expiry: date) -> None:
+        self._underlying, self._expiry = underlying, expiry
+        self._update_exit_text()
+        self._on_input_changed()
+
+    def set_lots(self, lots: int) -> None:
+        self.lots_spin.setValue(lots)  # valueChanged refreshes the preview
+
+    @property
+    def right(self) -> OptionRight:
+        return OptionRight.PE if self.put_button.isChecked() else OptionRight.CE
+
+    def inputs(self) -> MultiStrikeInputs:
+        return MultiStrikeInputs(
+            underlying=self._underlying, expiry=self._expiry, right=self.right,
+            strikes_below=self.strikes_below_spin.value(), strikes_above=self.strikes_above_spin.value(),
+            lots=self.lots_spin.value(), order_type=OrderType(self.order_type_combo.currentText()),
+            algo=Algo(self.algo_combo.currentText()),
+        )
+
+    def refresh_preview(self) -> None:
+        """Rebuild the legs at current prices; an input the desk rejects shows inline and disables BUY."""
+        if self._desk.stopped:
+            return
+        inputs = self.inputs()
+        self.instrument_label.setText(f"{inputs.underlying} {inputs.expiry:%d %b %Y}")
+        try:
+            legs = inputs.legs(self._desk)
+            atm = self._desk.atm_strike(inputs.underlying)
+        except INPUT_ERRORS as exc:
+            self._show_legs([], None)
+            self._preview_error = describe_input_error(exc)
+        else:
+            self._show_legs(legs, atm)
+            self._preview_error = "" if legs else "strikes: no strike of this band is above zero"
+        self._render_error()
+
+    # -- preview ---------------------------------------------------------------------------------------------
+    def _show_legs(self, legs: list[LegPreview], atm: float | None) -> None:
+        self._legs = legs
+        self.preview_model.set_legs(legs, atm)
+        self.totals_label.setText(LegTotals.of(legs).text() if legs else "")
+
+    def _render_error(self) -> None:
+        message = self._preview_error or self._send_error
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+        self.buy_button.setEnabled(not self._preview_error and bool(self._legs))
+
+    def _on_input_changed(self) -> None:
+        self._send_error = ""
+        self.refresh_preview()
+
+    def _on_right_toggled(self, _id: int, checked: bool) -> None:
+        if checked:  # the exclusive group toggles twice per switch; act on the new one only
+            self._update_exit_text()
+            self._on_input_changed()
+
+    def _update_exit_text(self) -> None:
+        self.exit_button.setText(f"EXIT all {self._underlying} {self.right.value}")
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh_preview()
+        self._timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802
+        self._timer.stop()
+        super().hideEvent(event)
+
+    # -- BUY -------------------------------------------------------------------------------------------------
+    def _on_buy(self) -> None:
+        self.refresh_preview()  # confirm what the market shows now, not up to half a second ago
+        if self._preview_error or not self._legs:
+            return
+        if self.confirm_dialog is not None:
+            self.confirm_dialog.reject()
+        dialog = MultiStrikeConfirmDialog(self.inputs(), self._legs, self)
+        dialog.finished.connect(lambda result: self._on_confirm_finished(dialog, result))
+        self.confirm_dialog = dialog
+        dialog.open()
+
+    def _on_confirm_finished(self, dialog: MultiStrikeConfirmDialog, result: int) -> None:
+        if self.confirm_dialog is dialog:
+            self.confirm_dialog = None
+        dialog.deleteLater()
+        if result == QDialog.DialogCode.Accepted:
+            self._send(dialog.inputs, dialog.symbols)
+
+    def _send(self, inputs: MultiStrikeInputs, symbols: list[str]) -> None:
+        """Rebuild the confirmed strikes at current prices under one group id and send them all, or nothing."""
+        group = self._desk.new_group("MS")
+        try:
+            by_symbol = {leg.request.symbol: leg for leg in inputs.legs(self._desk, group=group,
+                                                                       slack=CONFIRM_SLACK_STRIKES)}
+            missing = [s for s in symbols if s not in by_symbol]
+            if missing:
+                raise InvalidOrder(f"strikes: ATM moved too far since the preview ({', '.join(missing)}); "
+                                   "review and BUY again")
+            sent = self._desk.submit_many([by_symbol[s].request for s in symbols])
+        except INPUT_ERRORS as exc:
+            self._send_error = describe_input_error(exc)
+            self._render_error()
+            return
+        self._send_error = ""
+        self._render_error()
+        self._group = group
+        self._group_status = {s.parent_id: None for s in sent}
+        self._render_group_status()
+        self.submitted.emit(sent)
+
+    def _on_parent_finished(self, event: ParentFinished) -> None:
+        result = event.result
+        if result.parent_id in self._group_status:
+            self._group_status[result.parent_id] = result.status
+            self._render_group_status()
+
+    def _render_group_status(self) -> None:
+        statuses = list(self._group_status.values())
+        done = [s for s in statuses if s is not None]
+        counts = ", ".join(f"{done.count(s)} {s.value}" for s in ParentStatus if s in done)
+        self.status_label.setText(
+            f"{self._group}: {len(statuses)} parents sent, {len(done)} finished" + (f" ({counts})" if counts else "")
+        )
+
+    # -- EXIT ------------------------------------------------------------------------------------------------
+    def _on_exit(self) -> None:
+        right, underlying = self.right, self._underlying
+        task = self._desk.start_exit(right=right, underlying=underlying, source="multi_strike_exit")
+        task.add_done_callback(lambda t: self._on_exit_done(t, f"{underlying} {right.value}"))
+        self.exit_started.emit(task)
+
+    def _on_exit_done(self, task: asyncio.Task[list[Submitted]], what: str) -> None:
+        if not shiboken6.isValid(self):  # the window closed while the exit was being prepared
+            return
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.status_label.setText(f"EXIT all {what} failed: {exc}")
+            return
+        exits = task.result()
+        self.status_label.setText(
+            f"EXIT all {what}: {len(exits)} exit orders sent" if exits else f"EXIT all {what}: no open positions"
+        )

@@ -1,0 +1,273 @@
+"""Positions and account: what the trader holds and what it costs, from the desk's portfolio events.
+
+Portfolio events arrive about once a second (and after fills); rows are updated in place with `dataChanged`,
+inserted or removed only when a symbol appears or disappears, never reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, override
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QTableView, QVBoxLayout, QWidget
+
+from imperium_desk.desk import AccountView, Desk, PortfolioEvent, PositionView
+from imperium_desk.ui.bridge import DeskBridge
+
+# Semantic colours only (the theme owns the rest).
+COLOURS: dict[str, str] = {"profit": "#3fb950", "loss": "#f85149", "flat": "#7d8590"}
+_BRUSHES = {name: QBrush(QColor(hex_)) for name, hex_ in COLOURS.items()}
+SORT_ROLE = Qt.ItemDataRole.UserRole  # raw values, so numeric columns sort as numbers
+Index = QModelIndex | QPersistentModelIndex
+_ROOT = QModelIndex()
+
+
+def money(value: float) -> str:
+    """Rupees with Indian digit grouping (12,34,567.89)."""
+    sign = "-" if value < 0 else ""
+    whole, frac = f"{abs(value):.2f}".split(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return sign + ",".join([*groups, tail]) + "." + frac
+
+
+def pnl_tone(value: float) -> str | None:
+    if value > 0:
+        return "profit"
+    if value < 0:
+        return "loss"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionColumn:
+    title: str
+    value: Callable[[PositionView], Any]
+    text: Callable[[PositionView], str]
+    pnl: bool = False
+    numeric: bool = False
+
+
+POSITION_COLUMNS: tuple[PositionColumn, ...] = (
+    PositionColumn("Symbol", lambda p: p.symbol, lambda p: p.symbol),
+    PositionColumn("Underlying", lambda p: p.underlying, lambda p: p.underlying),
+    PositionColumn("Type", lambda p: p.right.value, lambda p: p.right.value),
+    PositionColumn("Net qty", lambda p: p.quantity, lambda p: str(p.quantity), numeric=True),
+    PositionColumn("Avg price", lambda p: p.average_price, lambda p: f"{p.average_price:.2f}", numeric=True),
+    PositionColumn("LTP", lambda p: p.ltp, lambda p: f"{p.ltp:.2f}", numeric=True),
+    PositionColumn("Realised P&L", lambda p: p.realised_pnl, lambda p: money(p.realised_pnl), pnl=True,
+                   numeric=True),
+    PositionColumn("Unrealised P&L", lambda p: p.unrealised_pnl, lambda p: money(p.unrealised_pnl), pnl=True,
+                   numeric=True),
+)
+NET_QTY_COLUMN = 3
+
+
+class PositionsModel(QAbstractTableModel):
+    """One row per symbol, in the order symbols first appeared."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[PositionView] = []
+        self._row_of: dict[str, int] = {}
+
+    def apply(self, positions: Sequence[PositionView]) -> None:
+        incoming = {p.symbol: p for p in positions}
+        self._remove_gone(incoming)
+        changed = [i for i, old in enumerate(self._rows) if incoming[old.symbol] != old]
+        for i in changed:
+            self._rows[i] = incoming[self._rows[i].symbol]
+        if changed:
+            last = len(POSITION_COLUMNS) - 1
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
+        new = [p for p in positions if p.symbol not in self._row_of]
+        if new:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
+            self._rows.extend(new)
+            self._row_of.update((p.symbol, start + i) for i, p in enumerate(new))
+            self.endInsertRows()
+
+    def _remove_gone(self, incoming: dict[str, PositionView]) -> None:
+        gone = [i for i, p in enumerate(self._rows) if p.symbol not in incoming]
+        if not gone:
+            return
+        for i in reversed(gone):
+            self.beginRemoveRows(QModelIndex(), i, i)
+            del self._rows[i]
+            self.endRemoveRows()
+        self._row_of = {p.symbol: i for i, p in enumerate(self._rows)}
+
+    def position(self, symbol: str) -> PositionView | None:
+        row = self._row_of.get(symbol)
+        return None if row is None else self._rows[row]
+
+    def row_of(self, symbol: str) -> int | None:
+        return self._row_of.get(symbol)
+
+    def is_flat(self, row: int) -> bool:
+        return self._rows[row].quantity == 0
+
+    @override
+    def rowCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    @override
+    def columnCount(self, parent: Index = _ROOT) -> int:
+        return 0 if parent.isValid() else len(POSITION_COLUMNS)
+
+    @override
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        position = self._rows[index.row()]
+        column = POSITION_COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(position)
+        if role == SORT_ROLE:
+            return column.value(position)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if position.quantity == 0:
+                return _BRUSHES["flat"]
+            if column.pnl:
+                tone = pnl_tone(column.value(position))
+                return _BRUSHES[tone] if tone is not None else None
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @override
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return POSITION_COLUMNS[section].title
+        return None
+
+
+class FlatPositionsFilter(QSortFilterProxyModel):
+    """Hides flat (net zero) positions unless asked to show them; sorts numeric columns as numbers."""
+
+    def __init__(self, source: PositionsModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._show_flat = True
+        self.setSourceModel(source)
+        self.setSortRole(SORT_ROLE)
+
+    def set_show_flat(self, show: bool) -> None:
+        self.beginFilterChange()
+        self._show_flat = show
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @override
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        return self._show_flat or not self._source.is_flat(source_row)
+
+
+class PositionsTable(QWidget):
+    """Open and closed positions; flat ones greyed, or hidden with "show flat" unticked."""
+
+    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("positionsTable")
+        self.model = PositionsModel(self)
+        self.proxy = FlatPositionsFilter(self.model, self)
+
+        self.show_flat = QCheckBox("show flat")
+        self.show_flat.setObjectName("showFlat")
+        self.show_flat.setChecked(True)
+        self.show_flat.toggled.connect(self.proxy.set_show_flat)
+
+        self.view = QTableView()
+        self.view.setObjectName("positionsView")
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.horizontalHeader().setStretchLastSection(True)
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.show_flat)
+        bar.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view)
+
+        bridge.portfolio.connect(self.on_portfolio)
+        self.on_portfolio(desk.last_portfolio)
+
+    def on_portfolio(self, event: PortfolioEvent) -> None:
+        self.model.apply(event.positions)
+
+
+# (objectName, caption, value from the account)
+ACCOUNT_FIELDS: tuple[tuple[str, str, Callable[[AccountView], float]], ...] = (
+    ("capital", "Capital", lambda a: a.capital),
+    ("marginUsed", "Margin used", lambda a: a.margin_used),
+    ("marginAvailable", "Margin available", lambda a: a.margin_available),
+    ("realisedPnl", "Realised P&L", lambda a: a.realised_pnl),
+    ("unrealisedPnl", "Unrealised P&L", lambda a: a.unrealised_pnl),
+    ("totalPnl", "Total P&L", lambda a: a.realised_pnl + a.unrealised_pnl),
+)
+_PNL_FIELDS = frozenset({"realisedPnl", "unrealisedPnl", "totalPnl"})
+
+
+class AccountSummary(QWidget):
+    """Capital, margin and P&L figures; `values[objectName]` is each figure's label."""
+
+    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("accountSummary")
+        self.values: dict[str, QLabel] = {}
+        grid = QGridLayout(self)
+        for row, (name, caption, _) in enumerate(ACCOUNT_FIELDS):
+            label = QLabel(caption)
+            label.setObjectName(f"{name}Caption")
+            value = QLabel()
+            value.setObjectName(name)
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            grid.addWidget(label, row, 0)
+            grid.addWidget(value, row, 1)
+            self.values[name] = value
+        grid.setRowStretch(len(ACCOUNT_FIELDS), 1)
+        bridge.portfolio.connect(self.on_portfolio)
+        self.on_portfolio(desk.last_portfolio)
+
+    def on_portfolio(self, event: PortfolioEvent) -> None:
+        account = event.account
+        for name, _, value_of in ACCOUNT_FIELDS:
+            value = value_of(account)
+            label = self.values[name]
+            text = money(value)
+            if label.text() != text:
+                label.setText(text)
+            if name in _PNL_FIELDS:
+                self._colour(label, pnl_tone(value))
+
+    @staticmethod
+    def _colour(label: QLabel, tone: str | None) -> None:
+        sign = tone or "none"
+        if label.property("pnlSign") == sign:
+            return  # re-polishing a style sheet is not free; skip when nothing changed
+        label.setProperty("pnlSign", sign)
+        label.setStyleSheet(f"color: {COLOURS[tone]};" if tone is not None else "")

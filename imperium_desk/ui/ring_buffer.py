@@ -1,0 +1,98 @@
+"""A fixed-capacity ring buffer of float64 columns for live charts (Qt-free, so it is tested without a display).
+
+Storage is one preallocated `(columns, capacity)` array: each column is a contiguous row, so the ordered view hands
+pyqtgraph contiguous x and y arrays. Appends are O(1) and never allocate; `view()` builds the insertion-ordered copy
+with at most one `np.concatenate` and caches it until the next write, so a chart redrawing at 25 Hz pays for one copy
+per redraw however many records arrived in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+
+
+class RingBuffer:
+    """The newest `capacity` rows of a few named float64 columns, oldest first when viewed."""
+
+    __slots__ = ("_cache", "_capacity", "_columns", "_data", "_index", "_next", "_size")
+
+    def __init__(self, capacity: int, columns: Sequence[str] = ("t", "y")) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity: {capacity} must be at least 1")
+        if not columns or len(set(columns)) != len(columns):
+            raise ValueError(f"columns: {list(columns)} must be distinct and not empty")
+        self._columns = tuple(columns)
+        self._index = {name: i for i, name in enumerate(self._columns)}
+        self._capacity = capacity
+        self._data: FloatArray = np.zeros((len(self._columns), capacity), dtype=np.float64)
+        self._next = 0  # the slot the next row goes to (the oldest row once full)
+        self._size = 0
+        self._cache: FloatArray | None = None
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self._columns
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, *values: float) -> None:
+        """One row, one value per column (O(1), no allocation)."""
+        i = self._next
+        self._data[:, i] = values
+        self._next = 0 if i + 1 == self._capacity else i + 1
+        if self._size < self._capacity:
+            self._size += 1
+        self._cache = None
+
+    def extend(self, *columns: ArrayLike) -> None:
+        """Many rows at once, one equal-length array per column; only the newest `capacity` rows are kept."""
+        block = np.asarray(columns, dtype=np.float64)
+        if block.ndim != 2 or block.shape[0] != len(self._columns):
+            raise ValueError(f"extend: expected {len(self._columns)} equal-length 1-D columns, got shape {block.shape}")
+        n = block.shape[1]
+        if n == 0:
+            return
+        capacity = self._capacity
+        if n >= capacity:  # the block alone fills the buffer: keep its tail, restart at slot 0
+            self._data[:, :] = block[:, n - capacity:]
+            self._next, self._size = 0, capacity
+        else:
+            start = self._next
+            first = min(n, capacity - start)  # rows that fit before the end; the rest wrap to the front
+            self._data[:, start:start + first] = block[:, :first]
+            if first < n:
+                self._data[:, :n - first] = block[:, first:]
+            self._next = (start + n) % capacity
+            self._size = min(self._size + n, capacity)
+        self._cache = None
+
+    def clear(self) -> None:
+        self._next = self._size = 0
+        self._cache = None
+
+    def view(self) -> FloatArray:
+        """The rows in insertion order as a read-only `(columns, len)` array (a copy, cached until the next write:
+        charts may hold it while later appends overwrite the ring)."""
+        if self._cache is None:
+            if self._size < self._capacity:  # not wrapped yet: rows 0.._size are already in order
+                ordered = self._data[:, :self._size].copy()
+            else:
+                ordered = np.concatenate((self._data[:, self._next:], self._data[:, :self._next]), axis=1)
+            ordered.setflags(write=False)
+            self._cache = ordered
+        return self._cache
+
+    def column(self, name: str) -> FloatArray:
+        """One column of `view()`, in insertion order (contiguous, read-only)."""
+        row: FloatArray = self.view()[self._index[name]]
+        return row

@@ -1,0 +1,45 @@
+"""The status bar: mode, market clock and feed state, the execution stack's load, and the last message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from imperium_desk.desk import Desk, StateEvent
+from imperium_desk.domain.instruments import IST
+from imperium_desk.ui.bridge import DeskBridge
+
+MESSAGE_MS = 8000
+
+
+class DeskStatusBar(QStatusBar):
+    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode_label = QLabel(f"{desk.mode.value.upper()} · {desk.config.broker.kind}")
+        self.mode_label.setObjectName("statusMode")
+        self.feed_label = QLabel()
+        self.feed_label.setObjectName("statusFeed")
+        self.stack_label = QLabel()
+        self.stack_label.setObjectName("statusStack")
+        self.server_label = QLabel()
+        self.server_label.setObjectName("statusServer")
+        for label in (self.mode_label, self.feed_label, self.stack_label, self.server_label):
+            self.addPermanentWidget(label)
+        self.server_label.hide()  # shown once a feedback server runs
+        bridge.state.connect(self.on_state)
+        bridge.message.connect(lambda text: self.showMessage(text, MESSAGE_MS))
+        self.on_state(StateEvent(desk.kill_switch, desk.parents_in_flight, desk.children_in_flight,
+                                 desk.engine.market.running, desk.clock.now()))
+
+    def set_server_address(self, address: str) -> None:
+        self.server_label.setText(f"feedback {address}")
+        self.server_label.show()
+
+    def on_state(self, state: StateEvent) -> None:
+        clock = datetime.fromtimestamp(state.market_time, IST).strftime("%H:%M:%S")
+        feed = "feed live" if state.feed_running else "feed stopped"
+        self.feed_label.setText(f"{clock} IST · {feed}")
+        kill = " · KILL SWITCH ON" if state.kill_switch else ""
+        in_flight = f"in flight: {state.parents_in_flight} parents / {state.children_in_flight} orders"
+        self.stack_label.setText(in_flight + kill)

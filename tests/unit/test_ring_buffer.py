@@ -1,0 +1,101 @@
+"""RingBuffer: the fixed-capacity, insertion-ordered store behind the live charts (no Qt needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imperium_desk.ui.ring_buffer import RingBuffer
+
+
+def test_an_empty_buffer_views_as_no_rows() -> None:
+    buf = RingBuffer(4)
+    assert len(buf) == 0
+    assert buf.view().shape == (2, 0)
+    assert buf.column("t").size == 0
+
+
+def test_appends_view_in_insertion_order_before_wrapping() -> None:
+    buf = RingBuffer(4)
+    buf.append(0.0, 10.0)
+    buf.append(1.0, 11.0)
+    assert len(buf) == 2
+    np.testing.assert_array_equal(buf.view(), [[0.0, 1.0], [10.0, 11.0]])
+
+
+def test_wrap_around_keeps_the_newest_rows_oldest_first() -> None:
+    buf = RingBuffer(3)
+    for i in range(7):
+        buf.append(float(i), float(i) * 10.0)
+    assert len(buf) == 3
+    np.testing.assert_array_equal(buf.column("t"), [4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(buf.column("y"), [40.0, 50.0, 60.0])
+
+
+def test_capacity_is_never_exceeded() -> None:
+    buf = RingBuffer(5, columns=("t",))
+    for i in range(12):
+        buf.append(float(i))
+        assert len(buf) == min(i + 1, 5)
+    assert buf.view().shape == (1, 5)
+
+
+def test_extend_wraps_across_the_end_of_the_ring() -> None:
+    buf = RingBuffer(5)
+    buf.extend([0.0, 1.0, 2.0], [0.0, 1.0, 2.0])
+    buf.extend([3.0, 4.0, 5.0, 6.0], [3.0, 4.0, 5.0, 6.0])  # two fit before the end, two wrap to the front
+    np.testing.assert_array_equal(buf.column("t"), [2.0, 3.0, 4.0, 5.0, 6.0])
+
+
+def test_extend_longer_than_capacity_keeps_the_newest() -> None:
+    buf = RingBuffer(4)
+    buf.append(-1.0, -1.0)
+    t = np.arange(10, dtype=np.float64)
+    buf.extend(t, t * 2.0)
+    assert len(buf) == 4
+    np.testing.assert_array_equal(buf.column("t"), [6.0, 7.0, 8.0, 9.0])
+    np.testing.assert_array_equal(buf.column("y"), [12.0, 14.0, 16.0, 18.0])
+    buf.append(10.0, 20.0)  # appends carry on from the right slot after a full overwrite
+    np.testing.assert_array_equal(buf.column("t"), [7.0, 8.0, 9.0, 10.0])
+
+
+def test_extend_and_append_interleave_in_order() -> None:
+    buf = RingBuffer(6, columns=("t",))
+    expected: list[float] = []
+    for step in range(20):
+        if step % 3 == 0:
+            block = [float(len(expected) + k) for k in range(4)]
+            buf.extend(block)
+            expected.extend(block)
+        else:
+            buf.append(float(len(expected)))
+            expected.append(float(len(expected)))
+    np.testing.assert_array_equal(buf.column("t"), expected[-6:])
+
+
+def test_view_is_cached_until_the_next_write_and_read_only() -> None:
+    buf = RingBuffer(3)
+    buf.append(1.0, 2.0)
+    first = buf.view()
+    assert buf.view() is first
+    with pytest.raises(ValueError):
+        first[0, 0] = 9.0
+    buf.append(2.0, 3.0)
+    assert buf.view() is not first
+    np.testing.assert_array_equal(first, [[1.0], [2.0]])  # a held view does not change under later writes
+
+
+def test_clear_empties_the_buffer() -> None:
+    buf = RingBuffer(3)
+    buf.extend([1.0, 2.0], [1.0, 2.0])
+    buf.clear()
+    assert len(buf) == 0
+    assert buf.view().shape == (2, 0)
+    buf.append(5.0, 6.0)
+    np.testing.assert_array_equal(buf.view(), [[5.0], [6.0]])
+
+
+def test_extend_rejects_mismatched_columns() -> None:
+    buf = RingBuffer(3)
+    with pytest.raises(ValueError, match="extend"):
+        buf.extend([1.0, 2.0])
