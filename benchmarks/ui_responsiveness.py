@@ -63,6 +63,8 @@ def measure_load(seconds: float) -> dict[str, Any]:
         window = ImperiumMainWindow(desk, DeskBridge(desk))
         window.ladder.set_strikes_each_side(15)
         window.show()
+        for key in filter(None, os.environ.get("BENCH_HIDE", "").split(",")):
+            window.docks[key].hide()
         desk.start()
         expiry = desk.expiries("NIFTY", 1)[0]
         subscribed = len(desk.chain("NIFTY", expiry, 15)) * 2
@@ -75,6 +77,12 @@ def measure_load(seconds: float) -> dict[str, Any]:
                     "latency_ms": float(lat), "slippage_bps": float(slip)}
                    for lat, slip in zip(rng.normal(50, 10, n), rng.normal(2, 1, n), strict=True)]
         charts.ingest_many(prefill, at=np.linspace(-3600.0, -1.0, n))
+        del prefill
+        if os.environ.get("BENCH_GC_FREEZE"):
+            import gc
+
+            gc.collect()
+            gc.freeze()
 
         symbols = [desk.contract("NIFTY", expiry, desk.atm_strike("NIFTY") + 50 * k, OptionRight.CE).symbol
                    for k in range(-3, 4)]

@@ -184,6 +184,9 @@ class FillQualityCharts(QWidget):
         self._distributions_stale = False  # ... or not yet in the histograms/stats
         self._last_distributions = float("-inf")
         self._stats = FillStats(ALL, 0, Distribution.of(np.empty(0)), Distribution.of(np.empty(0)))
+        self._stage = 0  # which third of the distribution work the next frame does
+        self._latency_dist = self._stats.latency
+        self._slippage_dist = self._stats.slippage
 
         self._build(desk.underlyings)
         self._timer = QTimer(self)
@@ -308,7 +311,8 @@ class FillQualityCharts(QWidget):
             return
         capacity = self.capacity if key == ALL or key in self._symbols_of else self.symbol_capacity
         self._selected = self._ensure(key, capacity)
-        self._last_distributions = float("-inf")  # a new selection shows its histograms on the next frame
+        self._last_distributions = float("-inf")  # a new selection shows its histograms on the next frames
+        self._stage = 0
         self._mark_dirty()
 
     # -- feeding ---------------------------------------------------------------------------------------------
@@ -406,8 +410,10 @@ class FillQualityCharts(QWidget):
             self._dirty = False
             self._draw_series()
             self._distributions_stale = drew = True
-        if self._distributions_stale and time.monotonic() - self._last_distributions >= 1.0 / DISTRIBUTION_HZ:
-            self._draw_distributions()
+        if self._distributions_stale and (
+            self._stage or time.monotonic() - self._last_distributions >= 1.0 / DISTRIBUTION_HZ
+        ):
+            self._draw_distribution_stage()
             drew = True
         if drew:
             self.redraws += 1
@@ -420,22 +426,32 @@ class FillQualityCharts(QWidget):
         self.latency_curve.setData(latency[0], latency[1], skipFiniteCheck=True)
         self.slippage_curve.setData(slippage[0], slippage[1], skipFiniteCheck=True)
 
-    def _draw_distributions(self) -> None:
-        self._last_distributions = time.monotonic()
-        self._distributions_stale = False
+    def _draw_distribution_stage(self) -> None:
+        """One third of the distribution work per frame (latency histogram, slippage histogram, fill rate and
+        stats): at 100k points each third costs a few ms, and no single frame may hold the Qt thread for long
+        (benchmarks/ui_responsiveness.py: a 10 ms timer's largest gap)."""
         series = self._selected
-        latency = Distribution.of(series.latency.column("ms"))
-        slippage = Distribution.of(series.slippage.column("bps"))
-        self.latency_hist.setData(latency.edges, latency.counts)
-        self.slippage_hist.setData(slippage.edges, slippage.counts)
+        if self._stage == 0:
+            self._last_distributions = time.monotonic()
+            self._latency_dist = Distribution.of(series.latency.column("ms"))
+            self.latency_hist.setData(self._latency_dist.edges, self._latency_dist.counts)
+            self._stage = 1
+            return
+        if self._stage == 1:
+            self._slippage_dist = Distribution.of(series.slippage.column("bps"))
+            self.slippage_hist.setData(self._slippage_dist.edges, self._slippage_dist.counts)
+            self._stage = 2
+            return
         fills = series.slippage
         x, rate = per_second(fills.column("t"), truncated=series.fills_total > len(fills))
         self.fill_rate_curve.setData(x, rate, skipFiniteCheck=True)
         placed = series.placed
         x, rate = per_second(placed.column("t"), truncated=series.placed_total > len(placed))
         self.placed_rate_curve.setData(x, rate, skipFiniteCheck=True)
-        self._stats = FillStats(series.key, series.fills_total, latency, slippage)
+        self._stats = FillStats(series.key, series.fills_total, self._latency_dist, self._slippage_dist)
         self.stats_label.setText(self._stats.text())
+        self._stage = 0
+        self._distributions_stale = False
 
     # -- read access (tests, the window) ---------------------------------------------------------------------
     @property

@@ -8,8 +8,8 @@ Adding a panel (later issues: models, scenarios, telemetry, feedback) is one cal
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QToolBar, QWidget
 
 from imperium_desk import __version__
@@ -63,12 +63,13 @@ class ImperiumMainWindow(QMainWindow):
         self.account = AccountSummary(desk, bridge)
         self.blotter = OrdersBlotter(desk, bridge)
         self.positions = PositionsTable(desk, bridge)
-        self.charts = FillQualityCharts(desk, bridge)
+        self.charts = FillQualityCharts(desk, bridge, redraw_hz=30)
         right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
         self.add_dock("multi_strike", "Buy / Exit (multi-strike)", self.multi_strike, right)
         self.add_dock("account", "Account", self.account, right)
-        self.add_dock("charts", "Fill quality", self.charts, right)
-        self.add_dock("blotter", "Orders & fills", self.blotter, bottom)
+        self.add_dock("blotter", "Orders and fills", self.blotter, bottom)
+        self.add_dock("charts", "Fill quality", self.charts, bottom)
+        self.splitDockWidget(self.docks["blotter"], self.docks["charts"], Qt.Orientation.Horizontal)
         self.add_dock("positions", "Positions", self.positions, bottom, tabify_with="blotter")
         self.docks["blotter"].raise_()
         self.status = DeskStatusBar(desk, bridge)
@@ -81,9 +82,10 @@ class ImperiumMainWindow(QMainWindow):
         if self.header.expiry is not None:
             self._instrument_changed(self.header.underlying, self.header.expiry)
         self.multi_strike.set_lots(self.header.lots)
-        self._default_state = self.saveState(LAYOUT_VERSION)
         self.resize(1500, 920)
-        self._restore_layout()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+        self._layout_restored = self._restore_layout()
+        self._sized = False
 
     # -- composition helpers for panels ------------------------------------------------------------------------
     def add_dock(
@@ -221,15 +223,32 @@ class ImperiumMainWindow(QMainWindow):
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
 
-    def _restore_layout(self) -> None:
+    def _restore_layout(self) -> bool:
         if self._settings is None:
-            return
+            return False
         geometry = self._settings.value(SETTINGS_GEOMETRY)
         state = self._settings.value(SETTINGS_STATE)
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state, LAYOUT_VERSION)
+        return isinstance(state, QByteArray) and self.restoreState(state, LAYOUT_VERSION)
+
+    def _default_sizes(self) -> None:
+        """First run: give the bottom row (blotter | charts) and the right column sensible shares. Dock sizes only
+        take once the window has its real size, hence after the first show."""
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.docks["multi_strike"]], [int(width * 0.38)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["multi_strike"], self.docks["account"]], [int(height * 0.45), 180],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["blotter"]], [int(height * 0.42)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["blotter"], self.docks["charts"]], [int(width * 0.5), int(width * 0.5)],
+                         Qt.Orientation.Horizontal)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            if not self._layout_restored:
+                QTimer.singleShot(0, self._default_sizes)
 
     def _save_layout(self) -> None:
         if self._settings is None:
