@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -434,9 +435,32 @@ class Desk:
             await asyncio.gather(*tasks, return_exceptions=True)
         if isinstance(self.clock, VirtualClock):  # virtual time has no threads to wait on
             self._writer.close()
-        else:  # joining the writer thread waits on the disk: off the loop
-            await self._loop.run_in_executor(None, self._writer.close)
+        else:  # joining the writer thread waits on the disk: off the loop, on a thread of its own
+            await self._close_writer_off_loop()
         self._closed = True
+
+    def _close_writer_off_loop(self) -> asyncio.Future[None]:
+        """A plain thread rather than the loop's default executor: qasync's executor threads outlive their loop."""
+        done: asyncio.Future[None] = self._loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+        def close() -> None:
+            try:
+                self._writer.close()
+            except BaseException as exc:  # surfaced on the loop: the stop must report a failed flush
+                self._loop.call_soon_threadsafe(settle, exc)
+            else:
+                self._loop.call_soon_threadsafe(settle, None)
+
+        threading.Thread(target=close, name="telemetry-close", daemon=True).start()
+        return done
 
     @property
     def stopped(self) -> bool:

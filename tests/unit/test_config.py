@@ -41,7 +41,7 @@ def test_load_config_none_gives_the_defaults() -> None:
 
 def test_default_yaml_loads_with_its_values() -> None:
     cfg = load_config(DEFAULT_YAML)
-    assert cfg.market.underlyings == ["NIFTY", "BANKNIFTY"]
+    assert cfg.market.underlyings == ["NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX"]
     assert cfg.market.strikes_each_side == 10
     assert isinstance(cfg.latency_model.per_asset["BANKNIFTY"], MixtureLatency)
     assert cfg.slippage_model.global_.unit == "bps"

@@ -93,7 +93,7 @@ def test_subscribe_is_idempotent() -> None:
 
 
 def test_subscribing_a_contract_of_an_unsimulated_underlying_raises() -> None:
-    h = Harness()
+    h = Harness(underlyings=["NIFTY", "BANKNIFTY"])
     contract = h.catalog.contract("FINNIFTY", h.expiry("FINNIFTY"), 27500.0, OptionRight.CE)
     with pytest.raises(InstrumentError, match="FINNIFTY"):
         h.sim.subscribe(contract)
@@ -362,7 +362,7 @@ def test_invalid_modifier_raises_naming_the_field(field: str, value: float) -> N
 
 def test_modifiers_of_an_unsimulated_underlying_raise() -> None:
     with pytest.raises(InstrumentError, match="SENSEX"):
-        Harness().sim.set_modifiers("SENSEX", spread_mult=2.0)
+        Harness(underlyings=["NIFTY", "BANKNIFTY"]).sim.set_modifiers("SENSEX", spread_mult=2.0)
 
 
 def test_spread_mult_widens_the_book() -> None:
@@ -458,7 +458,7 @@ def test_expected_daily_volume_is_the_session_rate_in_units() -> None:
 # -- config -------------------------------------------------------------------------------------------------
 def test_market_config_defaults() -> None:
     config = MarketConfig()
-    assert config.underlyings == ["NIFTY", "BANKNIFTY"]
+    assert config.underlyings == ["NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX"]
     assert config.tick_interval_s == 0.25
     assert config.start == datetime.fromisoformat("2026-11-23T09:15:00+05:30")
     assert config.instruments_path() == default_instruments_path()
@@ -501,7 +501,7 @@ def test_market_config_rejects_out_of_range_numbers(raw: dict[str, Any]) -> None
 
 def test_per_underlying_must_name_a_simulated_underlying() -> None:
     with pytest.raises(ValidationError, match="FINNIFTY"):
-        MarketConfig.model_validate({"per_underlying": {"FINNIFTY": {"vol": 0.2}}})
+        MarketConfig.model_validate({"underlyings": ["NIFTY"], "per_underlying": {"FINNIFTY": {"vol": 0.2}}})
 
 
 def test_underlying_config_returns_the_override_or_defaults() -> None:
