@@ -8,6 +8,8 @@ Adding a panel (later issues: models, scenarios, telemetry, feedback) is one cal
 
 from __future__ import annotations
 
+from datetime import date
+
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QToolBar, QWidget
@@ -213,9 +215,7 @@ class ImperiumMainWindow(QMainWindow):
             self.header.set_underlying(name)
 
     def _instrument_changed(self, underlying: str, expiry: object) -> None:
-        from datetime import date
-
-        assert isinstance(expiry, date)
+        assert isinstance(expiry, date)  # Signal(str, object) carries the header's date
         self.ladder.set_instrument(underlying, expiry)
         self.multi_strike.set_instrument(underlying, expiry)
 
