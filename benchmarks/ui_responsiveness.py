@@ -44,13 +44,10 @@ def measure_load(seconds: float) -> dict[str, Any]:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from imperium_desk.clock import WallClock
     from imperium_desk.config import config_from_mapping
-    from imperium_desk.desk import Desk
     from imperium_desk.domain.enums import OptionRight, Side
     from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
-    from imperium_desk.ui.bridge import DeskBridge
-    from imperium_desk.ui.main_window import ImperiumMainWindow
+    from imperium_desk.ui.app import open_window
     from imperium_desk.ui.theme import apply_theme
 
     app = QApplication.instance() or QApplication([])
@@ -59,8 +56,8 @@ def measure_load(seconds: float) -> dict[str, Any]:
     loop = qasync.QEventLoop(app)
     config = config_from_mapping(CONFIG, "benchmark")
     with tempfile.TemporaryDirectory() as home:
-        desk = Desk(config, home=Path(home), clock=WallClock(loop))
-        window = ImperiumMainWindow(desk, DeskBridge(desk))
+        window = open_window(config, Path(home), loop)
+        desk = window.desk
         window.ladder.set_strikes_each_side(15)
         window.show()
         for key in filter(None, os.environ.get("BENCH_HIDE", "").split(",")):

@@ -369,7 +369,7 @@ class Desk:
         config: Config,
         *,
         home: Path,
-        clock: Clock,
+        clock: WallClock | VirtualClock,
         mode: Mode = Mode.PAPER,
         seed: int | None = None,
     ) -> None:
@@ -377,7 +377,7 @@ class Desk:
         self.home = home
         self.mode = mode
         self.clock = clock
-        self._loop = clock.loop if isinstance(clock, WallClock | VirtualClock) else asyncio.get_event_loop()
+        self._loop = clock.loop
         self.telemetry_path = home / f"execution_quality_{mode.value}.jsonl"
         tcfg = config.telemetry
         self._writer = JsonlWriter(

@@ -11,13 +11,10 @@ from pathlib import Path
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from imperium_desk.clock import WallClock
 from imperium_desk.config import config_from_mapping
-from imperium_desk.desk import Desk
 from imperium_desk.domain.enums import Algo, OptionRight, Side
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
-from imperium_desk.ui.bridge import DeskBridge
-from imperium_desk.ui.main_window import ImperiumMainWindow
+from imperium_desk.ui.app import open_window
 from imperium_desk.ui.theme import apply_theme
 
 
@@ -28,8 +25,8 @@ def main(out: Path) -> None:
     asyncio.set_event_loop(loop)
     config = config_from_mapping({"broker": {"rate_limit_per_s": None}}, "screenshot")
     with tempfile.TemporaryDirectory() as home:
-        desk = Desk(config, home=Path(home), clock=WallClock(loop))
-        window = ImperiumMainWindow(desk, DeskBridge(desk))
+        window = open_window(config, Path(home), loop)
+        desk = window.desk
         window.resize(1600, 930)
         window.move(0, 0)
         window.show()

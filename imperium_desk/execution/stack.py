@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus, Route
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus, Route, Urgency
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
@@ -29,9 +29,9 @@ from imperium_desk.execution.ratelimit import OrderRateLimiter
 from imperium_desk.execution.request import ExecutionRequest, ParentResult
 from imperium_desk.execution.retry import RetryPolicy
 from imperium_desk.execution.risk import RiskGate
-from imperium_desk.execution.router import SmartOrderRouter
+from imperium_desk.execution.router import RouteDecision, SmartOrderRouter
 from imperium_desk.execution.tracker import FillQualityTracker
-from imperium_desk.market.port import MarketData
+from imperium_desk.market.port import MarketData, Quote
 
 _SESSION_OPEN_S = 9 * 3600 + 15 * 60  # 09:15 IST
 
@@ -120,14 +120,7 @@ class ExecutionStack:
         and half spread + square-root impact for the algo's typical child (the ticket shows it live)."""
         contract = self.validate(request)
         quote = self._market.subscribe(contract)
-        decision = self._router.route(
-            side=request.side,
-            quote=quote,
-            urgency=request.urgency or self.config.urgency,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            tick=contract.tick_size,
-        )
+        decision = self._route(request, contract, quote, request.urgency or self.config.urgency)
         algo = request.algo or self.config.algo
         children = 1 if algo is Algo.IMMEDIATE else (request.max_child_orders or self.config.max_child_orders)
         lots = request.quantity // contract.lot_size
@@ -272,14 +265,7 @@ class ExecutionStack:
         contract = parent.contract
         request = parent.request
         quote = self._market.quote(contract.symbol)
-        decision = self._router.route(
-            side=request.side,
-            quote=quote,
-            urgency=parent.urgency,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            tick=contract.tick_size,
-        )
+        decision = self._route(request, contract, quote, parent.urgency)
         estimate = self._cost.estimate(contract.symbol, quote, qty, decision.route)
         child = ChildContext(
             parent=parent,
@@ -319,6 +305,18 @@ class ExecutionStack:
         if child.failure and not parent.failure:
             parent.failure = child.failure
         return child.filled_qty
+
+    def _route(
+        self, request: ExecutionRequest, contract: OptionContract, quote: Quote, urgency: Urgency
+    ) -> RouteDecision:
+        return self._router.route(
+            side=request.side,
+            quote=quote,
+            urgency=urgency,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            tick=contract.tick_size,
+        )
 
     def _place(self, child: ChildContext) -> Awaitable[str]:
         """Send the child (same tag on every attempt); the awaitable is the broker's acknowledgement."""

@@ -23,6 +23,15 @@ from imperium_desk.ui.theme import apply_theme
 SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes: let it in while Qt waits
 
 
+def open_window(
+    config: Config, home: Path, loop: asyncio.AbstractEventLoop, settings: QSettings | None = None
+) -> ImperiumMainWindow:
+    """The desk on the wall clock of `loop` (a qasync loop on the running QApplication), its bridge and its
+    window, not yet shown or started: the app, the screenshot script and the UI benchmark all build it here."""
+    desk = Desk(config, home=home, clock=WallClock(loop))
+    return ImperiumMainWindow(desk, DeskBridge(desk), settings)
+
+
 def run_gui(config: Config, home: Path, *, started_at: float | None = None) -> int:
     started_at = time.perf_counter() if started_at is None else started_at
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -34,10 +43,9 @@ def run_gui(config: Config, home: Path, *, started_at: float | None = None) -> i
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     home.mkdir(parents=True, exist_ok=True)
-    desk = Desk(config, home=home, clock=WallClock(loop))
-    bridge = DeskBridge(desk)
     settings = QSettings(str(home / "desk-window.ini"), QSettings.Format.IniFormat)
-    window = ImperiumMainWindow(desk, bridge, settings)
+    window = open_window(config, home, loop, settings)
+    desk = window.desk
     closed: asyncio.Future[None] = loop.create_future()
 
     def window_closed() -> None:

@@ -18,6 +18,9 @@ from imperium_desk.desk import (
     StateEvent,
     TicksEvent,
 )
+from imperium_desk.domain.enums import ParentStatus
+
+_NEEDS_ATTENTION = frozenset({ParentStatus.REJECTED, ParentStatus.FAILED})
 
 
 class DeskBridge(QObject):
@@ -45,7 +48,7 @@ class DeskBridge(QObject):
             case ParentFinished():
                 self.parent_finished.emit(event)
                 result = event.result
-                if result.reason and result.status.value in {"rejected", "failed"}:
+                if result.reason and result.status in _NEEDS_ATTENTION:
                     self.message.emit(f"{result.parent_id} {result.symbol}: {result.status.value}: {result.reason}")
             case PortfolioEvent():
                 self.portfolio.emit(event)

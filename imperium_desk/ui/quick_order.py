@@ -6,7 +6,7 @@ Non-modal: open it with `.open()` and listen to `placed`; Enter places (Place is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import override
 
@@ -263,29 +263,29 @@ class QuickOrderDialog(QDialog):
         self._form.setRowVisible(self.children_spin, "children" in params)
         self._form.setRowVisible(self.participation_spin, "participation" in params)
         self._form.setRowVisible(self.urgency_combo, "urgency" in params)
-        try:
-            estimate = self.desk.preview(self.build_request())
-        except ValidationError as exc:
-            self._show_invalid(describe_validation(exc))
-            return
-        except InvalidOrder as exc:
-            self._show_invalid(str(exc))
+        estimate = self._checked(self.desk.preview)
+        if estimate is None:
             return
         self.error_label.setText("")
         self.place_button.setEnabled(True)
         self.estimate_label.setText(format_estimate(estimate))
 
+    def _checked[T](self, action: Callable[[ExecutionRequest], T]) -> T | None:
+        """Build the request and hand it to `action` (preview or submit); a problem is shown inline -> None."""
+        try:
+            return action(self.build_request())
+        except ValidationError as exc:
+            self._show_invalid(describe_validation(exc))
+        except InvalidOrder as exc:
+            self._show_invalid(str(exc))
+        return None
+
     def place(self) -> None:
         """Send the order; on a problem show it inline, send nothing and stay open."""
         if self.submitted is not None:
             return
-        try:
-            submitted = self.desk.submit(self.build_request())
-        except ValidationError as exc:
-            self._show_invalid(describe_validation(exc))
-            return
-        except InvalidOrder as exc:
-            self._show_invalid(str(exc))
+        submitted = self._checked(self.desk.submit)
+        if submitted is None:
             return
         self.submitted = submitted
         self.placed.emit(submitted)
