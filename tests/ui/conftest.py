@@ -8,12 +8,14 @@ conditions instead of nesting blocking waits; only teardown runs the loop (to aw
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import qasync
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
 
 from imperium_desk.clock import WallClock
@@ -32,6 +34,17 @@ FAST: dict[str, Any] = {
 
 def ui_config(overrides: dict[str, Any] | None = None) -> Config:
     return config_from_mapping(deep_merge(FAST, overrides or {}), "ui-test")
+
+
+@pytest.fixture(autouse=True)
+def widgets_deleted_between_tests(qapp: QApplication) -> Iterator[None]:
+    """Delete every top-level widget a test left behind, here, between tests. Left to Python's cyclic GC they
+    die at a random moment, possibly inside a Qt timer callback of a later test, which crashes the process."""
+    yield
+    for widget in QApplication.topLevelWidgets():
+        widget.deleteLater()  # no close(): a window's closeEvent would try to stop a desk whose loop is closed
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @pytest.fixture
