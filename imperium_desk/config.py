@@ -103,13 +103,50 @@ def read_document(path: Path) -> Any:
 
 
 def resolve_relative_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Paths inside a config (instrument file, model data files) are relative to the config file."""
+    """Paths inside a config (instrument file, model data files) are relative to the config file.
+
+    Model data files are the `source` of historical models, wherever a model may stand: `global`, `per_asset`
+    values and lanes of `latency_model` and `slippage_model`, mixture components and shifted inner models.
+    The mapping is copied where it changes, never mutated.
+    """
     market = raw.get("market")
     if isinstance(market, dict) and isinstance(market.get("instruments"), str):
         market = dict(market)
         market["instruments"] = str((base / market["instruments"]).resolve())
         raw = {**raw, "market": market}
+    for section in ("latency_model", "slippage_model"):
+        models = raw.get(section)
+        if isinstance(models, dict):
+            raw = {**raw, section: _resolve_model_set(models, base)}
     return raw
+
+
+def _resolve_model_set(models: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`{global, per_asset, lanes}`: a lane is a model set of its own."""
+    out = dict(models)
+    if "global" in out:
+        out["global"] = _resolve_model_paths(out["global"], base)
+    if isinstance(out.get("per_asset"), dict):
+        out["per_asset"] = {key: _resolve_model_paths(model, base) for key, model in out["per_asset"].items()}
+    if isinstance(out.get("lanes"), dict):
+        out["lanes"] = {
+            lane: _resolve_model_set(lane_models, base) if isinstance(lane_models, dict) else lane_models
+            for lane, lane_models in out["lanes"].items()
+        }
+    return out
+
+
+def _resolve_model_paths(model: Any, base: Path) -> Any:
+    if not isinstance(model, dict):
+        return model
+    kind = model.get("type")
+    if kind == "historical" and isinstance(model.get("source"), str):
+        return {**model, "source": str((base / Path(model["source"]).expanduser()).resolve())}
+    if kind == "mixture" and isinstance(model.get("components"), list):
+        return {**model, "components": [_resolve_model_paths(c, base) for c in model["components"]]}
+    if kind == "shifted" and "model" in model:
+        return {**model, "model": _resolve_model_paths(model["model"], base)}
+    return model
 
 
 def config_from_mapping(raw: Any, source: str, base: Path | None = None) -> Config:

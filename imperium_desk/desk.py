@@ -13,11 +13,11 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -27,7 +27,7 @@ from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
 from imperium_desk.broker.paper import PaperBroker
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Cancellable, Clock, VirtualClock, WallClock
-from imperium_desk.config import Config, ConfigError, merged_config
+from imperium_desk.config import Config, ConfigError, load_config, merged_config
 from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, ParentStatus, Side, Urgency
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.execution.cost import SlippageModel
@@ -42,12 +42,20 @@ from imperium_desk.execution.stack import InvalidOrder as InvalidOrder  # noqa: 
 from imperium_desk.execution.stack import PreTradeEstimate as PreTradeEstimate  # noqa: PLC0414
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.config import default_instruments_path
+from imperium_desk.market.delayed import DelayedMarketData
 from imperium_desk.market.port import Quote
 from imperium_desk.market.simulator import MarketSimulator
-from imperium_desk.models.resolver import ModelResolver
+from imperium_desk.model_input import ModelConfigError as ModelConfigError  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.model_input import ModelKind as ModelKind  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.model_input import model_path, parse_model
+from imperium_desk.models.config import LatencyModels, SlippageModels
+from imperium_desk.models.feed_delay import FeedDelays
+from imperium_desk.models.resolver import LANES, ModelResolver, ModelSwitchError
+from imperium_desk.models.resolver import ModelSwitch as ModelSwitch  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.models.samplers import latency_sampler, slippage_sampler
 from imperium_desk.rng import RandomStreams
 from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner, check_instruments
-from imperium_desk.scenarios.spec import LoadedScenario
+from imperium_desk.scenarios.spec import LoadedScenario, ScenarioEvent
 from imperium_desk.telemetry.jsonl import JsonlWriter
 
 
@@ -97,13 +105,37 @@ class Engine:
     clock: Clock
     streams: RandomStreams
     catalog: InstrumentCatalog
-    market: MarketSimulator
+    market: MarketSimulator  # the true market, which the paper exchange fills against
+    feed: DelayedMarketData  # the market as the client side sees it (the `market_data` latency lane)
     models: ModelResolver
     broker: Broker
     paper: PaperBroker
     stack: ExecutionStack
     tracker: FillQualityTracker
     faults: FaultInjectingBroker | None = None
+
+    def switch_model(self, kind: ModelKind, scope: str, model: Any | None, *, lane: str = "order",
+                     source: str = "api") -> ModelSwitch:
+        """Replace one scope's model (validated config, or None to remove an override) and log the switch."""
+        switch = self.models.switch(kind, scope, model, lane=lane, source=source)
+        self.tracker.model_switch(switch, self._underlying_of_scope(scope))
+        return switch
+
+    def replace_models(self, latency: LatencyModels, slippage: SlippageModels, *, source: str) -> list[ModelSwitch]:
+        switches = self.models.replace(latency, slippage, source=source)
+        for switch in switches:
+            self.tracker.model_switch(switch, self._underlying_of_scope(switch.scope))
+        return switches
+
+    def _underlying_of_scope(self, scope: str) -> str | None:
+        if scope == "global":
+            return None
+        if scope in self.market.underlyings:
+            return scope
+        try:
+            return self.catalog.resolve(scope).underlying
+        except InstrumentError:
+            return None
 
 
 def build_engine(
@@ -123,6 +155,11 @@ def build_engine(
     catalog = catalog or load_catalog(config)
     market = MarketSimulator(config.market, catalog, clock, streams)
     models = ModelResolver(config.latency_model, config.slippage_model)
+    feed_delays = FeedDelays(
+        models, lambda symbol: catalog.resolve(symbol).underlying, market.regime,
+        streams.buffered("latency", "market_data"),
+    )
+    feed = DelayedMarketData(market, clock, feed_delays)
     paper = PaperBroker(
         clock=clock, market=market, catalog=catalog, models=models, streams=streams,
         config=config.broker.paper, id_prefix=id_prefix,
@@ -137,11 +174,11 @@ def build_engine(
     stack = ExecutionStack(
         clock=clock,
         broker=broker,
-        market=market,
+        market=feed,
         catalog=catalog,
         planner=ExecutionAlgoPlanner(streams.stream("planner"), ex.vwap_profile),
         router=SmartOrderRouter(ex.router),
-        cost_model=SlippageModel(market, ex.impact_coefficient),
+        cost_model=SlippageModel(feed, ex.impact_coefficient),
         retry=RetryPolicy(ex.retry, streams.buffered("retry")),
         limiter=OrderRateLimiter(clock, config.broker.rate_limit_per_s),
         risk=RiskGate(config.risk),
@@ -149,7 +186,7 @@ def build_engine(
         config=ex,
         id_prefix=id_prefix,
     )
-    return Engine(config, clock, streams, catalog, market, models, broker, paper, stack, tracker, injector)
+    return Engine(config, clock, streams, catalog, market, feed, models, broker, paper, stack, tracker, injector)
 
 
 # -- replay -------------------------------------------------------------------------------------------------
@@ -210,7 +247,11 @@ def run_replay(
             scenario_id=spec.id, catalog=catalog, faults=faults, id_prefix="R",
         )
         engine.tracker.add_listener(counter)
-        runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.market, catalog=catalog)
+        def apply_event(event: ScenarioEvent) -> None:
+            engine.switch_model(event.kind, event.scope, event.parsed, lane=event.lane, source="scenario")
+
+        runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
+                                on_event=apply_event)
 
         async def main() -> list[ParentResult]:
             engine.market.start()
@@ -353,10 +394,51 @@ class StateEvent:
     market_time: float  # epoch seconds
 
 
-DeskEvent = RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent
+@dataclass(frozen=True, slots=True)
+class ModelsChanged:
+    """Models switched (panel, REST, config reload or a scenario): the panel refreshes its table."""
+
+    switches: list[ModelSwitch]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A line for the trader (the status bar), e.g. a config reload's result."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """The model an asset uses for one kind and lane, and the scope it was resolved from."""
+
+    asset: str
+    kind: str  # latency | slippage
+    lane: str  # order | insert | report | cancel | market_data
+    scope: str  # the key that matched: a trading symbol, an underlying or "global"
+    params: dict[str, Any]
+
+
+DeskEvent = (
+    RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent | ModelsChanged
+    | MessageEvent
+)
 DeskListener = Callable[[DeskEvent], None]
 
 PORTFOLIO_REFRESH_S = 1.0
+CONFIG_POLL_S = 1.0  # how often the desk looks for a changed config file (hot reload of the models)
+PREVIEW_SEED = 20_261_121
+
+_T = TypeVar("_T")
+
+
+def _mtime(path: Path | None) -> float | None:
+    if path is None:
+        return None
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 class Desk:
@@ -372,6 +454,7 @@ class Desk:
         clock: WallClock | VirtualClock,
         mode: Mode = Mode.PAPER,
         seed: int | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.config = config
         self.home = home
@@ -403,13 +486,19 @@ class Desk:
         self.last_portfolio = PortfolioEvent([], AccountView(config.broker.paper.capital, 0.0,
                                                               config.broker.paper.capital, 0.0, 0.0))
         self.engine.tracker.add_listener(self._on_record)
-        self.engine.market.add_listener(self._on_ticks)
+        self.engine.feed.add_listener(self._on_ticks)
+        self.config_path = config_path
+        self._config_mtime = _mtime(config_path)
+        self._config_timer: Cancellable | None = None
+        self._reloading = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the market feed and the portfolio refresh (the clock's loop must be the app's loop)."""
         self.engine.market.start()
         self._portfolio_timer = self.clock.call_later(PORTFOLIO_REFRESH_S, self._portfolio_tick)
+        if self.config_path is not None:
+            self._config_timer = self.clock.call_later(CONFIG_POLL_S, self._config_tick)
         self._emit_state()
 
     async def stop(self) -> None:
@@ -425,41 +514,49 @@ class Desk:
         return self._stop_task
 
     async def _stop(self) -> None:
-        if self._portfolio_timer is not None:
-            self._portfolio_timer.cancel()
+        for timer in (self._portfolio_timer, self._config_timer):
+            if timer is not None:
+                timer.cancel()
         self.engine.market.stop()
         tasks = [s.task for s in self._tasks.values()]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        if isinstance(self.clock, VirtualClock):  # virtual time has no threads to wait on
-            self._writer.close()
-        else:  # joining the writer thread waits on the disk: off the loop, on a thread of its own
-            await self._close_writer_off_loop()
+        # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
+        await self._off_loop(self._writer.close, "telemetry-close")
         self._closed = True
 
-    def _close_writer_off_loop(self) -> asyncio.Future[None]:
-        """A plain thread rather than the loop's default executor: qasync's executor threads outlive their loop."""
-        done: asyncio.Future[None] = self._loop.create_future()
+    def _off_loop(self, work: Callable[[], _T], name: str) -> asyncio.Future[_T]:
+        """`work` on a thread of its own, its result (or exception) on the loop. A plain thread rather than the
+        loop's default executor: qasync's executor threads outlive their loop. On the virtual clock there is no
+        wall time to keep free, and threads would race virtual time, so the work runs at once."""
+        done: asyncio.Future[_T] = self._loop.create_future()
 
-        def settle(error: BaseException | None) -> None:
+        def settle(result: _T | None, error: BaseException | None) -> None:
             if done.done():
                 return
             if error is None:
-                done.set_result(None)
+                done.set_result(result)  # type: ignore[arg-type]
             else:
                 done.set_exception(error)
 
-        def close() -> None:
+        if isinstance(self.clock, VirtualClock):
             try:
-                self._writer.close()
-            except BaseException as exc:  # surfaced on the loop: the stop must report a failed flush
-                self._loop.call_soon_threadsafe(settle, exc)
-            else:
-                self._loop.call_soon_threadsafe(settle, None)
+                settle(work(), None)
+            except Exception as exc:
+                settle(None, exc)
+            return done
 
-        threading.Thread(target=close, name="telemetry-close", daemon=True).start()
+        def run() -> None:
+            try:
+                result = work()
+            except BaseException as exc:
+                self._loop.call_soon_threadsafe(settle, None, exc)
+            else:
+                self._loop.call_soon_threadsafe(settle, result, None)
+
+        threading.Thread(target=run, name=name, daemon=True).start()
         return done
 
     @property
@@ -491,7 +588,7 @@ class Desk:
         """The ladder around ATM, lowest strike first; every contract in it is subscribed (and ticks)."""
         contracts = self.engine.market.chain(underlying, expiry, strikes_each_side)
         atm = self.atm_strike(underlying)
-        market = self.engine.market
+        market = self.engine.feed
         rows: list[ChainRow] = []
         for i in range(0, len(contracts), 2):
             call, put = contracts[i], contracts[i + 1]
@@ -501,11 +598,11 @@ class Desk:
 
     def contract(self, underlying: str, expiry: date, strike: float, right: OptionRight) -> OptionContract:
         contract = self.catalog.contract(underlying, expiry, strike, right)
-        self.engine.market.subscribe(contract)
+        self.engine.feed.subscribe(contract)
         return contract
 
     def quote(self, symbol: str) -> Quote:
-        return self.engine.market.subscribe(self.catalog.resolve(symbol))
+        return self.engine.feed.subscribe(self.catalog.resolve(symbol))
 
     # -- orders ----------------------------------------------------------------------------------------------
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
@@ -596,7 +693,7 @@ class Desk:
             if strike <= 0:
                 continue
             contract = self.contract(underlying, expiry, strike, right)
-            quote = self.engine.market.quote(contract.symbol)
+            quote = self.engine.feed.quote(contract.symbol)
             limit: float | None = None
             if order_type is OrderType.LIMIT:
                 touch = quote.ask if side is Side.BUY else quote.bid
@@ -659,7 +756,7 @@ class Desk:
 
     # -- portfolio -------------------------------------------------------------------------------------------
     async def refresh_portfolio(self) -> PortfolioEvent:
-        broker, market = self.engine.broker, self.engine.market
+        broker, market = self.engine.broker, self.engine.feed
         positions = await broker.positions()
         margins = await broker.margins()
         views: list[PositionView] = []
@@ -695,6 +792,108 @@ class Desk:
             await self.refresh_portfolio()
         finally:
             self._portfolio_pending = False
+
+    # -- latency and slippage models -------------------------------------------------------------------------
+    def models_config(self) -> tuple[LatencyModels, SlippageModels]:
+        models = self.engine.models
+        return models.latency_models, models.slippage_models
+
+    def model_rows(self) -> list[ModelRow]:
+        """The active models of each simulated underlying and of each asset with an override of its own."""
+        latency, slippage = self.models_config()
+        assets = list(self.underlyings)
+        keyed: list[dict[str, Any]] = [latency.per_asset, slippage.per_asset]
+        keyed += [lane.per_asset for name in LANES[1:] if (lane := getattr(latency.lanes, name)) is not None]
+        for per_asset in keyed:
+            assets += [key for key in per_asset if key not in assets]
+        rows: list[ModelRow] = []
+        for asset in assets:
+            resolved = self.engine.models.resolve(asset, self._underlying_of(asset))
+            for kind, lane, model in (
+                ("latency", "order", resolved.latency), ("slippage", "order", resolved.slippage),
+                ("latency", "insert", resolved.insert), ("latency", "report", resolved.report),
+                ("latency", "cancel", resolved.cancel), ("latency", "market_data", resolved.market_data),
+            ):
+                if model is not None:
+                    rows.append(ModelRow(asset, kind, lane, model.scope, model.params))
+        return rows
+
+    async def switch_model(self, kind: ModelKind, scope: str, model: Mapping[str, Any] | None, *,
+                           lane: str = "order", source: str = "panel") -> ModelSwitch:
+        """Validate `model` (off the loop: a historical model reads its file) and switch it in for new orders.
+        Raises `ModelConfigError` naming the field; on error nothing changes."""
+        scope = scope.strip()
+        where = model_path(kind, scope or "?", lane)
+        parsed = None
+        if model is not None:
+            base = self.config_path.parent if self.config_path is not None else None
+            parsed = await self._off_loop(lambda: parse_model(kind, model, where=where, base=base), "model-parse")
+        try:
+            switch = self.engine.switch_model(kind, scope, parsed, lane=lane, source=source)
+        except ModelSwitchError as exc:
+            raise ModelConfigError([str(exc)]) from None
+        self._emit(ModelsChanged([switch]))
+        return switch
+
+    async def preview_samples(self, kind: ModelKind, model: Mapping[str, Any], n: int = 20_000) -> np.ndarray:
+        """`n` draws of a model (validated like `switch_model`), for a preview: a fixed seed, so the same model
+        always previews the same."""
+        base = self.config_path.parent if self.config_path is not None else None
+
+        def draw() -> np.ndarray:
+            parsed = parse_model(kind, model, where=f"{kind}_model", base=base)
+            sampler = latency_sampler(parsed) if kind == "latency" else slippage_sampler(parsed)
+            return sampler.sample(np.random.Generator(np.random.PCG64(PREVIEW_SEED)), n)
+
+        return await self._off_loop(draw, "model-preview")
+
+    async def reload_config(self) -> list[ModelSwitch]:
+        """Re-read the config file and switch in its latency/slippage models. An invalid file raises ConfigError
+        (field paths) and the desk keeps its models; other sections are read at start only."""
+        if self.config_path is None:
+            raise ConfigError(["the desk was started without --config: there is no file to reload"])
+        path = self.config_path
+        self._config_mtime = _mtime(path)
+        try:
+            new = await self._off_loop(lambda: load_config(path), "config-reload")
+        except ConfigError as exc:
+            self._emit(MessageEvent(f"config reload rejected, models unchanged: {exc.errors[0]}"
+                                    + (f" (+{len(exc.errors) - 1} more)" if len(exc.errors) > 1 else "")))
+            raise
+        switches = self.engine.replace_models(new.latency_model, new.slippage_model, source="reload")
+        unchanged = {"latency_model", "slippage_model"}
+        restart = [name for name in Config.model_fields if name not in unchanged
+                   and getattr(new, name) != getattr(self.config, name)]
+        message = f"config reloaded: {len(switches)} model change(s)"
+        if restart:
+            message += f"; {', '.join(restart)} take effect at the next start"
+        self._emit(MessageEvent(message))
+        if switches:
+            self._emit(ModelsChanged(switches))
+        return switches
+
+    def _config_tick(self) -> None:
+        self._config_timer = self.clock.call_later(CONFIG_POLL_S, self._config_tick)
+        if self._reloading or self.config_path is None or _mtime(self.config_path) == self._config_mtime:
+            return
+        self._reloading = True
+        self._loop.create_task(self._reload_quietly())
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload_config()
+        except ConfigError:
+            pass  # reported as a message; the desk keeps its models
+        finally:
+            self._reloading = False
+
+    def _underlying_of(self, asset: str) -> str:
+        if asset in self.underlyings:
+            return asset
+        try:
+            return self.catalog.resolve(asset).underlying
+        except InstrumentError:
+            return asset
 
     # -- events ----------------------------------------------------------------------------------------------
     def _emit(self, event: DeskEvent) -> None:

@@ -38,15 +38,21 @@ class RandomStreams:
 
 
 class BufferedDraws:
-    """Scalar draws served from pre-drawn blocks: a numpy scalar call costs ~1 µs, a list pop ~50 ns."""
+    """Scalar draws served from pre-drawn blocks: a numpy scalar call costs ~1 µs, a list pop ~50 ns.
 
-    __slots__ = ("_block", "_gen", "_normals", "_uniforms")
+    Each kind of draw (uniform, normal, exponential, Student t per degrees of freedom) has a block of its own,
+    refilled from the one generator when empty, so the sequence is fixed by the seed and the call order.
+    """
+
+    __slots__ = ("_block", "_exponentials", "_gen", "_normals", "_student_t", "_uniforms")
 
     def __init__(self, gen: np.random.Generator, block: int = 1024) -> None:
         self._gen = gen
         self._block = block
         self._uniforms: list[float] = []
         self._normals: list[float] = []
+        self._exponentials: list[float] = []
+        self._student_t: dict[float, list[float]] = {}
 
     @property
     def generator(self) -> np.random.Generator:
@@ -61,3 +67,20 @@ class BufferedDraws:
         if not self._normals:
             self._normals = self._gen.standard_normal(self._block).tolist()[::-1]
         return self._normals.pop()
+
+    def index(self, n: int) -> int:
+        """Uniform on range(n), from the uniform block (u < 1, so int(u * n) < n)."""
+        return int(self.uniform() * n)
+
+    def exponential(self) -> float:
+        """Standard exponential (mean 1)."""
+        if not self._exponentials:
+            self._exponentials = self._gen.standard_exponential(self._block).tolist()[::-1]
+        return self._exponentials.pop()
+
+    def student_t(self, df: float) -> float:
+        """Standard Student t with `df` degrees of freedom (one block per `df`)."""
+        block = self._student_t.get(df)
+        if not block:
+            block = self._student_t[df] = self._gen.standard_t(df, self._block).tolist()[::-1]
+        return block.pop()

@@ -2,7 +2,12 @@
 
 An order's round trip (submit to acknowledgement) is one draw from its asset's latency model. The order
 meets the book `fill_point` of the way through that trip; the acknowledgement (and the report of any fills
-made on arrival) reaches the client at the end of it. MARKET orders walk the depth, consuming it for the rest
+made on arrival) reaches the client at the end of it. Where the `insert` and `report` lanes are configured they
+replace those two legs (a lane not configured is its share of a round-trip draw), so `latency_ms` is their sum;
+the report of a later fill of a resting order travels the report leg too; cancels and modifies take a `cancel`
+lane draw (the round-trip model when that lane is not configured).
+
+MARKET orders walk the depth, consuming it for the rest
 of the tick, then one slippage draw per order moves every fill adversely (rounded to the tick grid by seeded
 stochastic rounding, so the mean realised slippage equals the model mean). LIMIT orders take what is
 marketable up to the limit and rest; a resting order fills at its limit when the market trades through it.
@@ -28,7 +33,7 @@ from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.domain.orders import BrokerOrder, Fill, Margins, OrderUpdate, Position
 from imperium_desk.market.port import MarketData, Quote
-from imperium_desk.models.resolver import ActiveModel, ModelResolver
+from imperium_desk.models.resolver import ModelResolver, ResolvedModels
 from imperium_desk.rng import BufferedDraws, RandomStreams
 
 
@@ -37,7 +42,7 @@ class _Pricing:
     """What an order keeps from placement: switching models later does not touch orders in flight."""
 
     latency_ms: float
-    slippage: ActiveModel
+    models: ResolvedModels
     model_params: dict[str, Any]
     draws: BufferedDraws
     contract: OptionContract
@@ -82,7 +87,6 @@ class PaperBroker:
         self._listeners: list[OrderListener] = []
         self._latency_draws: dict[str, BufferedDraws] = {}
         self._slippage_draws: dict[str, BufferedDraws] = {}
-        self._params_cache: dict[tuple[int, int], dict[str, Any]] = {}
         self._long_value = 0.0
         self._resting_buy_value = 0.0
         # A dict, not a set: iteration order must not depend on string hashing (replays are byte-identical).
@@ -107,8 +111,25 @@ class PaperBroker:
         # A plain function returning the acknowledgement future (not a coroutine): one frame less per order.
         contract = self._contract(symbol)
         self._validate(contract, quantity, order_type, price)
-        latency, slippage = self._models.resolve(symbol, contract.underlying)
-        latency_ms = round(latency.sampler.sample(self._latency_stream(symbol)), 3)
+        models = self._models.resolve(symbol, contract.underlying)
+        params = models.model_params
+        if models.conditioned:
+            params = self._conditioned_latency(models, contract.underlying)
+        draws = self._latency_stream(symbol)
+        insert, report = models.insert, models.report
+        if insert is None and report is None:
+            draw = models.latency.sampler.draw(draws)
+            latency_ms = round(draw * _factor(params, "latency") if models.conditioned else draw, 3)
+            arrive_s = latency_ms / 1000.0 * self._config.fill_point
+        else:
+            trip = 0.0
+            if insert is None or report is None:
+                trip = models.latency.sampler.draw(draws) * _factor(params, "latency")
+            fp = self._config.fill_point
+            insert_ms = insert.sampler.draw(draws) * _factor(params, "insert") if insert else trip * fp
+            report_ms = report.sampler.draw(draws) * _factor(params, "report") if report else trip * (1 - fp)
+            latency_ms = round(insert_ms + report_ms, 3)
+            arrive_s = insert_ms / 1000.0
         self._next_id += 1
         order = BrokerOrder(
             order_id=f"{self._id_prefix}{self._next_id:010d}",
@@ -122,13 +143,10 @@ class PaperBroker:
             status=OrderStatus.OPEN,
             placed_at=self._clock.now(),
         )
-        self._pricing[order.order_id] = _Pricing(
-            latency_ms, slippage, self._model_params(latency, slippage), self._slippage_stream(symbol), contract
-        )
+        self._pricing[order.order_id] = _Pricing(latency_ms, models, params, self._slippage_stream(symbol), contract)
         answer: asyncio.Future[str] = self._clock.create_future()
-        trip_s = latency_ms / 1000.0
-        self._clock.call_later(trip_s * self._config.fill_point, self._arrive, order)
-        self._clock.call_later(trip_s, self._answer, answer, order)
+        self._clock.call_later(arrive_s, self._arrive, order)
+        self._clock.call_later(latency_ms / 1000.0, self._answer, answer, order)
         return answer
 
     async def modify_order(
@@ -221,15 +239,14 @@ class PaperBroker:
             draws = self._slippage_draws[symbol] = self._streams.buffered("slippage", symbol)
         return draws
 
-    def _model_params(self, latency: ActiveModel, slippage: ActiveModel) -> dict[str, Any]:
-        key = (id(latency), id(slippage))
-        params = self._params_cache.get(key)
-        if params is None:
-            params = {
-                "latency": {"scope": latency.scope, **latency.params},
-                "slippage": {"scope": slippage.scope, **slippage.params},
-            }
-            self._params_cache[key] = params
+    def _conditioned_latency(self, models: ResolvedModels, underlying: str) -> dict[str, Any]:
+        """The order's own `model_params`, with the regime factor of each conditioned latency model."""
+        vol, rate = self._market.regime(underlying)
+        params = dict(models.model_params)
+        for name, model in (("latency", models.latency), ("insert", models.insert), ("report", models.report)):
+            if model is not None and model.scale is not None:
+                entry = {**_entry(params, name), "factor": round(model.factor(vol, rate), 6)}
+                _set_entry(params, name, entry)
         return params
 
     def _get(self, order_id: str) -> BrokerOrder:
@@ -239,9 +256,28 @@ class PaperBroker:
         return order
 
     async def _round_trip(self, order: BrokerOrder) -> None:
+        """A cancel's or modify's trip: a `cancel` lane draw, or a round-trip draw without that lane."""
+        underlying = self._pricing[order.order_id].contract.underlying
+        models = self._models.resolve(order.symbol, underlying)
+        model = models.cancel or models.latency
+        draw = model.sampler.draw(self._latency_stream(order.symbol))
+        if model.scale is not None:
+            draw *= model.factor(*self._market.regime(underlying))
+        await self._clock.sleep(draw / 1000.0)
+
+    def _report_delay_s(self, order: BrokerOrder) -> float:
+        """How long the report of a fill made at the exchange takes to reach the client."""
         pricing = self._pricing[order.order_id]
-        latency, _ = self._models.resolve(order.symbol, pricing.contract.underlying)
-        await self._clock.sleep(latency.sampler.sample(self._latency_stream(order.symbol)) / 1000.0)
+        models = self._models.resolve(order.symbol, pricing.contract.underlying)
+        draws = self._latency_stream(order.symbol)
+        model = models.report
+        share = 1.0
+        if model is None:
+            model, share = models.latency, 1.0 - self._config.fill_point
+        draw = model.sampler.draw(draws) * share
+        if model.scale is not None:
+            draw *= model.factor(*self._market.regime(pricing.contract.underlying))
+        return draw / 1000.0
 
     def _arrive(self, order: BrokerOrder) -> None:
         self._orders[order.order_id] = order
@@ -308,7 +344,7 @@ class PaperBroker:
         if not taken:
             return []
         pricing = self._pricing[order.order_id]
-        offset = self._slippage_offset(pricing, taken[0][0])
+        offset = self._slippage_offset(pricing, taken[0][0], order.quantity - order.filled_quantity, levels)
         fills = []
         for level_price, qty in taken:
             price = self._on_grid(level_price + offset * order.side.sign, pricing)
@@ -317,9 +353,20 @@ class PaperBroker:
             fills.append(self._fill(order, qty, price, level_price, pricing))
         return fills
 
-    def _slippage_offset(self, pricing: _Pricing, reference: float) -> float:
-        model = pricing.slippage
-        draw = model.sampler.sample(pricing.draws)
+    def _slippage_offset(
+        self, pricing: _Pricing, reference: float, quantity: int, levels: list[tuple[float, int]]
+    ) -> float:
+        model = pricing.models.slippage
+        draw = model.sampler.draw(pricing.draws)
+        if model.scale is not None:
+            # Participation: the order's share of the depth it meets; a liquidity drop raises it.
+            depth = sum(q for _, q in levels)
+            participation = quantity / depth if depth > 0 else 1.0
+            factor = model.factor(*self._market.regime(pricing.contract.underlying), participation)
+            draw *= factor
+            params = dict(pricing.model_params)
+            params["slippage"] = {**params["slippage"], "factor": round(factor, 6)}
+            pricing.model_params = params  # fills already reported keep the dict they were given
         if model.unit == "bps":
             return reference * draw / 10_000.0
         if model.unit == "ticks":
@@ -391,7 +438,7 @@ class PaperBroker:
                 if order.status is not OrderStatus.OPEN:
                     self._unrest(order)
                 if fills:
-                    self._deliver(order)
+                    self._clock.call_later(self._report_delay_s(order), self._deliver, order)
 
     def _match_resting(self, order: BrokerOrder, quote: Quote) -> list[Fill]:
         """A resting limit fills at its own price once the opposite touch trades through it."""
@@ -441,3 +488,24 @@ class PaperBroker:
 def _snapshot(order: BrokerOrder) -> BrokerOrder:
     return replace(order, fills=list(order.fills))
 
+
+def _factor(params: dict[str, Any], name: str) -> float:
+    """The regime factor recorded for one model of an order (1.0 when it is not conditioned)."""
+    entry = _entry(params, name)
+    factor: float = entry.get("factor", 1.0) if entry is not None else 1.0
+    return factor
+
+
+def _entry(params: dict[str, Any], name: str) -> dict[str, Any]:
+    if name in ("latency", "slippage"):
+        entry: dict[str, Any] = params[name]
+    else:
+        entry = params["lanes"][name]
+    return entry
+
+
+def _set_entry(params: dict[str, Any], name: str, entry: dict[str, Any]) -> None:
+    if name in ("latency", "slippage"):
+        params[name] = entry
+    else:
+        params["lanes"] = {**params["lanes"], name: entry}

@@ -14,7 +14,8 @@ from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ErrorBucket, Mode
 from imperium_desk.domain.orders import Fill
 from imperium_desk.execution.context import ChildContext, ParentContext
-from imperium_desk.telemetry.schema import SCHEMA_VERSION, iso_utc
+from imperium_desk.models.resolver import ModelSwitch
+from imperium_desk.telemetry.schema import COMMON_KEYS, SCHEMA_VERSION, iso_utc
 
 Record = dict[str, Any]
 RecordSink = Callable[[Record], None]
@@ -140,4 +141,23 @@ class FillQualityTracker:
         rec["qty"] = child.qty if child is not None else parent.request.quantity
         rec["error_bucket"] = bucket.value
         rec["error"] = reason
+        self._emit(rec)
+
+    def model_switch(self, switch: ModelSwitch, underlying: str | None) -> None:
+        """A model replaced at runtime. `asset`/`underlying` name the scope when it is one (null for global)."""
+        self.seq += 1
+        rec: Record = dict.fromkeys(COMMON_KEYS)
+        rec["schema_version"] = SCHEMA_VERSION
+        rec["seq"] = self.seq
+        rec["event"] = "model_switch"
+        rec["timestamp"] = self._timestamp()
+        rec["mode"] = self._mode
+        rec["scenario_id"] = self.scenario_id
+        if switch.scope != "global":
+            rec["asset"] = switch.scope if switch.scope != underlying else None
+            rec["underlying"] = underlying
+        rec["model_switch"] = {
+            "kind": switch.kind, "lane": switch.lane, "scope": switch.scope,
+            "old": switch.old, "new": switch.new, "source": switch.source,
+        }
         self._emit(rec)

@@ -54,6 +54,11 @@ class MarketData(Protocol):
         """Expected traded quantity (units) per session for the contract (the V of square-root impact)."""
         ...
 
+    def regime(self, underlying: str) -> tuple[float, float]:
+        """(volatility, message rate) of the underlying's market relative to its configured baseline (1.0 =
+        normal): what `scale_with` conditioning of the latency and slippage models reads."""
+        ...
+
     def add_listener(self, listener: TickListener) -> None:
         """Called on every tick with the quotes that changed."""
         ...

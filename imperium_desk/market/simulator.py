@@ -278,6 +278,12 @@ class MarketSimulator:
     def modifiers(self, underlying: str) -> MarketModifiers:
         return self._book(underlying).modifiers
 
+    def regime(self, underlying: str) -> tuple[float, float]:
+        """(volatility, message rate) relative to the configured market. The simulator's traffic is its trades
+        and the quotes they move, so the message rate scales with the traded-volume multiplier."""
+        m = self._book(underlying).modifiers
+        return m.vol_mult, m.volume_mult
+
     # -- internals ----------------------------------------------------------------------------------------
     def _book(self, underlying: str) -> _Book:
         book = self._books.get(underlying)

@@ -13,9 +13,10 @@ from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError,
 from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
 from imperium_desk.execution.stack import ExecutionStack, InvalidOrder
 from imperium_desk.market.port import MarketData
-from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, ScenarioSpec
+from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, ScenarioEvent, ScenarioSpec
 
 ProgressCallback = Callable[[float], None]
+EventHandler = Callable[[ScenarioEvent], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,10 @@ class ScenarioRunner:
         stack: ExecutionStack,
         market: MarketData,
         catalog: InstrumentCatalog,
+        on_event: EventHandler | None = None,
     ) -> None:
         self.spec = spec
+        self._on_event = on_event
         self._clock = clock
         self._stack = stack
         self._market = market
@@ -124,6 +127,9 @@ class ScenarioRunner:
     async def run(self, progress: ProgressCallback | None = None) -> list[ParentResult]:
         start = self._clock.monotonic()
         duration = self.spec.duration_s
+        if self._on_event is not None:
+            for event in self.spec.events:  # timers keep file order among events at one instant
+                self._clock.call_later(event.at_s, self._on_event, event)
         tasks: list[asyncio.Task[ParentResult]] = []
         for item in schedule(self.spec):
             wait = start + item.at_s - self._clock.monotonic()

@@ -8,10 +8,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from imperium_desk.config import ConfigError, read_document, validation_errors
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, Side, Urgency
+from imperium_desk.model_input import ModelConfigError, model_path, parse_model
 
 _STRIKE = re.compile(r"ATM([+-]\d+)?")
 
@@ -96,6 +106,52 @@ class OrderSpec(_Spec):
             k += 1
 
 
+class ModelSwitchEvent(_Spec):
+    """At `at_s`, switch a latency or slippage model (global, or for an underlying or a trading symbol); a
+    `model` of null removes that scope's override. Logged as a `model_switch` record like any runtime switch."""
+
+    type: Literal["model_switch"]
+    at_s: float = Field(ge=0)
+    kind: Literal["latency", "slippage"]
+    lane: Literal["order", "insert", "report", "cancel", "market_data"] = "order"
+    underlying: str | None = None
+    symbol: str | None = None
+    model: dict[str, Any] | None
+    _parsed: Any = PrivateAttr(default=None)
+
+    @property
+    def scope(self) -> str:
+        return self.symbol or self.underlying or "global"
+
+    @property
+    def parsed(self) -> Any:
+        """The validated model config (None when the event removes an override)."""
+        return self._parsed
+
+    @model_validator(mode="after")
+    def _valid_model(self, info: ValidationInfo) -> Self:
+        if self.underlying is not None and self.symbol is not None:
+            raise ValueError("give at most one of underlying or symbol")
+        if self.kind == "slippage" and self.lane != "order":
+            raise ValueError(f"lane: slippage models have only the 'order' lane, got {self.lane!r}")
+        if self.model is None:
+            if self.scope == "global" and self.lane == "order":
+                raise ValueError("model: the global model cannot be removed, only replaced")
+            return self
+        base = (info.context or {}).get("base")
+        try:
+            self._parsed = parse_model(self.kind, self.model, where="model", base=base)
+        except ModelConfigError as exc:
+            raise ValueError("; ".join(exc.errors)) from None
+        return self
+
+    def target_path(self) -> str:
+        return model_path(self.kind, self.scope, self.lane)
+
+
+ScenarioEvent = ModelSwitchEvent  # more event types join this union with the scenario drills
+
+
 class ScenarioSpec(_Spec):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
@@ -103,20 +159,16 @@ class ScenarioSpec(_Spec):
     duration_s: float = Field(gt=0, le=7 * 24 * 3600)
     config: dict[str, Any] = Field(default_factory=dict)
     orders: list[OrderSpec] = Field(default_factory=list)
-    events: list[dict[str, Any]] = Field(default_factory=list)
-
-    @field_validator("events")
-    @classmethod
-    def _no_events_yet(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if v:
-            raise ValueError("scenario events are not supported by this version; leave events empty")
-        return v
+    events: list[ScenarioEvent] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _orders_inside(self) -> Self:
         for i, order in enumerate(self.orders):
             if order.at_s is not None and order.at_s > self.duration_s:
                 raise ValueError(f"orders.{i}.at_s {order.at_s} is after duration_s {self.duration_s}")
+        for i, event in enumerate(self.events):
+            if event.at_s > self.duration_s:
+                raise ValueError(f"events.{i}.at_s {event.at_s} is after duration_s {self.duration_s}")
         return self
 
 
@@ -133,7 +185,7 @@ def load_scenario(path: Path) -> LoadedScenario:
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: the top level must be a mapping, got {type(raw).__name__}"])
     try:
-        spec = ScenarioSpec.model_validate(raw)
+        spec = ScenarioSpec.model_validate(raw, context={"base": path.parent})
     except ValidationError as exc:
         raise ConfigError(validation_errors(str(path), exc, raw)) from None
     return LoadedScenario(spec=spec, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest())

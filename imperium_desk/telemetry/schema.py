@@ -11,7 +11,9 @@ from typing import Final
 
 SCHEMA_VERSION: Final = 1
 
-EVENTS: Final = ("placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario")
+EVENTS: Final = (
+    "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch"
+)
 
 COMMON_KEYS: Final = (
     "schema_version",
@@ -38,6 +40,8 @@ PLACED_KEYS: Final = ("arrival_price", "intended_price", "limit_price", "expecte
 ACK_KEYS: Final = ("latency_ms",)
 FILL_KEYS: Final = ("executed_price", "slippage", "slippage_bps", "latency_ms", "model_params")
 ERROR_KEYS: Final = ("error_bucket", "error", "attempt")
+# A runtime change of a latency/slippage model: {kind, lane, scope, old, new, source}; a replay reproduces it.
+MODEL_SWITCH_KEYS: Final = ("model_switch",)
 EXTRA_KEY: Final = "extra_metrics"
 
 

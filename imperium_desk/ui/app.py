@@ -24,15 +24,22 @@ SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes: let 
 
 
 def open_window(
-    config: Config, home: Path, loop: asyncio.AbstractEventLoop, settings: QSettings | None = None
+    config: Config,
+    home: Path,
+    loop: asyncio.AbstractEventLoop,
+    settings: QSettings | None = None,
+    config_path: Path | None = None,
 ) -> ImperiumMainWindow:
     """The desk on the wall clock of `loop` (a qasync loop on the running QApplication), its bridge and its
-    window, not yet shown or started: the app, the screenshot script and the UI benchmark all build it here."""
-    desk = Desk(config, home=home, clock=WallClock(loop))
+    window, not yet shown or started: the app, the screenshot script and the UI benchmark all build it here.
+    With `config_path` the desk reloads its models when that file changes."""
+    desk = Desk(config, home=home, clock=WallClock(loop), config_path=config_path)
     return ImperiumMainWindow(desk, DeskBridge(desk), settings)
 
 
-def run_gui(config: Config, home: Path, *, started_at: float | None = None) -> int:
+def run_gui(
+    config: Config, home: Path, *, started_at: float | None = None, config_path: Path | None = None
+) -> int:
     started_at = time.perf_counter() if started_at is None else started_at
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -44,7 +51,7 @@ def run_gui(config: Config, home: Path, *, started_at: float | None = None) -> i
     asyncio.set_event_loop(loop)
     home.mkdir(parents=True, exist_ok=True)
     settings = QSettings(str(home / "desk-window.ini"), QSettings.Format.IniFormat)
-    window = open_window(config, home, loop, settings)
+    window = open_window(config, home, loop, settings, config_path)
     desk = window.desk
     closed: asyncio.Future[None] = loop.create_future()
 

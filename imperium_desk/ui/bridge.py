@@ -11,6 +11,9 @@ from PySide6.QtCore import QObject, Signal
 from imperium_desk.desk import (
     Desk,
     DeskEvent,
+    MessageEvent,
+    ModelsChanged,
+    ModelSwitch,
     ParentFinished,
     ParentStarted,
     PortfolioEvent,
@@ -31,6 +34,7 @@ class DeskBridge(QObject):
     portfolio = Signal(object)  # PortfolioEvent
     state = Signal(object)  # StateEvent
     message = Signal(str)  # a line for the status bar (rejections, errors the trader must see)
+    models = Signal(object)  # ModelsChanged: latency/slippage models switched
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -54,3 +58,18 @@ class DeskBridge(QObject):
                 self.portfolio.emit(event)
             case StateEvent():
                 self.state.emit(event)
+            case ModelsChanged():
+                self.models.emit(event)
+                for switch in event.switches:
+                    self.message.emit(_describe_switch(switch))
+            case MessageEvent(text):
+                self.message.emit(text)
+
+
+def _describe_switch(switch: ModelSwitch) -> str:
+    def name(model: dict[str, object] | None) -> str:
+        return str(model["type"]) if model is not None else "inherited"
+
+    lane = "" if switch.lane == "order" else f" {switch.lane}"
+    return (f"{switch.scope} {switch.kind}{lane} model: {name(switch.old)} → {name(switch.new)} "
+            f"({switch.source}; new orders only)")

@@ -22,6 +22,7 @@ from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import FillQualityCharts
 from imperium_desk.ui.header import QUICK_UNDERLYINGS, HeaderBar
 from imperium_desk.ui.ladder import LadderClick, StrikeLadder
+from imperium_desk.ui.models_panel import ModelsPanel
 from imperium_desk.ui.multi_strike import MultiStrikePanel
 from imperium_desk.ui.portfolio import AccountSummary, PositionsTable
 from imperium_desk.ui.quick_order import QuickOrderDialog
@@ -30,7 +31,7 @@ from imperium_desk.ui.status import DeskStatusBar
 
 SETTINGS_GEOMETRY = "window/geometry"
 SETTINGS_STATE = "window/state"
-LAYOUT_VERSION = 1  # bump when docks change so an old saved layout is not forced onto new panels
+LAYOUT_VERSION = 2  # bump when docks change so an old saved layout is not forced onto new panels
 
 
 class ImperiumMainWindow(QMainWindow):
@@ -73,7 +74,10 @@ class ImperiumMainWindow(QMainWindow):
         self.add_dock("charts", "Fill quality", self.charts, bottom)
         self.splitDockWidget(self.docks["blotter"], self.docks["charts"], Qt.Orientation.Horizontal)
         self.add_dock("positions", "Positions", self.positions, bottom, tabify_with="blotter")
+        self.models = ModelsPanel(desk, bridge)
+        self.add_dock("models", "Models", self.models, bottom, tabify_with="charts")
         self.docks["blotter"].raise_()
+        self.docks["charts"].raise_()
         self.status = DeskStatusBar(desk, bridge)
         self.setStatusBar(self.status)
 
@@ -103,6 +107,17 @@ class ImperiumMainWindow(QMainWindow):
         if hasattr(self, "view_menu"):
             self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def show_dock(self, key: str) -> None:
+        dock = self.docks[key]
+        dock.show()
+        dock.raise_()
+        dock.widget().setFocus()
+
+    def reload_config(self) -> None:
+        """Re-read the config file's models; the outcome (or the rejection) reaches the status bar as a message."""
+        task = self.desk.clock.loop.create_task(self.desk.reload_config())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # reported by the desk, not raised here
 
     def menu(self, title: str) -> QMenu:
         """The menu with this title, created (before Help) if it does not exist yet."""
@@ -145,6 +160,12 @@ class ImperiumMainWindow(QMainWindow):
         for i, name in enumerate(QUICK_UNDERLYINGS, start=1):
             action = self._action(f"underlying_{i}", lambda _=False, n=name: self._quick_underlying(n))
             self.view_menu.addAction(action)
+
+        models = bar.addMenu("&Models")
+        models.addAction(self._action("models", lambda _=False: self.show_dock("models")))
+        reload_config = self._action("reload_config", lambda _=False: self.reload_config())
+        reload_config.setEnabled(self.desk.config_path is not None)
+        models.addAction(reload_config)
 
         trading = bar.addMenu("&Trading")
         kill = self._action("kill_switch", self.desk.set_kill_switch, checkable=True)

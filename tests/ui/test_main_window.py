@@ -200,3 +200,22 @@ def test_closing_the_window_stops_the_desk_and_saves_the_layout(
     second.show()
     assert second.docks["charts"].isHidden()
     assert not second.docks["blotter"].isHidden()
+
+
+def test_the_models_shortcut_brings_up_the_models_panel(qtbot: QtBot, window: ImperiumMainWindow) -> None:
+    window.docks["charts"].raise_()
+    key(qtbot, window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: not window.docks["models"].visibleRegion().isEmpty())
+    assert window.models.table_model.rowCount() > 0
+
+
+def test_reload_config_is_offered_only_when_the_desk_has_a_config_file(window: ImperiumMainWindow) -> None:
+    assert window.desk.config_path is None
+    assert not window.actions_by_key["reload_config"].isEnabled()
+
+
+def test_a_model_switch_is_announced_in_the_status_bar(
+    qtbot: QtBot, window: ImperiumMainWindow, desk: Desk
+) -> None:
+    desk.clock.loop.create_task(desk.switch_model("latency", "NIFTY", {"type": "constant", "value_ms": 9}))
+    qtbot.waitUntil(lambda: "NIFTY latency model" in window.status.currentMessage())

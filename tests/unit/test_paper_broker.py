@@ -156,7 +156,7 @@ def test_order_in_flight_keeps_the_model_it_started_with() -> None:
 
         task = asyncio.ensure_future(_place(h, c.symbol, Side.BUY, c.lot_size))
         await h.clock.sleep(0.001)
-        h.engine.models.replace(slippage=bps50)
+        h.engine.models.replace(h.engine.models.latency_models, bps50, source="test")
         return await h.engine.paper.order(await task)
 
     fill = h.clock.run(main()).fills[0]

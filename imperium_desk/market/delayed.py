@@ -1,0 +1,71 @@
+"""The market as the client sees it: quotes arrive after a feed delay (the `market_data` latency lane).
+
+The paper exchange matches against the true market; the execution stack and the window read this view, so a
+delayed feed shows up where it does in practice: as stale arrival prices and slippage against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from imperium_desk.clock import Clock
+from imperium_desk.domain.instruments import OptionContract
+from imperium_desk.market.port import MarketData, Quote, TickListener
+
+# Per quote of a tick batch, the seconds it takes to reach the client (0: at once). None: no delay configured.
+DelayPlan = Callable[[Sequence[Quote]], list[float] | None]
+
+
+class DelayedMarketData:
+    def __init__(self, inner: MarketData, clock: Clock, plan: DelayPlan) -> None:
+        self._inner = inner
+        self._clock = clock
+        self._plan = plan
+        self._seen: dict[str, Quote] = {}  # the latest quote delivered to the client
+        self._listeners: list[TickListener] = []
+        inner.add_listener(self._on_ticks)
+
+    def subscribe(self, contract: OptionContract) -> Quote:
+        return self._seen.setdefault(contract.symbol, self._inner.subscribe(contract))
+
+    def quote(self, symbol: str) -> Quote:
+        seen = self._seen.get(symbol)
+        return seen if seen is not None else self._inner.quote(symbol)
+
+    def spot(self, underlying: str) -> float:
+        return self._inner.spot(underlying)
+
+    def daily_price_vol(self, symbol: str) -> float:
+        return self._inner.daily_price_vol(symbol)
+
+    def expected_daily_volume(self, symbol: str) -> float:
+        return self._inner.expected_daily_volume(symbol)
+
+    def regime(self, underlying: str) -> tuple[float, float]:
+        return self._inner.regime(underlying)
+
+    def add_listener(self, listener: TickListener) -> None:
+        self._listeners.append(listener)
+
+    def _on_ticks(self, quotes: Sequence[Quote]) -> None:
+        delays = self._plan(quotes)
+        if delays is None:
+            self._deliver(quotes)
+            return
+        groups: dict[float, list[Quote]] = {}
+        for quote, delay in zip(quotes, delays, strict=True):
+            groups.setdefault(delay, []).append(quote)
+        for delay, group in groups.items():
+            if delay <= 0.0:
+                self._deliver(group)
+            else:
+                self._clock.call_later(delay, self._deliver, group)
+
+    def _deliver(self, quotes: Sequence[Quote]) -> None:
+        seen = self._seen
+        for quote in quotes:
+            last = seen.get(quote.symbol)
+            if last is None or last.timestamp <= quote.timestamp:  # a shorter later delay must not step back
+                seen[quote.symbol] = quote
+        for listener in self._listeners:
+            listener(quotes)

@@ -1,0 +1,56 @@
+"""Draws of the `market_data` latency lane: how long each tick's quotes take to reach the client.
+
+One draw per distinct model per tick batch: quotes published together travel together, so an underlying's
+chain arrives as one consistent (if stale) snapshot rather than with strikes out of step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from imperium_desk.models.resolver import ActiveModel, ModelResolver
+from imperium_desk.rng import BufferedDraws
+
+
+class _HasSymbol(Protocol):
+    @property
+    def symbol(self) -> str: ...
+
+
+class FeedDelays:
+    def __init__(
+        self,
+        resolver: ModelResolver,
+        underlying_of: Callable[[str], str],
+        regime: Callable[[str], tuple[float, float]],
+        draws: BufferedDraws,
+    ) -> None:
+        self._resolver = resolver
+        self._underlying_of = underlying_of
+        self._regime = regime
+        self._draws = draws
+
+    def __call__(self, quotes: Sequence[_HasSymbol]) -> list[float] | None:
+        """Seconds per quote, or None when no `market_data` lane is configured."""
+        if self._resolver.latency_models.lanes.market_data is None:
+            return None
+        drawn: dict[int, float] = {}
+        out: list[float] = []
+        for quote in quotes:
+            underlying = self._underlying_of(quote.symbol)
+            model = self._resolver.resolve(quote.symbol, underlying).market_data
+            if model is None:
+                out.append(0.0)
+                continue
+            delay = drawn.get(id(model))
+            if delay is None:
+                delay = drawn[id(model)] = self._draw(model, underlying)
+            out.append(delay)
+        return out
+
+    def _draw(self, model: ActiveModel, underlying: str) -> float:
+        ms = model.sampler.draw(self._draws)
+        if model.scale is not None:
+            ms *= model.factor(*self._regime(underlying))
+        return ms / 1000.0
