@@ -7,12 +7,16 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from imperium_desk import __version__
 from imperium_desk.config import ConfigError, config_from_mapping, load_config, read_document
 from imperium_desk.scenarios.spec import load_scenario
+
+if TYPE_CHECKING:
+    from imperium_desk.models.fitting import FitResult
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -47,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
     _common(replay)
 
+    fit = sub.add_parser("fit", help="fit latency/slippage model families to samples; ranked table")
+    fit.add_argument("file", type=Path, help="samples: CSV with a header row, or JSONL (e.g. telemetry)")
+    fit.add_argument(
+        "--column", help="column to fit (default: latency_ms, else slippage, else slippage_bps); *_ms is latency"
+    )
+    fit.add_argument("--criterion", choices=("aic", "bic"), default="aic", help="ranking criterion (default aic)")
+    fit.add_argument(
+        "--emit-config", action="store_true", help="print only the winner as a YAML config snippet (loads as is)"
+    )
+    fit.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
     cfg = sub.add_parser("config", help="config tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
     validate = cfg_sub.add_parser("validate", help="validate a config or scenario file")
@@ -68,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "config":
             return _config_validate(args.file)
+        if command == "fit":
+            return _fit(args.file, args.column, args.criterion, args.emit_config)
         if command == "replay":
             return _replay(args.scenario, args.config, args.seed, args.out, home_dir(args.home), args.quiet)
         return _gui(args.config, home_dir(args.home))
@@ -89,6 +106,69 @@ def _config_validate(path: Path) -> int:
     config_from_mapping(raw, str(path), path.parent)
     print(f"{path}: valid config")
     return EXIT_OK
+
+
+def _fit(path: Path, column: str | None, criterion: Literal["aic", "bic"], emit_config: bool) -> int:
+    import yaml
+
+    from imperium_desk.models.fitting import config_mapping, fit_all, most_common
+    from imperium_desk.models.samples_io import SampleFileError, column_kind, read_samples
+
+    try:
+        samples = read_samples(path, column)
+    except SampleFileError as exc:
+        raise ConfigError([str(exc)]) from None
+    kind, unit = column_kind(samples.column)
+    try:
+        results = fit_all(samples.values, kind, unit=unit, criterion=criterion)
+    except ValueError as exc:
+        raise ConfigError([f"{path}: column {samples.column!r}: {exc}"]) from None
+    winner = results[0]  # a normal fits any sample fit_all accepts, so there is always a fitted winner
+    value, count = most_common(samples.values)
+    if count >= max(2, 0.05 * samples.values.size):
+        print(
+            f"warning: {path}: column {samples.column!r}: {count} of {samples.values.size} samples equal {value:g}; "
+            "no continuous family describes such a point mass",
+            file=sys.stderr,
+        )
+    measure = "ms" if kind == "latency" else unit
+    if emit_config:
+        print(f"# imperium-desk fit {path} --column {samples.column}: {winner.family}, best by {criterion}")
+        print(yaml.safe_dump(config_mapping(winner, kind), sort_keys=False), end="")
+        return EXIT_OK
+    print(
+        f"{path}: column {samples.column!r}, {samples.values.size} samples, {kind} in {measure}; ranked by {criterion}"
+    )
+    _print_fit_table(results)
+    return EXIT_OK
+
+
+def _print_fit_table(results: Sequence[FitResult]) -> None:
+    header = ("#", "family", "loglik", "AIC", "BIC", "KS stat", "KS p", "params")
+    rows = []
+    for rank, r in enumerate(results, start=1):
+        if r.fitted:
+            numbers = (f"{r.loglik:.1f}", f"{r.aic:.1f}", f"{r.bic:.1f}", f"{r.ks_stat:.4f}", f"{r.ks_pvalue:.3g}")
+            rows.append((str(rank), r.family, *numbers, _describe(r.params)))
+        else:
+            rows.append(("-", r.family, "", "", "", "", "", f"skipped: {r.skipped}"))
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(w) if 1 < i < 7 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        ]
+        print("  ".join([*cells, row[-1]]))
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    """A model config in one line: `lognormal(median_ms=40, sigma=0.3)`, mixtures as weighted sums."""
+    fields = {k: v for k, v in params.items() if k not in ("type", "unit", "model", "components", "weight")}
+    if params["type"] == "mixture":
+        return " + ".join(f"{c['weight']:.4g}*{_describe(c)}" for c in params["components"])
+    inside = ", ".join(f"{k}={v:g}" for k, v in fields.items())
+    if params["type"] == "shifted":
+        return f"{inside} + {_describe(params['model'])}"
+    return f"{params['type']}({inside})"
 
 
 def _replay(
@@ -121,7 +201,7 @@ def _gui(config_path: Path | None, home: Path) -> int:
         return EXIT_FAILURE
     from imperium_desk.ui.app import run_gui
 
-    return run_gui(config, home, started_at=started_at)
+    return run_gui(config, home, started_at=started_at, config_path=config_path)
 
 
 class _ProgressBar:

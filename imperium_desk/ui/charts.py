@@ -32,6 +32,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from imperium_desk.desk import Desk
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer
+from imperium_desk.ui.stepped_range import GrowingRange, SteppedRange
 
 # Series identity colours (the only colours here; backgrounds and text come from the QSS theme).
 SERIES_COLOURS: Final[dict[str, tuple[int, int, int]]] = {
@@ -188,6 +189,9 @@ class FillQualityCharts(QWidget):
         self._latency_dist = self._stats.latency
         self._slippage_dist = self._stats.slippage
 
+        self._x_range = GrowingRange()
+        self._y_ranges: dict[Any, SteppedRange] = {}
+        self.following = True  # False once the trader zooms or pans a time plot, until "A" (auto-range) is pressed
         self._build(desk.underlyings)
         self._timer = QTimer(self)
         self._timer.setObjectName("fillQualityRedrawTimer")
@@ -246,9 +250,13 @@ class FillQualityCharts(QWidget):
         plot = self.plots.addPlot(row=row, col=0, colspan=colspan, title=title)
         plot.setLabel("left", unit)
         plot.setLabel("bottom", "s since start")
-        # No grid: grid lines are drawn by the axes, and axis repaints were most of a frame at 30 Hz.
+        # No grid: grid lines are drawn by the axes, and axis repaints were most of a frame at 30 Hz. For the same
+        # reason the ranges move in steps (`_follow`) rather than by auto-range every frame.
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
+        plot.disableAutoRange()
+        plot.vb.sigRangeChangedManually.connect(self._stop_following)
+        self._y_ranges[plot] = SteppedRange()
         return plot
 
     def _hist_plot(self, row: int, title: str, unit: str) -> Any:
@@ -313,6 +321,7 @@ class FillQualityCharts(QWidget):
         self._selected = self._ensure(key, capacity)
         self._last_distributions = float("-inf")  # a new selection shows its histograms on the next frames
         self._stage = 0
+        self._reset_ranges()  # another asset, another scale
         self._mark_dirty()
 
     # -- feeding ---------------------------------------------------------------------------------------------
@@ -425,6 +434,42 @@ class FillQualityCharts(QWidget):
         latency, slippage = series.latency.view(), series.slippage.view()
         self.latency_curve.setData(latency[0], latency[1], skipFiniteCheck=True)
         self.slippage_curve.setData(slippage[0], slippage[1], skipFiniteCheck=True)
+        if not self._check_following():
+            return
+        t = slippage[0] if slippage.shape[1] else latency[0]
+        if t.size:
+            x = self._x_range.update(float(t[0]), float(t[-1]))
+            if x is not None:
+                self.latency_plot.setXRange(*x, padding=0)  # the other time plots are x-linked to this one
+        self._follow_y(self.latency_plot, latency[1])
+        self._follow_y(self.slippage_plot, slippage[1], include_zero=True)
+
+    def _stop_following(self, *_: Any) -> None:
+        self.following = False
+
+    def _check_following(self) -> bool:
+        """The time plots follow the data unless the trader zoomed or panned one; pyqtgraph's "A" button (which
+        turns auto-range on) hands them back to us."""
+        if any(any(plot.vb.autoRangeEnabled()) for plot in self._y_ranges):
+            self._reset_ranges()
+            self.following = True
+        return self.following
+
+    def _reset_ranges(self) -> None:
+        for plot, stepped in self._y_ranges.items():
+            plot.disableAutoRange()
+            stepped.reset()
+        self._x_range.reset()
+
+    def _follow_y(self, plot: Any, values: FloatArray, include_zero: bool = False) -> None:
+        if not values.size or not self.following:
+            return
+        lo, hi = float(values.min()), float(values.max())
+        if include_zero:
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+        y = self._y_ranges[plot].update(lo, hi)
+        if y is not None:
+            plot.setYRange(*y, padding=0)
 
     def _draw_distribution_stage(self) -> None:
         """One third of the distribution work per frame (latency histogram, slippage histogram, fill rate and
@@ -446,8 +491,9 @@ class FillQualityCharts(QWidget):
         x, rate = per_second(fills.column("t"), truncated=series.fills_total > len(fills))
         self.fill_rate_curve.setData(x, rate, skipFiniteCheck=True)
         placed = series.placed
-        x, rate = per_second(placed.column("t"), truncated=series.placed_total > len(placed))
-        self.placed_rate_curve.setData(x, rate, skipFiniteCheck=True)
+        x, placed_rate = per_second(placed.column("t"), truncated=series.placed_total > len(placed))
+        self.placed_rate_curve.setData(x, placed_rate, skipFiniteCheck=True)
+        self._follow_y(self.rate_plot, np.concatenate((rate, placed_rate)), include_zero=True)
         self._stats = FillStats(series.key, series.fills_total, self._latency_dist, self._slippage_dist)
         self.stats_label.setText(self._stats.text())
         self._stage = 0

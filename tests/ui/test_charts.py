@@ -218,3 +218,21 @@ def test_a_hundred_thousand_points_ingest_and_draw(qtbot: QtBot, charts: FillQua
     assert drawn(charts.latency_hist)[1].sum() == n  # tails are piled into the edge bins, not dropped
     assert drawn(charts.fill_rate_curve)[1].sum() == n
     assert f"{n:,} fills" in charts.stats_label.text()
+
+
+def test_the_time_plots_follow_new_data_in_steps(qtbot: QtBot, charts: FillQualityCharts) -> None:
+    charts.ingest_many([record(latency_ms=5.0)] * 10, at=np.linspace(0.0, 50.0, 10))
+    qtbot.waitUntil(lambda: charts.redraws >= 1)
+    (x0, x1), (y0, y1) = charts.latency_plot.vb.viewRange()
+    assert x0 <= 0.0 and x1 >= 50.0
+    assert y0 <= 5.0 <= y1
+
+
+def test_a_zoomed_plot_stops_following_until_auto_range_is_pressed(qtbot: QtBot, charts: FillQualityCharts) -> None:
+    charts.ingest_many([record()] * 5, at=np.linspace(0.0, 10.0, 5))
+    qtbot.waitUntil(lambda: charts.redraws >= 1)
+    charts.latency_plot.vb.sigRangeChangedManually.emit([True, True])  # what a mouse zoom emits
+    assert not charts.following
+    charts.latency_plot.vb.enableAutoRange()  # what the "A" button does
+    charts.ingest_many([record()] * 5, at=np.linspace(20.0, 500.0, 5))
+    qtbot.waitUntil(lambda: charts.following and charts.latency_plot.vb.viewRange()[0][1] >= 500.0)
