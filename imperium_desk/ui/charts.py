@@ -31,7 +31,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from imperium_desk.desk import Desk
 from imperium_desk.ui.bridge import DeskBridge
-from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer
+from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer, peak_decimate
 from imperium_desk.ui.stepped_range import GrowingRange, SteppedRange
 
 # Series identity colours (the only colours here; backgrounds and text come from the QSS theme).
@@ -256,6 +256,8 @@ class FillQualityCharts(QWidget):
         plot.setClipToView(True)
         plot.disableAutoRange()
         plot.vb.sigRangeChangedManually.connect(self._stop_following)
+        # A zoom or pan shows other points (the stepped ranges we set are drawn in the frame that sets them).
+        plot.vb.sigXRangeChanged.connect(lambda *_: None if self.following else self._mark_dirty())
         self._y_ranges[plot] = SteppedRange()
         return plot
 
@@ -432,20 +434,24 @@ class FillQualityCharts(QWidget):
     def _draw_series(self) -> None:
         series = self._selected
         latency, slippage = series.latency.view(), series.slippage.view()
-        self.latency_curve.setData(latency[0], latency[1], skipFiniteCheck=True)
-        self.slippage_curve.setData(slippage[0], slippage[1], skipFiniteCheck=True)
-        if not self._check_following():
-            return
-        t = slippage[0] if slippage.shape[1] else latency[0]
-        if t.size:
-            x = self._x_range.update(float(t[0]), float(t[-1]))
-            if x is not None:
-                self.latency_plot.setXRange(*x, padding=0)  # the other time plots are x-linked to this one
-        self._follow_y(self.latency_plot, latency[1])
-        self._follow_y(self.slippage_plot, slippage[1], include_zero=True)
+        if self._check_following():
+            t = slippage[0] if slippage.shape[1] else latency[0]
+            if t.size:
+                x = self._x_range.update(float(t[0]), float(t[-1]))
+                if x is not None:
+                    self.latency_plot.setXRange(*x, padding=0)  # the other time plots are x-linked to this one
+            self._follow_y(self.latency_plot, latency[1])
+            self._follow_y(self.slippage_plot, slippage[1], include_zero=True)
+        # Clip to the view and peak-decimate here, in a few vectorised numpy calls: handing pyqtgraph all
+        # 100,000 points made each frame copy, downsample and path them (most of a frame at 30 Hz).
+        (lo, hi), _ = self.latency_plot.vb.viewRange()
+        points = max(400, 2 * int(self.latency_plot.vb.width()))
+        self.latency_curve.setData(*peak_decimate(latency[0], latency[1], lo, hi, points), skipFiniteCheck=True)
+        self.slippage_curve.setData(*peak_decimate(slippage[0], slippage[1], lo, hi, points), skipFiniteCheck=True)
 
     def _stop_following(self, *_: Any) -> None:
         self.following = False
+        self._mark_dirty()
 
     def _check_following(self) -> bool:
         """The time plots follow the data unless the trader zoomed or panned one; pyqtgraph's "A" button (which

@@ -208,8 +208,11 @@ def test_a_hundred_thousand_points_ingest_and_draw(qtbot: QtBot, charts: FillQua
     assert charts.points(BANK_PE) == min(n // 3, charts.symbol_capacity)
 
     qtbot.waitUntil(lambda: charts.stats.fills == n, timeout=2000)
-    np.testing.assert_array_equal(drawn(charts.latency_curve)[1], latency)
-    np.testing.assert_array_equal(drawn(charts.slippage_curve)[0], np.arange(n) * 0.001)
+    # Drawn clipped to the view and peak-decimated: a few thousand points that keep every extreme.
+    _, ys = drawn(charts.latency_curve)
+    assert len(ys) < 10_000
+    assert (ys.max(), ys.min()) == (latency.max(), latency.min())
+    assert drawn(charts.slippage_curve)[0][-1] == (n - 1) * 0.001
     stats = charts.stats
     assert stats.latency.p50 == pytest.approx(np.percentile(latency, 50))
     assert stats.latency.p95 == pytest.approx(np.percentile(latency, 95))

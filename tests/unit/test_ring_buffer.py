@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imperium_desk.ui.ring_buffer import RingBuffer
+from imperium_desk.ui.ring_buffer import RingBuffer, peak_decimate
 
 
 def test_an_empty_buffer_views_as_no_rows() -> None:
@@ -99,3 +99,26 @@ def test_extend_rejects_mismatched_columns() -> None:
     buf = RingBuffer(3)
     with pytest.raises(ValueError, match="extend"):
         buf.extend([1.0, 2.0])
+
+
+def test_peak_decimation_keeps_spikes_and_bounds_the_points() -> None:
+    x = np.arange(100_000, dtype=np.float64)
+    y = np.zeros(100_000)
+    y[54_321] = 9.0
+    y[77_777] = -4.0
+    xs, ys = peak_decimate(x, y, 0.0, 100_000.0, 2000)
+    assert xs.size <= 2000 + 100
+    assert ys.max() == 9.0 and ys.min() == -4.0
+    assert np.all(np.diff(xs) >= 0)  # in time order (a flat bucket repeats its point)
+
+
+def test_peak_decimation_clips_to_the_window() -> None:
+    x = np.arange(1000, dtype=np.float64)
+    xs, _ = peak_decimate(x, x.copy(), 100.0, 200.0, 2000)
+    assert xs[0] == 99.0 and xs[-1] == 201.0
+
+
+def test_a_short_series_is_drawn_whole() -> None:
+    x = np.arange(10, dtype=np.float64)
+    xs, ys = peak_decimate(x, x * 2, -1.0, 100.0, 2000)
+    assert xs.tolist() == x.tolist() and ys.tolist() == (x * 2).tolist()
