@@ -61,6 +61,12 @@ def _as_array(x: npt.ArrayLike) -> FloatArray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _truncated_at_zero(x: FloatArray, p: FloatArray, tail: float) -> FloatArray:
+    """The CDF renormalised over [0, inf), from the untruncated CDF `p` and its mass `tail` above zero."""
+    out: FloatArray = np.where(x < 0.0, 0.0, (p - (1.0 - tail)) / tail)
+    return out
+
+
 def _step(x: FloatArray, at: float) -> FloatArray:
     """The CDF of a point mass at `at`."""
     return (x >= at).astype(np.float64)
@@ -142,10 +148,7 @@ class Normal:
         if self.std == 0.0:
             return _step(x, max(self.mu, 0.0) if self.floor_zero else self.mu)
         p: FloatArray = special.ndtr((x - self.mu) / self.std)
-        if not self.floor_zero:
-            return p
-        below = 1.0 - self._tail  # P(X < 0) of the untruncated normal
-        return np.where(x < 0.0, 0.0, (p - below) / self._tail)
+        return _truncated_at_zero(x, p, self._tail) if self.floor_zero else p
 
     @property
     def mean(self) -> float:
@@ -251,10 +254,7 @@ class StudentT:
     def cdf(self, x: npt.ArrayLike) -> FloatArray:
         x = _as_array(x)
         p: FloatArray = special.stdtr(self.df, (x - self.loc) / self.scale)
-        if not self.floor_zero:
-            return p
-        below = 1.0 - self._tail
-        return np.where(x < 0.0, 0.0, (p - below) / self._tail)
+        return _truncated_at_zero(x, p, self._tail) if self.floor_zero else p
 
     @property
     def mean(self) -> float:
