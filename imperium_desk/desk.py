@@ -428,6 +428,7 @@ DeskListener = Callable[[DeskEvent], None]
 PORTFOLIO_REFRESH_S = 1.0
 CONFIG_POLL_S = 1.0  # how often the desk looks for a changed config file (hot reload of the models)
 PREVIEW_SEED = 20_261_121
+PREVIEW_MAX_SAMPLES = 1_000_000
 
 _T = TypeVar("_T")
 
@@ -838,6 +839,8 @@ class Desk:
     async def preview_samples(self, kind: ModelKind, model: Mapping[str, Any], n: int = 20_000) -> np.ndarray:
         """`n` draws of a model (validated like `switch_model`), for a preview: a fixed seed, so the same model
         always previews the same."""
+        if not 1 <= n <= PREVIEW_MAX_SAMPLES:
+            raise ModelConfigError([f"n: {n} must be between 1 and {PREVIEW_MAX_SAMPLES}"])
         base = self.config_path.parent if self.config_path is not None else None
 
         def draw() -> np.ndarray:

@@ -266,9 +266,10 @@ class PaperBroker:
         await self._clock.sleep(draw / 1000.0)
 
     def _report_delay_s(self, order: BrokerOrder) -> float:
-        """How long the report of a fill made at the exchange takes to reach the client."""
+        """How long the report of a fill made at the exchange takes to reach the client (with the models the
+        order was placed under: a switch since then does not reach it)."""
         pricing = self._pricing[order.order_id]
-        models = self._models.resolve(order.symbol, pricing.contract.underlying)
+        models = pricing.models
         draws = self._latency_stream(order.symbol)
         model = models.report
         share = 1.0

@@ -126,3 +126,10 @@ def test_the_running_desk_picks_up_an_edited_config_file(tmp_path: Path) -> None
     run(clock, main())
     assert desk.models_config()[0].global_.model_dump()["value_ms"] == 12
     assert any(isinstance(e, ModelsChanged) for e in events)
+
+
+def test_a_preview_of_an_absurd_size_is_refused(tmp_path: Path) -> None:
+    desk, clock, _ = make_desk(tmp_path)
+    with pytest.raises(ModelConfigError, match="n: 0"):
+        run(clock, desk.preview_samples("latency", NORMAL, n=0))
+    run(clock, desk.stop())
