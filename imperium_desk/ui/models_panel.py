@@ -23,7 +23,6 @@ import numpy as np
 import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -50,6 +49,7 @@ from imperium_desk.models.resolver import ModelSwitch
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import Distribution
 from imperium_desk.ui.models_form import GLOBAL_SCOPE, FormError, ModelForm, as_kind, format_number
+from imperium_desk.ui.row_table_model import RowTableModel
 
 # Semantic colours only; everything else comes from the theme's QSS.
 COLOURS: Final = {"override": "#e0b341", "error": "#ff6b6b", "preview": (74, 163, 255), "mean": (224, 179, 65)}
@@ -105,7 +105,7 @@ def describe_switch(switch: ModelSwitch, before: str | None, after: str | None) 
 
 
 # -- table ---------------------------------------------------------------------------------------------------
-class ModelRowsModel(QAbstractTableModel):
+class ModelRowsModel(RowTableModel[ModelRow]):
     """One row per (asset, kind, lane): the resolved model and the scope that matched; overrides highlighted."""
 
     HEADERS = ("Asset", "Kind", "Lane", "Scope", "Model", "Parameters")
@@ -113,7 +113,6 @@ class ModelRowsModel(QAbstractTableModel):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[ModelRow] = []
         self._params_text: list[str] = []
 
     @staticmethod
@@ -123,13 +122,10 @@ class ModelRowsModel(QAbstractTableModel):
     def set_rows(self, rows: Sequence[ModelRow]) -> None:
         rows = list(rows)
         same_keys = [self.key(r) for r in rows] == [self.key(r) for r in self._rows]
-        if same_keys and rows:  # models changed, rows did not: repaint in place, selection stays
-            self._rows, self._params_text = rows, [format_params(r.params) for r in rows]
-            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(self.HEADERS) - 1))
-            return
-        self.beginResetModel()
+        self._replace_rows(rows, same_keys, self._commit)
+
+    def _commit(self, rows: list[ModelRow]) -> None:
         self._rows, self._params_text = rows, [format_params(r.params) for r in rows]
-        self.endResetModel()
 
     @property
     def rows(self) -> list[ModelRow]:
@@ -143,19 +139,6 @@ class ModelRowsModel(QAbstractTableModel):
             if self.key(row) == (asset, kind, lane):
                 return i
         return -1
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

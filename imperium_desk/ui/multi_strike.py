@@ -18,7 +18,6 @@ from typing import Any
 import shiboken6
 from pydantic import ValidationError
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -46,6 +45,7 @@ from imperium_desk.desk import Desk, InvalidOrder, LegPreview, ParentFinished, S
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
 from imperium_desk.domain.instruments import InstrumentError
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.row_table_model import RowTableModel
 
 # Semantic colours only; everything else comes from the theme's QSS.
 COLOURS = {"atm_row": "#4a4420", "error": "#ff6b6b"}
@@ -126,7 +126,7 @@ class LegTotals:
         )
 
 
-class LegTableModel(QAbstractTableModel):
+class LegTableModel(RowTableModel[LegPreview]):
     """One row per strike, lowest first; the ATM row is highlighted."""
 
     HEADERS = ("Strike", "Symbol", "Qty", "Limit", "Est. price", "Est. premium", "Cost bps")
@@ -134,44 +134,28 @@ class LegTableModel(QAbstractTableModel):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._legs: list[LegPreview] = []
         self._atm: float | None = None
 
     def set_legs(self, legs: list[LegPreview], atm: float | None) -> None:
-        same_rows = [leg.request.symbol for leg in legs] == [leg.request.symbol for leg in self._legs]
-        if same_rows and legs:
-            # Prices moved, strikes did not: repaint in place so selection and scroll stay put.
-            self._legs, self._atm = legs, atm
-            self.dataChanged.emit(self.index(0, 0), self.index(len(legs) - 1, len(self.HEADERS) - 1))
-            return
-        self.beginResetModel()
-        self._legs, self._atm = legs, atm
-        self.endResetModel()
+        """Prices move tick by tick while the strikes stay: then the rows repaint in place."""
+        same_rows = [leg.request.symbol for leg in legs] == [leg.request.symbol for leg in self._rows]
+        self._atm = atm
+        self._replace_rows(legs, same_rows, self._commit)
+
+    def _commit(self, legs: list[LegPreview]) -> None:
+        self._rows = legs
 
     def leg(self, row: int) -> LegPreview:
-        return self._legs[row]
+        return self._rows[row]
 
     @property
     def legs(self) -> list[LegPreview]:
-        return list(self._legs)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._legs)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.HEADERS[section]
-        return None
+        return list(self._rows)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        leg = self._legs[index.row()]
+        leg = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(leg, index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() != self.SYMBOL:
