@@ -118,16 +118,17 @@ class Engine:
                      source: str = "api") -> ModelSwitch:
         """Replace one scope's model (validated config, or None to remove an override) and log the switch."""
         switch = self.models.switch(kind, scope, model, lane=lane, source=source)
-        self.tracker.model_switch(switch, self._underlying_of_scope(scope))
+        self.tracker.model_switch(switch, self.underlying_of_scope(scope))
         return switch
 
     def replace_models(self, latency: LatencyModels, slippage: SlippageModels, *, source: str) -> list[ModelSwitch]:
         switches = self.models.replace(latency, slippage, source=source)
         for switch in switches:
-            self.tracker.model_switch(switch, self._underlying_of_scope(switch.scope))
+            self.tracker.model_switch(switch, self.underlying_of_scope(switch.scope))
         return switches
 
-    def _underlying_of_scope(self, scope: str) -> str | None:
+    def underlying_of_scope(self, scope: str) -> str | None:
+        """The underlying a model scope belongs to: itself, a symbol's underlying, or None (global, unknown)."""
         if scope == "global":
             return None
         if scope in self.market.underlyings:
@@ -877,6 +878,7 @@ class Desk:
 
     def _config_tick(self) -> None:
         self._config_timer = self.clock.call_later(CONFIG_POLL_S, self._config_tick)
+        # A stat is a metadata lookup of microseconds; reading and validating the file happen off the loop.
         if self._reloading or self.config_path is None or _mtime(self.config_path) == self._config_mtime:
             return
         self._reloading = True
@@ -891,12 +893,7 @@ class Desk:
             self._reloading = False
 
     def _underlying_of(self, asset: str) -> str:
-        if asset in self.underlyings:
-            return asset
-        try:
-            return self.catalog.resolve(asset).underlying
-        except InstrumentError:
-            return asset
+        return self.engine.underlying_of_scope(asset) or asset
 
     # -- events ----------------------------------------------------------------------------------------------
     def _emit(self, event: DeskEvent) -> None:

@@ -73,12 +73,7 @@ class ResolvedModels:
     cancel: ActiveModel | None
     market_data: ActiveModel | None
     model_params: dict[str, Any]  # shared by every fill these models produce (never mutated)
-
-    @property
-    def conditioned(self) -> bool:
-        return any(
-            m is not None and m.scale is not None for m in (self.latency, self.slippage, self.insert, self.report)
-        )
+    conditioned: bool = False  # an order model has `scale_with` (worked out once here, read on every order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +131,10 @@ class ModelResolver:
         configured = {name: {"scope": m.scope, **m.params} for name, m in lanes.items() if m is not None}
         if configured:
             params["lanes"] = configured
-        return ResolvedModels(latency, slippage, model_params=params, **lanes)
+        conditioned = any(
+            m is not None and m.scale is not None for m in (latency, slippage, lanes["insert"], lanes["report"])
+        )
+        return ResolvedModels(latency, slippage, model_params=params, conditioned=conditioned, **lanes)
 
     # -- switching -------------------------------------------------------------------------------------------
     def switch(
