@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -62,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
+    report = sub.add_parser("report", help="post-trade analysis of a telemetry file: TCA, fits, outliers, charts")
+    report.add_argument("telemetry", type=Path, help="telemetry JSONL (a replay's telemetry.jsonl or the desk's file)")
+    report.add_argument("--html", type=Path, help="write a self-contained HTML report with charts here")
+    report.add_argument("--json", type=Path, help="write the full report (per-parent TCA and more) as JSON here")
+    report.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="desk config whose `fees` schedule prices the fills"
+    )
+    report.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    reindex = sub.add_parser("reindex", help="rebuild the SQLite telemetry index from the JSONL files")
+    reindex.add_argument(
+        "jsonl", nargs="*", type=Path,
+        help="telemetry JSONL files; each stands for its whole log (default: the desk's own logs under home)",
+    )
+    reindex.add_argument("--db", type=Path, help="the index to write (default: beside each log, <stem>.sqlite)")
+    reindex.add_argument("--home", default=argparse.SUPPRESS, help="data folder holding the desk's logs")
+
     cfg = sub.add_parser("config", help="config tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
     validate = cfg_sub.add_parser("validate", help="validate a config or scenario file")
@@ -83,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "config":
             return _config_validate(args.file)
+        if command == "report":
+            return _report(args.telemetry, args.html, args.json, args.config)
+        if command == "reindex":
+            return _reindex(args.jsonl, args.db, home_dir(args.home))
         if command == "fit":
             return _fit(args.file, args.column, args.criterion, args.emit_config)
         if command == "replay":
@@ -187,6 +208,64 @@ def _replay(
         bar.finish()
     if not quiet:
         _print_summary(summary.run, summary.telemetry_path)
+        if summary.outcome is not None:
+            _print_outcome(summary.outcome, out_dir / "outcome.json")
+    return EXIT_OK
+
+
+def _report(telemetry: Path, html_path: Path | None, json_path: Path | None, config_path: Path | None) -> int:
+    from imperium_desk.analysis.html import render
+    from imperium_desk.analysis.output import report_json, summary_lines, write_files
+    from imperium_desk.analysis.reader import ReportInputError
+    from imperium_desk.analysis.report import ReportOptions, build_report
+
+    outputs = [p for p in (json_path, html_path) if p is not None]
+    problems = [f"{p}: the folder to write into does not exist" for p in outputs if not p.parent.is_dir()]
+    if json_path is not None and html_path is not None and json_path.resolve() == html_path.resolve():
+        problems.append(f"--json and --html name the same file: {json_path}")
+    problems += [f"{p}: would overwrite the telemetry it reads" for p in outputs if p.resolve() == telemetry.resolve()]
+    if problems:
+        raise ConfigError(problems)
+    fees = load_config(config_path).fees
+    large = telemetry.is_file() and telemetry.stat().st_size >= 1 << 20
+    bar = _ProgressBar() if large and sys.stderr.isatty() else None
+    try:
+        report = build_report(telemetry, ReportOptions(fees=fees, progress=bar))
+    except ReportInputError as exc:
+        raise ConfigError(exc.errors) from None
+    finally:
+        if bar is not None:
+            bar.finish()
+    files: dict[Path, Iterable[bytes]] = {}
+    if json_path is not None:
+        files[json_path] = report_json(report)
+    if html_path is not None:
+        files[html_path] = [render(report).encode("utf-8")]
+    try:
+        write_files(files)
+    except OSError as exc:
+        raise ConfigError([f"{exc.filename or 'report'}: cannot write: {exc.strerror or exc}"]) from None
+    for warning in report.data["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("\n".join(summary_lines(report.data)))
+    for path in files:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _reindex(jsonl: Sequence[Path], db: Path | None, home: Path) -> int:
+    from imperium_desk.telemetry.reindex import ReindexInputError, plan_reindex
+    from imperium_desk.telemetry.segments import TelemetryFileError
+    from imperium_desk.telemetry.sqlite_index import rebuild
+
+    try:
+        for job in plan_reindex(jsonl, db, home):
+            count = rebuild(job.db_path, job.files)  # built under a temporary name, renamed when complete
+            print(f"{job.db_path}: {count} records from {len(job.files)} file(s)")
+    except ReindexInputError as exc:
+        raise ConfigError(exc.errors) from None
+    except TelemetryFileError as exc:
+        raise ConfigError([str(exc)]) from None
     return EXIT_OK
 
 
@@ -248,6 +327,19 @@ def _print_summary(run: dict[str, object], telemetry: Path) -> None:
     width = max(len(r[0]) for r in rows)
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}")
+
+
+def _print_outcome(outcome: dict[str, object], path: Path) -> None:
+    """The drill against the same orders with no events: one row per metric that moved or is non-zero."""
+    from imperium_desk.scenarios.outcome import outcome_rows
+
+    rows = [("outcome", "with events", "no events", "change"), *outcome_rows(outcome)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print()
+    for row in rows:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
+                                                                                                      strict=True))))
+    print(f"outcome saved to {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,28 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from imperium_desk.analysis.fees import FeeSchedule
 from imperium_desk.broker.config import BrokerConfig
 from imperium_desk.execution.config import ExecutionConfig, RiskConfig
 from imperium_desk.market.config import MarketConfig
 from imperium_desk.models.config import LatencyModels, SlippageModels
-
-
-def _default_sinks() -> list[Literal["jsonl"]]:
-    return ["jsonl"]
-
-
-class TelemetryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sinks: list[Literal["jsonl"]] = Field(default_factory=_default_sinks, min_length=1)
-    flush_interval_ms: float = Field(default=100.0, gt=0)
-    flush_records: int = Field(default=100, ge=1)
-    fsync: bool = True
+from imperium_desk.telemetry.config import TelemetryConfig
 
 
 class Config(BaseModel):
@@ -43,6 +32,9 @@ class Config(BaseModel):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    # Fees and taxes the post-trade report charges on fills: Indian index-option rates as of `fees.as_of`
+    # (1 April 2026: zerodha.com/charges, Budget 2026-27 STT, NSE/BSE transaction charges; analysis/fees.py).
+    fees: FeeSchedule = Field(default_factory=FeeSchedule)
 
     def sha256(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))

@@ -54,9 +54,18 @@ from imperium_desk.models.resolver import LANES, ModelResolver, ModelSwitchError
 from imperium_desk.models.resolver import ModelSwitch as ModelSwitch  # noqa: PLC0414 - re-exported for ui
 from imperium_desk.models.samplers import latency_sampler, slippage_sampler
 from imperium_desk.rng import RandomStreams
+from imperium_desk.scenarios.injector import ActiveEvent, EventInjector
+from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
 from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner, check_instruments
-from imperium_desk.scenarios.spec import LoadedScenario, ScenarioEvent
-from imperium_desk.telemetry.jsonl import JsonlWriter
+from imperium_desk.scenarios.spec import LoadedScenario, ModelSwitchEvent
+from imperium_desk.scenarios.timeline import expand_timeline
+from imperium_desk.telemetry.aggregates import AggregateView as AggregateView  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.telemetry.aggregates import LiveAggregates
+from imperium_desk.telemetry.factory import build_secondaries
+from imperium_desk.telemetry.hub import TelemetryHub
+from imperium_desk.telemetry.replay_files import ReplayTelemetry
+from imperium_desk.telemetry.secondary import SinkStatus
+from imperium_desk.telemetry.sqlite_index import index_path_for
 
 
 def load_catalog(config: Config) -> InstrumentCatalog:
@@ -112,7 +121,7 @@ class Engine:
     paper: PaperBroker
     stack: ExecutionStack
     tracker: FillQualityTracker
-    faults: FaultInjectingBroker | None = None
+    faults: FaultInjectingBroker
 
     def switch_model(self, kind: ModelKind, scope: str, model: Any | None, *, lane: str = "order",
                      source: str = "api") -> ModelSwitch:
@@ -126,6 +135,27 @@ class Engine:
         for switch in switches:
             self.tracker.model_switch(switch, self.underlying_of_scope(switch.scope))
         return switches
+
+    def event_injector(self, on_change: Callable[[ActiveEvent, str], None] | None = None) -> EventInjector:
+        """Scenario events applied to this engine's market, models, broker and risk gate."""
+
+        def switch(event: ModelSwitchEvent) -> None:
+            self.switch_model(event.kind, event.scope, event.parsed, lane=event.lane, source="scenario")
+
+        return EventInjector(
+            clock=self.clock, market=self.market, models=self.models, broker=self.faults, risk=self.stack.risk,
+            tracker=self.tracker, catalog=self.catalog, switch_model=switch, on_change=on_change,
+        )
+
+    async def settle_markouts(self) -> None:
+        """Let the market run until every fill's last markout horizon has been read (a replay's last fills are
+        measured like any other), then write them."""
+        markouts = self.tracker.markouts
+        if markouts is None:
+            return
+        while (due := markouts.last_due) is not None:
+            # A millisecond past the due time: every timer due at that instant has fired, whatever their order.
+            await self.clock.sleep(max(due - self.clock.monotonic(), 0.0) + 0.001)
 
     def underlying_of_scope(self, scope: str) -> str | None:
         """The underlying a model scope belongs to: itself, a symbol's underlying, or None (global, unknown)."""
@@ -165,12 +195,14 @@ def build_engine(
         clock=clock, market=market, catalog=catalog, models=models, streams=streams,
         config=config.broker.paper, id_prefix=id_prefix,
     )
-    broker: Broker = paper
-    injector = None
-    if faults is not None:
-        injector = FaultInjectingBroker(paper, clock, streams, faults, timeout_s=fault_timeout_s)
-        broker = injector
+    # Always behind the fault layer: scenario drills (reject storms, outages, throttles) switch faults on and off
+    # at runtime. With no rules and zero rates it passes every call straight through (its draws come from a
+    # stream of their own, so they never shift another stream).
+    injector = FaultInjectingBroker(paper, clock, streams, faults, timeout_s=fault_timeout_s,
+                                    underlying_of=lambda symbol: catalog.resolve(symbol).underlying)
+    broker: Broker = injector
     tracker = FillQualityTracker(clock, mode=mode, scenario_id=scenario_id, sink=sink)
+    tracker.enable_markouts(config.telemetry.markouts_s, lambda symbol: feed.quote(symbol).mid)
     ex = config.execution
     stack = ExecutionStack(
         clock=clock,
@@ -196,6 +228,7 @@ class ReplaySummary:
     run: dict[str, Any]
     results: list[ParentResult]
     telemetry_path: Path
+    outcome: dict[str, Any] | None = None  # the run against its no-event baseline (scenarios with events)
 
 
 def prepare_replay(scenario: LoadedScenario, config: Config) -> tuple[Config, InstrumentCatalog]:
@@ -232,43 +265,27 @@ def run_replay(
     run_seed = spec.seed if seed is None else seed
     effective, catalog = prepare_replay(scenario, config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    telemetry_path = out_dir / "telemetry.jsonl"
-    partial = out_dir / ".telemetry.jsonl.partial"
-    tcfg = effective.telemetry
-    writer = JsonlWriter(
-        partial, flush_interval_s=tcfg.flush_interval_ms / 1000.0, flush_records=tcfg.flush_records,
-        fsync=tcfg.fsync, serialize_on_caller=True,  # a replay wants throughput, not per-order latency
-    )
+    writer = ReplayTelemetry(out_dir, effective.telemetry)  # temp names, renamed together by commit()
     counter = RunStats()
-    clock = VirtualClock(effective.market.start.timestamp())
+    metrics = OutcomeMetrics()
     wall_start = time.perf_counter()
     try:
-        engine = build_engine(
-            effective, clock=clock, seed=run_seed, mode=Mode.REPLAY, sink=writer.write,
-            scenario_id=spec.id, catalog=catalog, faults=faults, id_prefix="R",
-        )
-        engine.tracker.add_listener(counter)
-        def apply_event(event: ScenarioEvent) -> None:
-            engine.switch_model(event.kind, event.scope, event.parsed, lane=event.lane, source="scenario")
-
-        runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
-                                on_event=apply_event)
-
-        async def main() -> list[ParentResult]:
-            engine.market.start()
-            try:
-                return await runner.run(progress)
-            finally:
-                engine.market.stop()
-
-        results = clock.run(main())
+        simulated = _simulate(scenario, effective, catalog, run_seed, sink=writer.write, listeners=(counter, metrics),
+                              progress=progress, faults=faults)
+        outcome = None
+        if spec.events:
+            # The same orders on the same seed with no events: what the drill did, metric by metric.
+            baseline = OutcomeMetrics()
+            calm = scenario.model_copy(update={"spec": spec.model_copy(update={"events": []})})
+            _simulate(calm, effective, catalog, run_seed, sink=_discard, listeners=(baseline,), progress=None,
+                      faults=faults)
+            outcome = compare(spec.id, run_seed, metrics.summary(), baseline.summary())
     except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
+        writer.abort()
         raise
-    writer.close()
+    results, timeline, clock = simulated
+    telemetry_path = writer.commit()
     wall_s = time.perf_counter() - wall_start
-    os.replace(partial, telemetry_path)
     statuses = Counter(r.status.value for r in results)
     run = {
         "id": spec.id,
@@ -280,13 +297,58 @@ def run_replay(
         "virtual_elapsed_s": round(clock.monotonic(), 6),
         "start": datetime.fromtimestamp(effective.market.start.timestamp(), UTC).isoformat(),
         "counts": counter.counts(len(results)),
+        "timeline": timeline,
         "fill_quality": counter.fill_quality(),
         "parent_status": {s.value: statuses.get(s.value, 0) for s in ParentStatus},
         "records": writer.written,
         "wall_s": round(wall_s, 3),
     }
+    if outcome is not None:
+        _write_json_atomic(out_dir / "outcome.json", outcome)
     _write_json_atomic(out_dir / "run.json", run)
-    return ReplaySummary(run=run, results=results, telemetry_path=telemetry_path)
+    return ReplaySummary(run=run, results=results, telemetry_path=telemetry_path, outcome=outcome)
+
+
+def _discard(record: Record) -> None:
+    """The baseline run's sink: only its outcome metrics are kept."""
+
+
+def _simulate(
+    scenario: LoadedScenario,
+    config: Config,
+    catalog: InstrumentCatalog,
+    seed: int,
+    *,
+    sink: Callable[[Record], None],
+    listeners: Sequence[Callable[[Record], None]],
+    progress: ProgressCallback | None,
+    faults: FaultRates | None,
+) -> tuple[list[ParentResult], list[dict[str, Any]], VirtualClock]:
+    """One run of a scenario on a fresh virtual clock: its parents' results and its event timeline."""
+    spec = scenario.spec
+    clock = VirtualClock(config.market.start.timestamp())
+    engine = build_engine(
+        config, clock=clock, seed=seed, mode=Mode.REPLAY, sink=sink,
+        scenario_id=spec.id, catalog=catalog, faults=faults, id_prefix="R",
+    )
+    for listener in listeners:
+        engine.tracker.add_listener(listener)
+    injector = engine.event_injector()
+    timeline = expand_timeline(spec, engine.streams.stream("scenario", "random"), scenario.path.parent)
+    runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
+                            timeline=timeline, on_event=injector.start)
+
+    async def main() -> list[ParentResult]:
+        engine.market.start()
+        try:
+            results = await runner.run(progress)
+            injector.stop()  # events still running at the end of the run end with it
+            await engine.settle_markouts()
+            return results
+        finally:
+            engine.market.stop()
+
+    return clock.run(main()), injector.timeline, clock
 
 
 def _describe(values: list[float]) -> dict[str, float] | None:
@@ -464,15 +526,17 @@ class Desk:
         self.clock = clock
         self._loop = clock.loop
         self.telemetry_path = home / f"execution_quality_{mode.value}.jsonl"
-        tcfg = config.telemetry
-        self._writer = JsonlWriter(
-            self.telemetry_path, append=True, flush_interval_s=tcfg.flush_interval_ms / 1000.0,
-            flush_records=tcfg.flush_records, fsync=tcfg.fsync,
+        self.telemetry_index_path = index_path_for(self.telemetry_path)
+        # The JSONL (torn tail repaired, rotated by size/day) and the secondary sinks that follow it.
+        self._writer = TelemetryHub(
+            self.telemetry_path, config.telemetry, build_secondaries(config.telemetry, self.telemetry_path),
+            append=True, rotate=True,
         )
         self.engine = build_engine(
             config, clock=clock, seed=config.market.seed if seed is None else seed, mode=mode,
             sink=self._writer.write,
         )
+        self.engine.tracker.seq = self._writer.last_seq  # seq continues across restarts, gap-free
         self.catalog = self.engine.catalog
         self._listeners: list[DeskListener] = []
         self._tasks: dict[str, Submitted] = {}
@@ -487,6 +551,10 @@ class Desk:
         self._stop_task: asyncio.Task[None] | None = None
         self.last_portfolio = PortfolioEvent([], AccountView(config.broker.paper.capital, 0.0,
                                                               config.broker.paper.capital, 0.0, 0.0))
+        # Live execution figures (stats table, charts). Registered before `_on_record`, so a widget reacting to a
+        # record already finds it counted.
+        self.aggregates = LiveAggregates(clock.now)
+        self.engine.tracker.add_listener(self.aggregates.add)
         self.engine.tracker.add_listener(self._on_record)
         self.engine.feed.add_listener(self._on_ticks)
         self.config_path = config_path
@@ -525,6 +593,8 @@ class Desk:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.engine.tracker.markouts is not None:
+            self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
         # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
         await self._off_loop(self._writer.close, "telemetry-close")
         self._closed = True
@@ -565,6 +635,10 @@ class Desk:
     def stopped(self) -> bool:
         """True once the stop has finished (telemetry flushed and closed)."""
         return self._closed
+
+    def telemetry_status(self) -> list[SinkStatus]:
+        """Each telemetry sink (the JSONL, then SQLite/Redis): live, catching up or down, for the status bar."""
+        return self._writer.status()
 
     def add_listener(self, listener: DeskListener) -> None:
         self._listeners.append(listener)

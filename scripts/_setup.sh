@@ -1,4 +1,5 @@
-# Sourced by scripts/desk and scripts/test: finds Python 3.12/3.13, creates .venv, installs the package.
+# Sourced by scripts/desk and scripts/test: finds Python 3.12/3.13, creates .venv, installs the package;
+# scripts/test also gets redis-server for the Redis sink tests.
 # Re-installs only when pyproject.toml changes.
 set -euo pipefail
 
@@ -54,4 +55,30 @@ MSG
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi
+}
+
+_apt_install_redis() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >"$1" 2>&1
+}
+
+imperium_redis_for_tests() {
+  # The Redis sink tests start their own redis-server on loopback (tests/redis_server.py). Installs Debian's
+  # package when possible; otherwise says once why those tests will skip. Never fails the test command.
+  command -v redis-server >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: redis-server not found and cannot be installed here (needs root and apt-get); the Redis sink tests will be skipped" >&2
+    return 0
+  fi
+  local log
+  log="$(mktemp)"
+  echo "setup: installing redis-server (Debian package) for the Redis sink tests" >&2
+  # No package lists yet (fresh containers): fetch them once and try again.
+  if ! _apt_install_redis "$log"; then
+    apt-get update -qq >"$log" 2>&1 && _apt_install_redis "$log" || true
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "setup: could not install redis-server ($(grep -v '^\s*$' "$log" | tail -n 1)); the Redis sink tests will be skipped" >&2
+  fi
+  rm -f "$log"
+  return 0
 }

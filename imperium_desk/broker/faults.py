@@ -12,7 +12,9 @@ Faults are drawn per `place_order` from a seeded stream, so a run with the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from imperium_desk.broker.errors import (
     BrokerError,
@@ -47,6 +49,24 @@ class FaultRates:
             raise ValueError("lost_answer + timeout + throttle + reject must not exceed 1")
 
 
+FaultKind = Literal["lost_answer", "timeout", "throttle", "reject", "lookup_failure"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FaultRule:
+    """A temporary fault for some symbols (a scenario's reject storm, outage or throttle): each order (or, for
+    `lookup_failure`, each lookup) of a covered symbol fails this way with probability `rate`. Identity, not
+    value, tells two rules apart, so removing one rule never removes an equal one still running."""
+
+    kind: FaultKind
+    rate: float
+    target: str | None = None  # a trading symbol, an underlying, or None for every symbol
+    bucket: ErrorBucket = ErrorBucket.FATAL  # for `reject`
+
+    def covers(self, symbol: str, underlying: str) -> bool:
+        return self.target is None or self.target in (symbol, underlying)
+
+
 @dataclass(slots=True)
 class FaultCounts:
     lost_answer: int = 0
@@ -74,13 +94,34 @@ class FaultInjectingBroker:
         streams: RandomStreams,
         rates: FaultRates | None = None,
         timeout_s: float = 2.0,
+        underlying_of: Callable[[str], str] | None = None,
     ) -> None:
         self._inner = inner
         self._clock = clock
         self._draws = streams.buffered("faults", "broker")
+        self._rule_draws = streams.buffered("faults", "rules")  # rules never shift the standing faults' draws
         self.rates = rates or FaultRates()
         self.timeout_s = timeout_s
         self.counts = FaultCounts()
+        self._underlying_of = underlying_of or (lambda symbol: symbol)
+        self.rules: list[FaultRule] = []
+
+    def add_rule(self, rule: FaultRule) -> None:
+        self.rules.append(rule)
+
+    def remove_rule(self, rule: FaultRule) -> None:
+        self.rules = [r for r in self.rules if r is not rule]
+
+    def _ruled(self, symbol: str | None, kinds: tuple[FaultKind, ...]) -> FaultRule | None:
+        """The first covering rule of these kinds that fires for this request (one draw per covering rule)."""
+        if not self.rules:
+            return None
+        underlying = self._underlying_of(symbol) if symbol is not None else ""
+        for rule in self.rules:
+            covered = rule.kind in kinds and (symbol is None or rule.covers(symbol, underlying))
+            if covered and self._rule_draws.uniform() < rule.rate:
+                return rule
+        return None
 
     def add_listener(self, listener: OrderListener) -> None:
         self._inner.add_listener(listener)
@@ -96,34 +137,39 @@ class FaultInjectingBroker:
         tag: str,
         price: float | None = None,
     ) -> str:
+        order: dict[str, Any] = {"symbol": symbol, "side": side, "quantity": quantity, "order_type": order_type,
+                                 "product": product, "tag": tag, "price": price}
+        rule = self._ruled(symbol, ("lost_answer", "timeout", "throttle", "reject"))
+        if rule is not None:
+            return await self._fail(rule.kind, rule.bucket, order)
         r = self.rates
         u = self._draws.uniform()
-        if u < r.lost_answer:
+        standing: tuple[tuple[FaultKind, float], ...] = (
+            ("lost_answer", r.lost_answer), ("timeout", r.timeout), ("throttle", r.throttle), ("reject", r.reject)
+        )
+        for kind, rate in standing:
+            if u < rate:
+                return await self._fail(kind, r.reject_bucket, order)
+            u -= rate
+        return await self._inner.place_order(**order)
+
+    async def _fail(self, kind: FaultKind, bucket: ErrorBucket, order: dict[str, Any]) -> str:
+        tag = order["tag"]
+        if kind == "lost_answer":
             self.counts.lost_answer += 1
             started = self._clock.monotonic()
-            await self._inner.place_order(
-                symbol=symbol, side=side, quantity=quantity, order_type=order_type, product=product,
-                tag=tag, price=price,
-            )
+            await self._inner.place_order(**order)  # accepted (and maybe filled) ...
             await self._clock.sleep(max(0.0, self.timeout_s - (self._clock.monotonic() - started)))
-            raise BrokerTimeout(f"injected: no answer to order {tag} within {self.timeout_s:g}s")
-        u -= r.lost_answer
-        if u < r.timeout:
+            raise BrokerTimeout(f"injected: no answer to order {tag} within {self.timeout_s:g}s")  # ... unheard
+        if kind == "timeout":
             self.counts.timeout += 1
             await self._clock.sleep(self.timeout_s)
             raise BrokerTimeout(f"injected: request for order {tag} timed out after {self.timeout_s:g}s")
-        u -= r.timeout
-        if u < r.throttle:
+        if kind == "throttle":
             self.counts.throttle += 1
             raise BrokerThrottled("injected: Too many requests", status=429)
-        u -= r.throttle
-        if u < r.reject:
-            self.counts.reject += 1
-            raise _rejection(r.reject_bucket)
-        return await self._inner.place_order(
-            symbol=symbol, side=side, quantity=quantity, order_type=order_type, product=product,
-            tag=tag, price=price,
-        )
+        self.counts.reject += 1
+        raise _rejection(bucket)
 
     async def modify_order(
         self,
@@ -138,8 +184,10 @@ class FaultInjectingBroker:
     async def cancel_order(self, order_id: str) -> str:
         return await self._inner.cancel_order(order_id)
 
-    def _lookup_fault(self) -> None:
-        if self.rates.lookup_failure and self._draws.uniform() < self.rates.lookup_failure:
+    def _lookup_fault(self, symbol: str | None = None) -> None:
+        if self._ruled(symbol, ("lookup_failure",)) is not None or (
+            self.rates.lookup_failure and self._draws.uniform() < self.rates.lookup_failure
+        ):
             self.counts.lookup_failure += 1
             raise BrokerNetworkError("injected: order lookup failed")
 

@@ -23,6 +23,12 @@ class ParentContext:
     notional: float = 0.0
     child_order_ids: list[str] = field(default_factory=list)
     failure: str = ""
+    # For the parent's end-of-life record (post-trade analysis): when it started, the market's cumulative
+    # volume and traded value then (interval VWAP), and the mid when its first child was sent (delay cost).
+    started_at: float = 0.0
+    start_volume: int = 0
+    start_turnover: float = 0.0
+    first_sent_mid: float | None = None
 
 
 @dataclass(slots=True)

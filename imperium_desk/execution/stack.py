@@ -12,6 +12,7 @@ than risk a duplicate.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,11 +158,14 @@ class ExecutionStack:
             algo=request.algo or cfg.algo,
             urgency=request.urgency or cfg.urgency,
             arrival_price=_arrival_price(request, quote.mid),
+            started_at=self._clock.now(),
+            start_volume=quote.volume,
+            start_turnover=quote.turnover,
         )
         reason = self.risk.check(request, contract, request.limit_price or quote.ask)
         if reason is not None:
             self.tracker.reject(parent, None, reason, ErrorBucket.RISK)
-            return self._result(parent, reason)
+            return self._finish(parent, reason)
         plan_request = PlanRequest(
             algo=parent.algo,
             quantity=request.quantity,
@@ -181,9 +185,20 @@ class ExecutionStack:
                 await self._run_pov(parent, plan_request)
             else:
                 await self._run_schedule(parent, plan_request, self._planner.plan(plan_request))
+        except asyncio.CancelledError:
+            # The desk is stopping (or the caller gave up): the parent's record still says how it ended.
+            self._finish(parent, parent.failure or "cancelled before the schedule ended")
+            raise
         finally:
             self.parents_in_flight -= 1
-        return self._result(parent, parent.failure)
+        return self._finish(parent, parent.failure)
+
+    def _finish(self, parent: ParentContext, reason: str) -> ParentResult:
+        """The parent's result, recorded once as its `parent` telemetry record."""
+        result = self._result(parent, reason)
+        quote = self._market.quote(parent.contract.symbol)
+        self.tracker.parent_done(parent, result, quote.mid, quote.volume, quote.turnover)
+        return result
 
     def _session_offset_s(self) -> float:
         local = datetime.fromtimestamp(self._clock.now(), UTC).astimezone(IST)
@@ -278,11 +293,15 @@ class ExecutionStack:
             intended_price=decision.intended_price,
         )
         self._children[child.tag] = child
+        mid = round(quote.mid, 6)
+        if parent.first_sent_mid is None:
+            parent.first_sent_mid = mid
         self.tracker.placed(
             child,
             estimate.total,
             estimate.impact,
-            {"expected_cost_bps": round(estimate.bps(parent.arrival_price), 4), "spread": round(quote.spread, 4)},
+            {"expected_cost_bps": round(estimate.bps(parent.arrival_price), 4), "spread": round(quote.spread, 4),
+             "mid": mid},
         )
         try:
             # The first attempt inline (the common case); failures go to the retry path.

@@ -7,13 +7,15 @@ child keeps a template of its common keys, so a record costs one dict copy and a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ErrorBucket, Mode
 from imperium_desk.domain.orders import Fill
 from imperium_desk.execution.context import ChildContext, ParentContext
+from imperium_desk.execution.markouts import MarkoutRecorder, PendingMarkout
+from imperium_desk.execution.request import ParentResult
 from imperium_desk.models.resolver import ModelSwitch
 from imperium_desk.telemetry.schema import COMMON_KEYS, SCHEMA_VERSION, iso_utc
 
@@ -31,6 +33,11 @@ class FillQualityTracker:
         self.seq = 0
         self._stamp_at = -1.0
         self._stamp = ""
+        self.markouts: MarkoutRecorder | None = None
+
+    def enable_markouts(self, horizons_s: Sequence[float], mid: Callable[[str], float]) -> None:
+        """Read each fill's symbol mid back at these horizons and write a `markout` record per fill."""
+        self.markouts = MarkoutRecorder(self._clock, horizons_s, mid, self._markout) if horizons_s else None
 
     def add_listener(self, listener: RecordSink) -> None:
         self._listeners.append(listener)
@@ -107,6 +114,74 @@ class FillQualityTracker:
         rec["latency_ms"] = fill.latency_ms if fill.latency_ms is not None else measured_latency_ms
         rec["model_params"] = fill.model_params
         rec["extra_metrics"] = {"trade_id": fill.trade_id, "book_price": fill.book_price}
+        self._emit(rec)
+        if self.markouts is not None:
+            parent = child.parent
+            self.markouts.track(PendingMarkout(
+                self.seq, child.template, child.order_id, fill.qty, parent.contract.symbol,
+                parent.request.side.sign, fill.price, self._clock.monotonic(),
+            ))
+
+    def _markout(self, entry: PendingMarkout) -> None:
+        assert self.markouts is not None
+        self.seq += 1
+        rec = entry.template.copy()
+        rec["seq"] = self.seq
+        rec["event"] = "markout"
+        rec["timestamp"] = self._timestamp()
+        rec["order_id"] = entry.order_id
+        rec["qty"] = entry.qty
+        rec["markout"] = {
+            "fill_seq": entry.fill_seq, "executed_price": entry.executed_price,
+            "horizons_s": list(self.markouts.horizons_s), "mids": entry.mids, "bps": entry.bps(),
+        }
+        self._emit(rec)
+
+    def scenario_event(self, entry: Record, *, underlying: str | None, symbol: str | None) -> None:
+        """A scenario event began or ended (`entry`: at_s, phase, event, type, target, params)."""
+        self.seq += 1
+        rec: Record = dict.fromkeys(COMMON_KEYS)
+        rec["schema_version"] = SCHEMA_VERSION
+        rec["seq"] = self.seq
+        rec["event"] = "scenario"
+        rec["timestamp"] = self._timestamp()
+        rec["mode"] = self._mode
+        rec["scenario_id"] = self.scenario_id
+        rec["asset"] = symbol
+        rec["underlying"] = underlying
+        rec["scenario"] = entry
+        self._emit(rec)
+
+    def parent_done(
+        self, parent: ParentContext, result: ParentResult, end_mid: float, volume: int, turnover: float
+    ) -> None:
+        """The parent's end-of-life record: what post-trade analysis (TCA) needs that its children do not carry.
+        `volume`/`turnover` are the market's cumulative figures now; the interval is since the parent started."""
+        self.seq += 1
+        rec = self._template(parent, None)
+        rec["seq"] = self.seq
+        rec["event"] = "parent"
+        rec["timestamp"] = self._timestamp()
+        rec["qty"] = parent.request.quantity
+        interval_volume = max(volume - parent.start_volume, 0)
+        interval_vwap = (
+            round((turnover - parent.start_turnover) / interval_volume, 6) if interval_volume > 0 else None
+        )
+        rec["parent"] = {
+            "status": result.status.value,
+            "filled_qty": result.filled_qty,
+            "average_price": result.average_price if result.filled_qty else None,
+            "reason": result.reason,
+            "urgency": parent.urgency.value,
+            "exchange": parent.contract.exchange,
+            "lot_size": parent.contract.lot_size,
+            "decision_price": parent.arrival_price,
+            "started_at": iso_utc(parent.started_at),
+            "first_sent_mid": parent.first_sent_mid,
+            "end_mid": round(end_mid, 6),
+            "interval_volume": interval_volume,
+            "interval_vwap": interval_vwap,
+        }
         self._emit(rec)
 
     def error(self, child: ChildContext, bucket: ErrorBucket, error: str, attempt: int) -> None:

@@ -22,6 +22,9 @@ class Quote:
     volume: int  # cumulative traded quantity (units) of this contract since the session started
     oi: int
     timestamp: float  # epoch seconds on the clock
+    # Cumulative traded value (price x units) since the session started: interval VWAP = d(turnover)/d(volume).
+    # A live feed derives it from the day's average price x volume.
+    turnover: float = 0.0
 
     @property
     def mid(self) -> float:

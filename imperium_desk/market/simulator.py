@@ -99,6 +99,7 @@ class _Book:
         self.expiry_epoch: FloatArray = np.empty(0)
         self.lot: IntArray = np.empty(0, dtype=np.int64)
         self.volume: IntArray = np.empty(0, dtype=np.int64)
+        self.turnover: FloatArray = np.empty(0)
         self.oi: IntArray = np.empty(0, dtype=np.int64)
         self.ltp_ticks: FloatArray = np.empty(0)
         # As of the last repricing: inputs of daily_price_vol / expected_daily_volume.
@@ -124,6 +125,7 @@ class _Book:
         self.lot = np.concatenate((self.lot, np.array([c.lot_size for c in contracts], dtype=np.int64)))
         # OI and LTP are set from the first pricing of the new rows.
         self.volume = np.concatenate((self.volume, np.zeros(n, dtype=np.int64)))
+        self.turnover = np.concatenate((self.turnover, np.zeros(n)))
         self.oi = np.concatenate((self.oi, np.zeros(n, dtype=np.int64)))
         self.ltp_ticks = np.concatenate((self.ltp_ticks, np.zeros(n)))
         for column in ("t_years", "iv", "abs_m"):
@@ -419,6 +421,7 @@ class MarketSimulator:
         traded_units = traded * lot
         book.volume[rows] += traded_units
         printed_at = np.where(coins[:n], bid, ask)
+        book.turnover[rows] += traded_units * printed_at * self._tick
         book.ltp_ticks[rows] = np.where(traded > 0, printed_at, _clamp(book.ltp_ticks[rows], bid, ask))
         # The tick's trades either opened or closed positions: OI walks by the traded quantity.
         oi_change = np.where(coins[n:], traded_units, -traded_units)
@@ -479,6 +482,7 @@ class MarketSimulator:
                 book.volume[first:].tolist(),
                 book.oi[first:].tolist(),
                 repeat(now, n),
+                book.turnover[first:].tolist(),
             )
         )
         self._quotes.update(zip(symbols, quotes, strict=True))

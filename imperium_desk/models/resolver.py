@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from imperium_desk.models.config import LaneModels, LatencyModels, ScaleWith, SlippageModels
-from imperium_desk.models.samplers import Sampler, latency_sampler, slippage_sampler
+from imperium_desk.models.samplers import Sampler, Scaled, latency_sampler, slippage_sampler
 
 ModelKind = Literal["latency", "slippage"]
 LANES: tuple[str, ...] = ("order", "insert", "report", "cancel", "market_data")
@@ -88,6 +88,22 @@ class ModelSwitch:
     source: str  # panel | rest | reload | scenario | api
 
 
+@dataclass(frozen=True, slots=True)
+class LatencyBurst:
+    """A temporary change of one latency lane for some assets (a scenario's `latency_burst`): draws multiplied
+    by `factor`, or taken from `model` instead. Applied at resolution, above every configured scope, so a
+    burst for an underlying also covers its symbols' own overrides; the config itself is never edited and
+    removing the burst restores exactly what was there."""
+
+    lane: str  # order (the whole round trip: insert and report too) | cancel | market_data
+    target: str | None  # a trading symbol, an underlying, or None for every asset
+    factor: float = 1.0
+    model: Any | None = None  # a validated latency model config
+
+    def covers(self, symbol: str, underlying: str) -> bool:
+        return self.target is None or self.target in (symbol, underlying)
+
+
 def dump_model(cfg: Any) -> dict[str, Any]:
     """A model config as written in a config file."""
     out: dict[str, Any] = cfg.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -100,6 +116,33 @@ class ModelResolver:
         self._slippage = slippage
         self._cache: dict[tuple[str, str], ResolvedModels] = {}
         self.version = 0  # bumped by every switch
+        self._bursts: list[LatencyBurst] = []
+
+    # -- bursts (scenario injection) -----------------------------------------------------------------------
+    def add_burst(self, burst: LatencyBurst) -> None:
+        if burst.lane not in ("order", "cancel", "market_data"):
+            raise ModelSwitchError(f"lane: a burst applies to order, cancel or market_data, got {burst.lane!r}")
+        self._bursts.append(burst)
+        self._cache.clear()
+
+    def remove_burst(self, burst: LatencyBurst) -> None:
+        self._bursts.remove(burst)
+        self._cache.clear()
+
+    def _burst(self, lane: str, symbol: str, underlying: str, active: ActiveModel | None) -> ActiveModel | None:
+        """`active` under every burst covering this asset and lane (in the order they began)."""
+        for burst in self._bursts:
+            if burst.lane != lane or not burst.covers(symbol, underlying):
+                continue
+            target = burst.target or "global"
+            if burst.model is not None:
+                active = _active("latency", lane, f"burst:{target}", burst.model)
+            elif active is not None:
+                params = {**active.params, "burst_factor": round(active.params.get("burst_factor", 1.0)
+                                                                 * burst.factor, 6)}
+                active = ActiveModel(active.kind, lane, active.scope, Scaled(burst.factor, active.sampler), params,
+                                     active.unit, active.scale)
+        return active
 
     @property
     def latency_models(self) -> LatencyModels:
@@ -124,6 +167,18 @@ class ModelResolver:
         scope, cfg = _pick(self._slippage.per_asset, symbol, underlying, "global", self._slippage.global_)
         slippage = _active("slippage", "order", scope, cfg)
         lanes = {name: _lane(getattr(lat.lanes, name), name, symbol, underlying) for name in ORDER_LANES}
+        if self._bursts:
+            unburst = latency
+            latency = self._burst("order", symbol, underlying, latency) or latency
+            replaced = any(b.lane == "order" and b.model is not None and b.covers(symbol, underlying)
+                           for b in self._bursts)
+            for name in ("insert", "report"):  # the order lane's burst is the whole round trip
+                # A replacement model is the round trip itself (split at the fill point), not each leg.
+                lanes[name] = None if replaced else self._burst("order", symbol, underlying, lanes[name])
+            # An unconfigured cancel lane is a draw of the (unburst) order model: a cancel burst scales that.
+            lanes["cancel"] = self._burst("cancel", symbol, underlying, lanes["cancel"]) if lanes["cancel"] \
+                else _unless_same(self._burst("cancel", symbol, underlying, unburst), unburst)
+            lanes["market_data"] = self._burst("market_data", symbol, underlying, lanes["market_data"])
         params: dict[str, Any] = {
             "latency": {"scope": latency.scope, **latency.params},
             "slippage": {"scope": slippage.scope, **slippage.params},
@@ -178,6 +233,10 @@ class ModelResolver:
         if switches:
             self.version += 1
         return switches
+
+
+def _unless_same(model: ActiveModel | None, base: ActiveModel) -> ActiveModel | None:
+    return None if model is base else model
 
 
 def _active(kind: ModelKind, lane: str, scope: str, cfg: Any) -> ActiveModel:

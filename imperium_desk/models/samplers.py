@@ -285,6 +285,30 @@ class Shifted:
         return self.floor + self.inner.mean
 
 
+class Scaled:
+    """factor x a draw of the inner model (a scenario's latency burst: "the broker is three times slower")."""
+
+    __slots__ = ("factor", "inner")
+
+    def __init__(self, factor: float, inner: Sampler) -> None:
+        self.factor, self.inner = factor, inner
+
+    def draw(self, draws: BufferedDraws) -> float:
+        return self.factor * self.inner.draw(draws)
+
+    def sample(self, gen: np.random.Generator, n: int) -> FloatArray:
+        out = self.inner.sample(gen, n)
+        out *= self.factor
+        return out
+
+    def cdf(self, x: npt.ArrayLike) -> FloatArray:
+        return self.inner.cdf(_as_array(x) / self.factor)
+
+    @property
+    def mean(self) -> float:
+        return self.factor * self.inner.mean
+
+
 class Mixture:
     __slots__ = ("_mean", "_thresholds", "_thresholds_array", "components", "weights")
 

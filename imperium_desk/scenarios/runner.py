@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,10 +13,11 @@ from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError,
 from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
 from imperium_desk.execution.stack import ExecutionStack, InvalidOrder
 from imperium_desk.market.port import MarketData
-from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, ScenarioEvent, ScenarioSpec
+from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, RandomEvent, ScenarioSpec
+from imperium_desk.scenarios.timeline import TimedEvent
 
 ProgressCallback = Callable[[float], None]
-EventHandler = Callable[[ScenarioEvent], None]
+EventHandler = Callable[[TimedEvent], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,21 @@ def check_instruments(spec: ScenarioSpec, catalog: InstrumentCatalog, simulated:
             errors.append(
                 f"orders.{i}.{field}: {underlying} is not simulated (market.underlyings: {', '.join(simulated)})"
             )
+    for i, event in enumerate(spec.events):
+        if isinstance(event, RandomEvent):
+            where, symbol, target_underlying = f"events.{i}.event", event.event.get("symbol"), \
+                event.event.get("underlying")
+        else:
+            where, symbol, target_underlying = f"events.{i}", event.symbol, event.underlying
+        if isinstance(symbol, str):
+            try:
+                target_underlying = catalog.resolve(symbol).underlying
+            except InstrumentError as exc:
+                errors.append(f"{where}.symbol: {exc}")
+                continue
+        if isinstance(target_underlying, str) and target_underlying not in simulated:
+            errors.append(f"{where}.{'symbol' if isinstance(symbol, str) else 'underlying'}: {target_underlying} "
+                          f"is not simulated (market.underlyings: {', '.join(simulated)})")
     return errors
 
 
@@ -65,9 +81,11 @@ class ScenarioRunner:
         stack: ExecutionStack,
         market: MarketData,
         catalog: InstrumentCatalog,
+        timeline: Sequence[TimedEvent] = (),
         on_event: EventHandler | None = None,
     ) -> None:
         self.spec = spec
+        self.timeline = list(timeline)
         self._on_event = on_event
         self._clock = clock
         self._stack = stack
@@ -128,8 +146,8 @@ class ScenarioRunner:
         start = self._clock.monotonic()
         duration = self.spec.duration_s
         if self._on_event is not None:
-            for event in self.spec.events:  # timers keep file order among events at one instant
-                self._clock.call_later(event.at_s, self._on_event, event)
+            for timed in self.timeline:  # timers keep timeline order among events at one instant
+                self._clock.call_later(timed.at_s, self._on_event, timed)
         tasks: list[asyncio.Task[ParentResult]] = []
         for item in schedule(self.spec):
             wait = start + item.at_s - self._clock.monotonic()

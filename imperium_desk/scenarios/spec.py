@@ -6,13 +6,15 @@ import hashlib
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -20,7 +22,8 @@ from pydantic import (
 )
 
 from imperium_desk.config import ConfigError, read_document, validation_errors
-from imperium_desk.domain.enums import Algo, OptionRight, OrderType, Side, Urgency
+from imperium_desk.domain.enums import Algo, ErrorBucket, OptionRight, OrderType, Side, Urgency
+from imperium_desk.execution.config import RiskConfig
 from imperium_desk.model_input import ModelConfigError, model_path, parse_model
 
 _STRIKE = re.compile(r"ATM([+-]\d+)?")
@@ -149,7 +152,246 @@ class ModelSwitchEvent(_Spec):
         return model_path(self.kind, self.scope, self.lane)
 
 
-ScenarioEvent = ModelSwitchEvent  # more event types join this union with the scenario drills
+class _Targeted(_Spec):
+    """What every injected event shares: when, for how long (None: until the run ends) and for which assets
+    (an underlying or a trading symbol; neither: every asset)."""
+
+    at_s: float = Field(ge=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    underlying: str | None = None
+    symbol: str | None = None
+
+    @property
+    def target(self) -> str | None:
+        return self.symbol or self.underlying
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.underlying is not None and self.symbol is not None:
+            raise ValueError("give at most one of underlying or symbol")
+        return self
+
+
+def _multiplier(default: float = 1.0) -> Any:
+    return Field(default=default, gt=0, le=100)
+
+
+class NewsShockEvent(_Targeted):
+    """The underlying gaps by `jump_pct` at once; spreads and volatility stay multiplied for the duration."""
+
+    type: Literal["news_shock"]
+    jump_pct: float = Field(gt=-50, lt=100)
+    spread_mult: float = _multiplier()
+    vol_mult: float = _multiplier()
+
+
+class LiquidityDropEvent(_Targeted):
+    type: Literal["liquidity_drop"]
+    depth_mult: float = _multiplier()
+    volume_mult: float = _multiplier()
+
+
+class VolatilitySpikeEvent(_Targeted):
+    type: Literal["volatility_spike"]
+    vol_mult: float = _multiplier()
+
+
+class LatencyBurstEvent(_Targeted):
+    """A latency lane slowed by `factor`, or replaced by `model`, for the covered assets."""
+
+    type: Literal["latency_burst"]
+    lane: Literal["order", "cancel", "market_data"] = "order"
+    factor: float | None = Field(default=None, gt=0, le=1000)
+    model: dict[str, Any] | None = None
+    _parsed: Any = PrivateAttr(default=None)
+
+    @property
+    def parsed(self) -> Any:
+        return self._parsed
+
+    @model_validator(mode="after")
+    def _factor_or_model(self, info: ValidationInfo) -> Self:
+        if (self.factor is None) == (self.model is None):
+            raise ValueError("give exactly one of factor (multiplies the latency draw) or model (used instead)")
+        if self.model is not None:
+            try:
+                self._parsed = parse_model("latency", self.model, where="model", base=(info.context or {}).get("base"))
+            except ModelConfigError as exc:
+                raise ValueError("; ".join(exc.errors)) from None
+        return self
+
+
+class RejectStormEvent(_Targeted):
+    type: Literal["reject_storm"]
+    error_bucket: ErrorBucket
+    rate: float = Field(gt=0, le=1)
+
+
+class BrokerOutageEvent(_Targeted):
+    """Orders time out at `rate`; `lost_answers` is the share of those the broker did accept (and may fill)
+    whose answer never came, the case that tempts a naive client into sending a duplicate. Order lookups fail at
+    `rate` too while the outage lasts."""
+
+    type: Literal["broker_outage"]
+    rate: float = Field(default=1.0, gt=0, le=1)
+    lost_answers: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("lost_answers", mode="before")
+    @classmethod
+    def _bool_means_all_or_none(cls, v: Any) -> Any:
+        return float(v) if isinstance(v, bool) else v
+
+
+class ThrottleEvent(_Targeted):
+    type: Literal["throttle"]
+    rate: float = Field(gt=0, le=1)
+
+
+class RiskChangeEvent(_Targeted):
+    """Risk limits laid over the config's for the duration (e.g. `{kill_switch: true}`); they apply to every
+    asset, so a target is refused."""
+
+    type: Literal["risk_change"]
+    risk: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _valid_risk(self) -> Self:
+        if self.target is not None:
+            raise ValueError("risk limits apply to every asset: give no underlying or symbol")
+        if not self.risk:
+            raise ValueError("risk: give at least one field of the config's risk section")
+        try:
+            RiskConfig.model_validate(self.risk)
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"risk.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                       for e in exc.errors())) from None
+        return self
+
+
+InjectedEvent = Annotated[
+    NewsShockEvent | LiquidityDropEvent | VolatilitySpikeEvent | LatencyBurstEvent | RejectStormEvent
+    | BrokerOutageEvent | ThrottleEvent | RiskChangeEvent,
+    Field(discriminator="type"),
+]
+_INJECTED_ADAPTER: TypeAdapter[Any] = TypeAdapter(InjectedEvent)
+
+
+class Distribution(_Spec):
+    """A random magnitude or duration in a `random` event's template."""
+
+    dist: Literal["uniform", "normal", "lognormal", "exponential", "choice"]
+    low: float | None = None
+    high: float | None = None
+    mean: float | None = None
+    std: float | None = Field(default=None, ge=0)
+    median: float | None = Field(default=None, gt=0)
+    sigma: float | None = Field(default=None, ge=0)
+    values: list[Any] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _fields(self) -> Self:
+        need = {"uniform": ("low", "high"), "normal": ("mean", "std"), "lognormal": ("median", "sigma"),
+                "exponential": ("mean",), "choice": ("values",)}[self.dist]
+        missing = [name for name in need if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"{self.dist} needs {', '.join(missing)}")
+        if self.dist == "uniform" and self.high is not None and self.low is not None and self.high < self.low:
+            raise ValueError(f"high {self.high} is below low {self.low}")
+        if self.dist == "exponential" and self.mean is not None and self.mean <= 0:
+            raise ValueError(f"an exponential mean must be positive, got {self.mean}")
+        return self
+
+    def representative(self) -> Any:
+        """A value the distribution can produce, to validate the template it sits in."""
+        if self.dist == "uniform":
+            return self.low
+        if self.dist == "lognormal":
+            return self.median
+        if self.dist == "choice":
+            assert self.values is not None
+            return self.values[0]
+        return self.mean
+
+    def draw(self, gen: np.random.Generator) -> Any:
+        # The validator guarantees the fields each distribution needs; `or 0.0` only satisfies the type checker.
+        if self.dist == "uniform":
+            return float(gen.uniform(self.low or 0.0, self.high or 0.0))
+        if self.dist == "normal":
+            return float(gen.normal(self.mean or 0.0, self.std or 0.0))
+        if self.dist == "lognormal":
+            return float((self.median or 0.0) * np.exp(gen.normal(0.0, self.sigma or 0.0)))
+        if self.dist == "exponential":
+            return float(gen.exponential(self.mean or 0.0))
+        assert self.values is not None
+        return self.values[int(gen.integers(len(self.values)))]
+
+
+class RandomEvent(_Spec):
+    """Events of one template arriving as a seeded Poisson process between `from_s` and `until_s`; any number
+    in the template (and `duration_s`) may be a distribution (`{dist: uniform, low, high}` ...), drawn per event.
+    A drawn value the event type refuses (e.g. a negative rate) is redrawn, up to a bound, then an error."""
+
+    type: Literal["random"]
+    process: Literal["poisson"] = "poisson"
+    rate_per_min: float = Field(gt=0, le=600)
+    from_s: float = Field(default=0.0, ge=0)
+    until_s: float | None = Field(default=None, gt=0)
+    event: dict[str, Any]
+    _distributions: dict[str, Distribution] = PrivateAttr(default_factory=dict)
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        return self._distributions
+
+    @model_validator(mode="after")
+    def _valid_template(self, info: ValidationInfo) -> Self:
+        if self.until_s is not None and self.until_s <= self.from_s:
+            raise ValueError(f"until_s {self.until_s} must be after from_s {self.from_s}")
+        kind = self.event.get("type")
+        if kind in ("random", "model_switch"):
+            raise ValueError(f"event.type: a random event's template cannot be {kind!r}")
+        if "at_s" in self.event:
+            raise ValueError("event.at_s: the Poisson process sets each event's time")
+        distributions: dict[str, Distribution] = {}
+        concrete: dict[str, Any] = {}
+        for key, value in self.event.items():
+            if isinstance(value, dict) and "dist" in value:
+                try:
+                    distributions[key] = Distribution.model_validate(value)
+                except ValidationError as exc:
+                    raise ValueError("; ".join(
+                        f"event.{'.'.join(str(p) for p in (key, *e['loc']))}: {e['msg']}" for e in exc.errors()
+                    )) from None
+                concrete[key] = distributions[key].representative()
+            else:
+                concrete[key] = value
+        try:
+            _INJECTED_ADAPTER.validate_python({**concrete, "at_s": 0.0}, context=info.context)
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"event.{'.'.join(str(p) for p in e['loc'][1:]) or 'type'}: {e['msg']}"
+                                       for e in exc.errors())) from None
+        self._distributions = distributions
+        return self
+
+    def instance(self, at_s: float, gen: np.random.Generator, base: Path | None) -> Any:
+        """One concrete event at `at_s` with its random fields drawn."""
+        for _ in range(_MAX_REDRAWS):
+            raw = {key: (self._distributions[key].draw(gen) if key in self._distributions else value)
+                   for key, value in self.event.items()}
+            try:
+                return _INJECTED_ADAPTER.validate_python({**raw, "at_s": at_s}, context={"base": base})
+            except ValidationError:
+                continue
+        raise ValueError(f"random event at {at_s:g}s: no valid draw in {_MAX_REDRAWS} tries; narrow the distributions")
+
+
+_MAX_REDRAWS = 100
+
+ScenarioEvent = Annotated[
+    ModelSwitchEvent | NewsShockEvent | LiquidityDropEvent | VolatilitySpikeEvent | LatencyBurstEvent
+    | RejectStormEvent | BrokerOutageEvent | ThrottleEvent | RiskChangeEvent | RandomEvent,
+    Field(discriminator="type"),
+]
 
 
 class ScenarioSpec(_Spec):
@@ -167,7 +409,12 @@ class ScenarioSpec(_Spec):
             if order.at_s is not None and order.at_s > self.duration_s:
                 raise ValueError(f"orders.{i}.at_s {order.at_s} is after duration_s {self.duration_s}")
         for i, event in enumerate(self.events):
-            if event.at_s > self.duration_s:
+            if isinstance(event, RandomEvent):
+                if event.from_s > self.duration_s:
+                    raise ValueError(f"events.{i}.from_s {event.from_s} is after duration_s {self.duration_s}")
+                if event.until_s is not None and event.until_s > self.duration_s:
+                    raise ValueError(f"events.{i}.until_s {event.until_s} is after duration_s {self.duration_s}")
+            elif event.at_s > self.duration_s:
                 raise ValueError(f"events.{i}.at_s {event.at_s} is after duration_s {self.duration_s}")
         return self
 

@@ -12,7 +12,8 @@ from typing import Final
 SCHEMA_VERSION: Final = 1
 
 EVENTS: Final = (
-    "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch"
+    "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch",
+    "parent", "markout",
 )
 
 COMMON_KEYS: Final = (
@@ -42,6 +43,11 @@ FILL_KEYS: Final = ("executed_price", "slippage", "slippage_bps", "latency_ms", 
 ERROR_KEYS: Final = ("error_bucket", "error", "attempt")
 # A runtime change of a latency/slippage model: {kind, lane, scope, old, new, source}; a replay reproduces it.
 MODEL_SWITCH_KEYS: Final = ("model_switch",)
+# A parent's end of life (once per parent): status, fills, decision price, mids and the market's interval VWAP,
+# what TCA needs beyond its children's records. `qty` is the parent's quantity.
+PARENT_KEYS: Final = ("parent",)
+# The mid read back at fixed horizons after a fill: {fill_seq, executed_price, horizons_s, mids, bps}.
+MARKOUT_KEYS: Final = ("markout",)
 EXTRA_KEY: Final = "extra_metrics"
 
 

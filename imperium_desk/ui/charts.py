@@ -11,6 +11,12 @@ loop step the tracker stamped them, so this equals the record's own `timestamp` 
 record. Fill rate: fills (`fill` + `partial_fill` records) per one-second bin of that time; children placed per
 second are overlaid, so a gap between the two lines is orders still working. The newest bin is the current,
 still-filling second.
+
+The stats line's figures (fills, latency p50/p95/p99, slippage mean/p95) are the desk's live aggregates
+(`Desk.aggregates`, the same source as the execution stats table) for the selected key over the session: they
+cover every fill, not only the `capacity` points the histograms hold. The session window rather than the
+1-minute one because it changes only when records arrive, and the line is refreshed only then: with the
+distributions, at most `DISTRIBUTION_HZ`, when the selected key got data. One cached snapshot read, no per-frame work.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from imperium_desk.desk import Desk
+from imperium_desk.desk import AggregateView, Desk
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer, peak_decimate
 from imperium_desk.ui.stepped_range import GrowingRange, SteppedRange
@@ -53,6 +59,7 @@ HISTOGRAM_BINS: Final = 60
 HISTOGRAM_TAILS: Final = (0.5, 99.5)
 SYMBOL_CAPACITY_CAP: Final = 10_000  # per-symbol buffers: a trader touches dozens of strikes in a day
 RATE_BIN_S: Final = 1.0
+LIVE_WINDOW_S: Final = None  # the stats line shows the aggregates' session window (see the module docstring)
 
 
 @dataclass(eq=False, slots=True)
@@ -123,21 +130,26 @@ def per_second(times: FloatArray, *, truncated: bool = False) -> tuple[FloatArra
 
 @dataclass(frozen=True, slots=True)
 class FillStats:
-    """What the stats line shows for the selected key."""
+    """The selected key's figures: the chart's own buffers (histograms) and the desk's live aggregates (the line)."""
 
     key: str
-    fills: int  # every fill seen for the key, also those the ring has dropped
-    latency: Distribution
+    fills: int  # every fill the chart has seen for the key, also those the ring has dropped
+    latency: Distribution  # of the buffered points, as the histogram shows them
     slippage: Distribution
+    live: AggregateView  # the desk's aggregates for the key over `LIVE_WINDOW_S`
 
     def text(self) -> str:
-        parts = [f"{self.key}: {self.fills:,} fills"]
-        lat, slip = self.latency, self.slippage
-        parts.append(f"latency p50 {lat.p50:.1f} ms  p95 {lat.p95:.1f} ms" if lat.n else "latency —")
-        parts.append(f"slippage mean {slip.mean:+.2f} bps  p95 {slip.p95:+.2f} bps" if slip.n else "slippage —")
+        live = self.live
+        parts = [f"{self.key}, session: {live.fills:,} fills"]
+        parts.append(
+            f"latency p50 {live.latency_p50_ms:.1f}  p95 {live.latency_p95_ms:.1f}  p99 {live.latency_p99_ms:.1f} ms"
+            if live.latency_n else "latency —"
+        )
+        parts.append(f"slippage mean {live.slippage_mean_bps:+.2f}  p95 {live.slippage_p95_bps:+.2f} bps"
+                     if live.slippage_n else "slippage —")
         text = "   ·   ".join(parts)
-        if slip.n < self.fills:
-            text += f"   (charts: last {slip.n:,})"
+        if self.slippage.n < live.fills:
+            text += f"   (histograms: last {self.slippage.n:,})"
         return text
 
 
@@ -171,6 +183,7 @@ class FillQualityCharts(QWidget):
             raise ValueError(f"redraw_hz: {redraw_hz} must be in (0, 120]")
         self.setObjectName("fillQualityCharts")
         self._clock = desk.clock
+        self._aggregates = desk.aggregates
         self._t0 = desk.clock.now()
         self._underlyings = frozenset(desk.underlyings)
         self.capacity = capacity
@@ -184,7 +197,8 @@ class FillQualityCharts(QWidget):
         self._dirty = False  # the selected series has points not drawn yet
         self._distributions_stale = False  # ... or not yet in the histograms/stats
         self._last_distributions = float("-inf")
-        self._stats = FillStats(ALL, 0, Distribution.of(np.empty(0)), Distribution.of(np.empty(0)))
+        self._stats = FillStats(ALL, 0, Distribution.of(np.empty(0)), Distribution.of(np.empty(0)),
+                                self._aggregates.snapshot(ALL, LIVE_WINDOW_S))
         self._stage = 0  # which third of the distribution work the next frame does
         self._latency_dist = self._stats.latency
         self._slippage_dist = self._stats.slippage
@@ -500,7 +514,8 @@ class FillQualityCharts(QWidget):
         x, placed_rate = per_second(placed.column("t"), truncated=series.placed_total > len(placed))
         self.placed_rate_curve.setData(x, placed_rate, skipFiniteCheck=True)
         self._follow_y(self.rate_plot, np.concatenate((rate, placed_rate)), include_zero=True)
-        self._stats = FillStats(series.key, series.fills_total, self._latency_dist, self._slippage_dist)
+        self._stats = FillStats(series.key, series.fills_total, self._latency_dist, self._slippage_dist,
+                                self._aggregates.snapshot(series.key, LIVE_WINDOW_S))
         self.stats_label.setText(self._stats.text())
         self._stage = 0
         self._distributions_stale = False
@@ -513,7 +528,7 @@ class FillQualityCharts(QWidget):
 
     @property
     def stats(self) -> FillStats:
-        """The stats line's numbers, as of the last distribution redraw."""
+        """The stats line's and the histograms' numbers, as of the last distribution redraw."""
         return self._stats
 
     def points(self, key: str = ALL) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QToolBar, QWidget
@@ -27,11 +28,12 @@ from imperium_desk.ui.multi_strike import MultiStrikePanel
 from imperium_desk.ui.portfolio import AccountSummary, PositionsTable
 from imperium_desk.ui.quick_order import QuickOrderDialog
 from imperium_desk.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog, typing_in_progress
+from imperium_desk.ui.stats_panel import StatsPanel
 from imperium_desk.ui.status import DeskStatusBar
 
 SETTINGS_GEOMETRY = "window/geometry"
 SETTINGS_STATE = "window/state"
-LAYOUT_VERSION = 2  # bump when docks change so an old saved layout is not forced onto new panels
+LAYOUT_VERSION = 3  # bump when docks change so an old saved layout is not forced onto new panels
 
 
 class ImperiumMainWindow(QMainWindow):
@@ -76,6 +78,8 @@ class ImperiumMainWindow(QMainWindow):
         self.add_dock("positions", "Positions", self.positions, bottom, tabify_with="blotter")
         self.models = ModelsPanel(desk, bridge)
         self.add_dock("models", "Models", self.models, bottom, tabify_with="charts")
+        self.stats_panel = StatsPanel(desk)
+        self.add_dock("stats", "Execution stats", self.stats_panel, bottom, tabify_with="charts")
         self.docks["blotter"].raise_()
         self.docks["charts"].raise_()
         self.status = DeskStatusBar(desk, bridge)
@@ -157,6 +161,7 @@ class ImperiumMainWindow(QMainWindow):
         self.view_menu.addAction(self._action("reset_layout", self.reset_layout))
         self.view_menu.addAction(self._action("ladder", lambda _=False: self.ladder.view.setFocus()))
         self.view_menu.addAction(self._action("multi_strike", lambda _=False: self.multi_strike.setFocus()))
+        self.view_menu.addAction(self._action("stats", lambda _=False: self.show_dock("stats")))
         for i, name in enumerate(QUICK_UNDERLYINGS, start=1):
             action = self._action(f"underlying_{i}", lambda _=False, n=name: self._quick_underlying(n))
             self.view_menu.addAction(action)
@@ -293,6 +298,8 @@ class ImperiumMainWindow(QMainWindow):
         stop.add_done_callback(lambda _: self._desk_stopped())
 
     def _desk_stopped(self) -> None:
+        if not shiboken6.isValid(self):  # the window was destroyed while the desk stopped (a test's teardown)
+            return
         self._stopped = True
         if self.quick_order is not None:
             self.quick_order.close()

@@ -45,6 +45,7 @@ SHORTCUTS: dict[str, ShortcutSpec] = {
     "underlying_4": ShortcutSpec("Ctrl+4", "MIDCPNIFTY"),
     "underlying_5": ShortcutSpec("Ctrl+5", "SENSEX"),
     "models": ShortcutSpec("Ctrl+Shift+M", "Show the latency/slippage models panel"),
+    "stats": ShortcutSpec("Ctrl+Shift+E", "Show the execution stats table (live latency, slippage, fill rate)"),
     "reload_config": ShortcutSpec("Ctrl+Shift+O", "Reload the config file's models (also automatic on save)"),
     "reset_layout": ShortcutSpec("Ctrl+Shift+R", "Reset the window layout"),
     "help": ShortcutSpec("F1", "This list of shortcuts"),

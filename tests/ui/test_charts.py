@@ -79,6 +79,28 @@ def test_a_real_fill_lands_in_the_latency_and_slippage_buffers(
     qtbot.waitUntil(lambda: len(drawn(charts.latency_curve)[1]) == 1, timeout=1000)
 
 
+def test_the_stats_line_shows_the_live_session_aggregates_of_the_selected_key(
+    qtbot: QtBot, desk: Desk, charts: FillQualityCharts
+) -> None:
+    expiry = desk.expiries("NIFTY", 1)[0]
+    symbol = desk.contract("NIFTY", expiry, desk.atm_strike("NIFTY"), OptionRight.CE).symbol
+    lot = desk.lot_size("NIFTY")
+    desk.submit(ExecutionRequest(symbol=symbol, side=Side.BUY, quantity=lot, algo=Algo.IMMEDIATE))
+    desk.submit(ExecutionRequest(symbol=symbol, side=Side.SELL, quantity=lot, algo=Algo.IMMEDIATE))
+    qtbot.waitUntil(lambda: "All, session: 2 fills" in charts.stats_label.text(), timeout=3000)
+    live = desk.aggregates.snapshot(ALL, None)
+    assert charts.stats.live == live
+    text = charts.stats_label.text()
+    assert f"p50 {live.latency_p50_ms:.1f}  p95 {live.latency_p95_ms:.1f}  p99 {live.latency_p99_ms:.1f} ms" in text
+    assert f"slippage mean {live.slippage_mean_bps:+.2f}  p95 {live.slippage_p95_bps:+.2f} bps" in text
+
+    charts.set_asset("BANKNIFTY")
+    qtbot.waitUntil(lambda: charts.stats_label.text().startswith("BANKNIFTY, session: 0 fills"), timeout=1000)
+    assert "latency —" in charts.stats_label.text()
+    charts.set_asset(symbol)
+    qtbot.waitUntil(lambda: charts.stats_label.text().startswith(f"{symbol}, session: 2 fills"), timeout=1000)
+
+
 def test_redraws_come_from_the_timer_not_per_record(qtbot: QtBot, charts: FillQualityCharts) -> None:
     for i in range(1000):
         charts.ingest(record(latency_ms=float(i % 17), slippage_bps=float(i % 13)))
@@ -147,7 +169,9 @@ def test_an_underlying_without_fills_can_be_selected_but_an_unknown_symbol_canno
 def test_capacity_keeps_the_newest_points(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> None:
     charts = make_charts(qtbot, desk, bridge, capacity=100)
     for i in range(250):
-        charts.ingest(record(latency_ms=float(i), slippage_bps=float(i)), at=float(i))
+        rec = record(latency_ms=float(i), slippage_bps=float(i))
+        desk.aggregates.add(rec)  # as the desk does before the bridge: the stats line reads the aggregates
+        charts.ingest(rec, at=float(i))
     assert charts.points() == 100
     assert charts.buffers[ALL].latency.column("ms").tolist() == [float(i) for i in range(150, 250)]
     assert charts.buffers[ALL].fills_total == 250
@@ -191,7 +215,7 @@ def test_a_hidden_chart_draws_only_once_shown(qtbot: QtBot, charts: FillQualityC
     qtbot.waitUntil(lambda: charts.redraws > 0 and len(drawn(charts.latency_curve)[1]) == 1, timeout=1000)
 
 
-def test_a_hundred_thousand_points_ingest_and_draw(qtbot: QtBot, charts: FillQualityCharts) -> None:
+def test_a_hundred_thousand_points_ingest_and_draw(qtbot: QtBot, desk: Desk, charts: FillQualityCharts) -> None:
     n = 100_000
     rng = np.random.default_rng(7)
     latency = rng.lognormal(1.5, 0.4, n).round(3)
@@ -202,6 +226,8 @@ def test_a_hundred_thousand_points_ingest_and_draw(qtbot: QtBot, charts: FillQua
                slippage_bps=float(slippage[i]))
         for i in range(n)
     ]
+    for rec in records:
+        desk.aggregates.add(rec)  # as the desk does before the bridge: the stats line reads the aggregates
     charts.ingest_many(records, at=np.arange(n) * 0.001)
     assert charts.points(ALL) == n
     assert charts.points("NIFTY") == n - n // 3

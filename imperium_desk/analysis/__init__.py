@@ -1,0 +1,1 @@
+"""Post-trade analysis: TCA, fees, distribution fits and outliers over telemetry files."""
