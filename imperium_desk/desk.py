@@ -265,7 +265,9 @@ def run_replay(
     run_seed = spec.seed if seed is None else seed
     effective, catalog = prepare_replay(scenario, config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = ReplayTelemetry(out_dir, effective.telemetry)  # temp names, renamed together by commit()
+    # Temp names, renamed together by commit(); the run id names this run in a shared Redis stream.
+    run_id = f"{spec.id}:{run_seed}:{scenario.sha256[:8]}{effective.sha256()[:8]}"
+    writer = ReplayTelemetry(out_dir, effective.telemetry, run_id)
     counter = RunStats()
     metrics = OutcomeMetrics()
     wall_start = time.perf_counter()

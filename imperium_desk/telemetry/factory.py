@@ -19,10 +19,17 @@ def default_desk_id(jsonl_path: Path) -> str:
 
 
 def build_secondaries(
-    config: TelemetryConfig, jsonl_path: Path, *, index_path: Path | None = None, sqlite: bool = True
+    config: TelemetryConfig,
+    jsonl_path: Path,
+    *,
+    index_path: Path | None = None,
+    sqlite: bool = True,
+    run_id: str | None = None,
 ) -> list[SecondarySink]:
     """SQLite (beside the log unless `index_path` says otherwise) and Redis, as configured, in config order.
-    `sqlite=False` leaves the index out (a replay builds it from the finished file)."""
+    `sqlite=False` leaves the index out (a replay builds it from the finished file). `run_id` (replays) extends the
+    desk id: every replay starts at seq 1, so a rerun with another seed into the same folder must be a stream
+    producer of its own, while an identical rerun (same records) rightly adds nothing."""
     sinks: list[SecondarySink] = []
     for name in config.sinks:
         if name == "sqlite" and sqlite:
@@ -31,6 +38,8 @@ def build_secondaries(
             from imperium_desk.telemetry.redis_stream import RedisStreamSink  # the redis client only when used
 
             assert config.redis_url is not None  # the config refuses redis without a URL
-            sinks.append(RedisStreamSink(config.redis_url, config.redis_stream,
-                                         config.desk_id or default_desk_id(jsonl_path)))
+            desk_id = config.desk_id or default_desk_id(jsonl_path)
+            if run_id is not None:
+                desk_id = f"{desk_id}/{run_id}"
+            sinks.append(RedisStreamSink(config.redis_url, config.redis_stream, desk_id))
     return sinks

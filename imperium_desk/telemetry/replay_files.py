@@ -28,14 +28,15 @@ INDEX_NAME = "telemetry.sqlite"
 
 
 class ReplayTelemetry:
-    def __init__(self, out_dir: Path, config: TelemetryConfig) -> None:
+    def __init__(self, out_dir: Path, config: TelemetryConfig, run_id: str | None = None) -> None:
         self.path = out_dir / JSONL_NAME
         self.index_path = out_dir / INDEX_NAME
         self._partial = out_dir / f".{JSONL_NAME}.partial"
         self._index_partial = out_dir / f".{INDEX_NAME}.partial" if "sqlite" in config.sinks else None
+        # The desk id comes from the final name (and the run id), not the temporary one.
+        secondaries = build_secondaries(config, self.path, sqlite=False, run_id=run_id)
         self._hub = TelemetryHub(
-            self._partial, config, build_secondaries(config, self.path, sqlite=False),  # desk_id from the final name
-            append=False, rotate=False, serialize_on_caller=True,
+            self._partial, config, secondaries, append=False, rotate=False, serialize_on_caller=True,
         )
         self.write = self._hub.write
 

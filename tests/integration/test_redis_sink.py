@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import socket
 import subprocess
 import sys
@@ -292,9 +293,31 @@ def test_two_desk_processes_feed_one_stream_complete_and_in_per_desk_seq_order(
         stdout, stderr = process.communicate(timeout=HANG_GUARD_S * 4)
         assert process.returncode == 0, f"{desk}: {stdout}\n{stderr}"
     got = entries(redis_server)
+    assert len({e.desk for e in got}) == 2
     for desk, (out, _process) in runs.items():
         lines = (out / "telemetry.jsonl").read_bytes().splitlines()
-        mine = [e for e in got if e.desk == desk]
+        run = json.loads((out / "run.json").read_text())
+        mine = [e for e in got if e.desk.startswith(f"{desk}/{run['id']}:{run['seed']}:")]  # a replay's own id
         assert len(lines) > 50
         assert [orjson.dumps(e.record) for e in mine] == lines
         assert [e.seq for e in mine] == [orjson.loads(line)["seq"] for line in lines]
+
+
+def test_a_replay_with_another_seed_into_the_same_folder_is_a_producer_of_its_own(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"telemetry:\n  sinks: [jsonl, redis]\n  redis_url: {redis_server.url}\n"
+                      f"  redis_stream: {STREAM}\n  desk_id: d\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for seed in ("7", "8"):
+        done = subprocess.run(
+            [sys.executable, "-m", "imperium_desk", "replay", str(DEMO), "--out", str(out), "--config", str(config),
+             "--seed", seed, "--quiet", "--home", str(tmp_path / "home")],
+            cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S * 4, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    got = entries(redis_server)
+    second = (out / "telemetry.jsonl").read_bytes().splitlines()
+    assert len({e.desk for e in got}) == 2
+    assert [orjson.dumps(e.record) for e in got if ":8:" in e.desk] == second
