@@ -137,16 +137,21 @@ class FillQualityTracker:
         }
         self._emit(rec)
 
-    def scenario_event(self, entry: Record, *, underlying: str | None, symbol: str | None) -> None:
-        """A scenario event began or ended (`entry`: at_s, phase, event, type, target, params)."""
+    def _desk_record(self, event: str) -> Record:
+        """A record about the desk rather than an order: every order key null."""
         self.seq += 1
         rec: Record = dict.fromkeys(COMMON_KEYS)
         rec["schema_version"] = SCHEMA_VERSION
         rec["seq"] = self.seq
-        rec["event"] = "scenario"
+        rec["event"] = event
         rec["timestamp"] = self._timestamp()
         rec["mode"] = self._mode
         rec["scenario_id"] = self.scenario_id
+        return rec
+
+    def scenario_event(self, entry: Record, *, underlying: str | None, symbol: str | None) -> None:
+        """A scenario event began or ended (`entry`: at_s, phase, event, type, target, params)."""
+        rec = self._desk_record("scenario")
         rec["asset"] = symbol
         rec["underlying"] = underlying
         rec["scenario"] = entry
@@ -220,14 +225,7 @@ class FillQualityTracker:
 
     def model_switch(self, switch: ModelSwitch, underlying: str | None) -> None:
         """A model replaced at runtime. `asset`/`underlying` name the scope when it is one (null for global)."""
-        self.seq += 1
-        rec: Record = dict.fromkeys(COMMON_KEYS)
-        rec["schema_version"] = SCHEMA_VERSION
-        rec["seq"] = self.seq
-        rec["event"] = "model_switch"
-        rec["timestamp"] = self._timestamp()
-        rec["mode"] = self._mode
-        rec["scenario_id"] = self.scenario_id
+        rec = self._desk_record("model_switch")
         if switch.scope != "global":
             rec["asset"] = switch.scope if switch.scope != underlying else None
             rec["underlying"] = underlying
