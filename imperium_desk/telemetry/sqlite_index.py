@@ -184,19 +184,12 @@ class SqliteIndex:
             self._reader.close()
             self._reader = None
 
-    def query(
-        self,
-        since_seq: int | None = None,
-        since_time: float | None = None,
-        asset: str | None = None,
-        scenario_id: str | None = None,
-        parent_id: str | None = None,
-        event: str | None = None,
-        limit: int = DEFAULT_LIMIT,
-    ) -> list[Record]:
+    @property
+    def reader(self) -> IndexReader:
+        """Queries on this index through a read-only connection of its own (the writer's is the hub thread's)."""
         if self._reader is None:
             self._reader = IndexReader(self.path)
-        return self._reader.query(since_seq, since_time, asset, scenario_id, parent_id, event, limit)
+        return self._reader
 
 
 class IndexReader:

@@ -62,13 +62,25 @@ def test_first_sent_mid_is_the_mid_the_first_child_was_sent_at() -> None:
 def test_interval_vwap_is_the_market_value_traded_over_volume_while_the_parent_worked() -> None:
     h = harness()
     c = h.atm()
-    (result,) = _run(h, _request(h, 2, algo=Algo.TWAP, max_child_orders=4, horizon_s=60))
+    seen: list[tuple[int, float]] = []
+    results: list[ParentResult] = []
+    request = _request(h, 2, algo=Algo.TWAP, max_child_orders=4, horizon_s=60)
+
+    async def main() -> None:
+        h.engine.market.start()
+        before = h.engine.feed.quote(c.symbol)
+        seen.append((before.volume, before.turnover))
+        results.append(await h.engine.stack.execute(request))
+        after = h.engine.feed.quote(c.symbol)
+        seen.append((after.volume, after.turnover))
+        h.engine.market.stop()
+
+    h.clock.run(main())
+    (v0, t0), (v1, t1) = seen
     parent = h.events("parent")[0]["parent"]
-    assert parent["interval_volume"] > 0  # a minute of simulated trading in an ATM option
-    quote = h.engine.market.quote(c.symbol)
-    low = min(q[0] for q in quote.bids) - 50.0
-    assert low < parent["interval_vwap"] < quote.asks[-1][0] + 50.0
-    assert result.status is ParentStatus.COMPLETE
+    assert parent["interval_volume"] == v1 - v0 > 0  # a minute of simulated trading in an ATM option
+    assert parent["interval_vwap"] == pytest.approx((t1 - t0) / (v1 - v0), abs=1e-6)  # recorded to 6 decimals
+    assert results[0].status is ParentStatus.COMPLETE
 
 
 def test_a_risk_rejected_parent_still_writes_its_parent_record() -> None:

@@ -77,9 +77,9 @@ def test_writing_a_seq_twice_stores_it_once(tmp_path: Path) -> None:
 def test_records_since_a_seq_come_in_seq_order_up_to_the_limit(tmp_path: Path) -> None:
     records = [record(s) for s in range(1, 2001)]
     index = filled_index(tmp_path / "t.sqlite", records)
-    assert index.query(since_seq=1200) == records[1200:1700]
-    assert index.query(since_seq=1990, limit=500) == records[1990:]
-    assert index.query(since_seq=2000) == []
+    assert index.reader.query(since_seq=1200) == records[1200:1700]
+    assert index.reader.query(since_seq=1990, limit=500) == records[1990:]
+    assert index.reader.query(since_seq=2000) == []
     index.close()
 
 
@@ -87,8 +87,8 @@ def test_records_since_a_time_start_at_the_first_record_at_or_after_it(tmp_path:
     records = [record(s) for s in range(1, 1001)]
     index = filled_index(tmp_path / "t.sqlite", records)
     since = START + 500 * 0.01
-    assert index.query(since_time=since, limit=10) == expected(records, since_time=since, limit=10)
-    assert index.query(since_time=since, limit=10)[0]["seq"] == 500
+    assert index.reader.query(since_time=since, limit=10) == expected(records, since_time=since, limit=10)
+    assert index.reader.query(since_time=since, limit=10)[0]["seq"] == 500
     index.close()
 
 
@@ -97,16 +97,17 @@ def test_a_time_query_finds_records_written_after_the_clock_stepped_back(tmp_pat
     records = [record(s, ts=START + s - (200 if s > 300 else 0)) for s in range(1, 601)]
     index = filled_index(tmp_path / "t.sqlite", records)
     for since in (START + 100, START + 250, START + 350, START - 10, START + 10_000):
-        assert index.query(since_time=since) == expected(records, since_time=since)
-    assert [r["seq"] for r in index.query(since_time=START + 250, limit=60)] == [*range(250, 301), *range(450, 459)]
+        assert index.reader.query(since_time=since) == expected(records, since_time=since)
+    found = index.reader.query(since_time=START + 250, limit=60)
+    assert [r["seq"] for r in found] == [*range(250, 301), *range(450, 459)]
     index.close()
 
 
 def test_an_asset_matches_the_trading_symbol_or_the_underlying(tmp_path: Path) -> None:
     records = [record(s) for s in range(1, 3001)]
     index = filled_index(tmp_path / "t.sqlite", records)
-    by_symbol = index.query(asset=SYMBOLS[0][0])
-    by_underlying = index.query(asset="NIFTY")
+    by_symbol = index.reader.query(asset=SYMBOLS[0][0])
+    by_underlying = index.reader.query(asset="NIFTY")
     assert by_symbol == expected(records, asset=SYMBOLS[0][0])
     assert by_underlying == expected(records, asset="NIFTY")
     assert {r["asset"] for r in by_underlying} == {SYMBOLS[0][0], SYMBOLS[1][0]}
@@ -127,7 +128,7 @@ def test_every_filter_combination_returns_what_a_plain_filter_returns(tmp_path: 
             "event": rng.choice([None, "fill", "ack"]),
             "limit": rng.choice([1, 50, 500]),
         }
-        assert index.query(**query) == expected(records, **query), query
+        assert index.reader.query(**query) == expected(records, **query), query
     index.close()
 
 
