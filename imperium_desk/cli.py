@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -46,9 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="deterministic headless run of a scenario on the virtual clock")
     replay.add_argument("scenario", type=Path, help="scenario file (YAML or JSON)")
-    replay.add_argument("--seed", type=int, help="override the scenario's seed")
-    replay.add_argument("--out", type=Path, help="output folder (default: <home>/runs/<scenario id>)")
+    seeds = replay.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="override the scenario's seed")
+    seeds.add_argument(
+        "--seeds", metavar="LIST",
+        help="a sweep: run every seed (e.g. 1..100 or 1,4,9) in parallel processes, each into <out>/seed-<N>/, "
+             "and aggregate the outcomes into <out>/sweep.json",
+    )
+    replay.add_argument("--jobs", type=int, help="processes for --seeds (default: the machine's CPU count)")
+    replay.add_argument(
+        "--out", type=Path, help="output folder (default: <home>/runs/<scenario id>, or <id>-sweep for --seeds)"
+    )
     replay.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    replay.add_argument(
+        "--post", nargs="?", const="", metavar="URL",
+        help="post the outcome (each seed's, for a sweep) to a running desk's feedback API as a scenario_outcome; "
+             "URL default: the config's feedback host and port; token: <home>/feedback.token",
+    )
     _common(replay)
 
     fit = sub.add_parser("fit", help="fit latency/slippage model families to samples; ranked table")
@@ -70,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=argparse.SUPPRESS, help="desk config whose `fees` schedule prices the fills"
     )
     report.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    serve = sub.add_parser("serve", help="headless desk: engine, simulated market and the feedback API, no Qt")
+    serve.add_argument("--host", help="address to bind the feedback API (default: the config's, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port of the feedback API (default: the config's; 0: any free one)")
+    serve.add_argument(
+        "--allow-remote", action="store_true", help="allow binding a non-loopback --host (prints a warning)"
+    )
+    _common(serve)
 
     reindex = sub.add_parser("reindex", help="rebuild the SQLite telemetry index from the JSONL files")
     reindex.add_argument(
@@ -104,10 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args.telemetry, args.html, args.json, args.config)
         if command == "reindex":
             return _reindex(args.jsonl, args.db, home_dir(args.home))
+        if command == "serve":
+            return _serve(args.config, home_dir(args.home), args.host, args.port, args.allow_remote)
         if command == "fit":
             return _fit(args.file, args.column, args.criterion, args.emit_config)
         if command == "replay":
-            return _replay(args.scenario, args.config, args.seed, args.out, home_dir(args.home), args.quiet)
+            poster = None if args.post is None else _OutcomePoster(args.post, args.config, home_dir(args.home))
+            if args.seeds is not None:
+                return _sweep(args.scenario, args.config, args.seeds, args.jobs, args.out, home_dir(args.home),
+                              args.quiet, poster)
+            if args.jobs is not None:
+                raise ConfigError(["--jobs: only with --seeds (a sweep)"])
+            return _replay(args.scenario, args.config, args.seed, args.out, home_dir(args.home), args.quiet, poster)
         return _gui(args.config, home_dir(args.home))
     except ConfigError as exc:
         for line in exc.errors:
@@ -193,7 +224,8 @@ def _describe(params: Mapping[str, Any]) -> str:
 
 
 def _replay(
-    scenario_path: Path, config_path: Path | None, seed: int | None, out: Path | None, home: Path, quiet: bool
+    scenario_path: Path, config_path: Path | None, seed: int | None, out: Path | None, home: Path, quiet: bool,
+    poster: _OutcomePoster | None = None,
 ) -> int:
     from imperium_desk.desk import run_replay
 
@@ -210,7 +242,83 @@ def _replay(
         _print_summary(summary.run, summary.telemetry_path)
         if summary.outcome is not None:
             _print_outcome(summary.outcome, out_dir / "outcome.json")
+    if poster is not None:
+        outcome = summary.outcome if summary.outcome is not None else {"run": summary.metrics}
+        return poster.post([(int(summary.run["seed"]), outcome, dict(summary.run["counts"]))], str(summary.run["id"]))
     return EXIT_OK
+
+
+def _sweep(
+    scenario_path: Path, config_path: Path | None, seeds_text: str, jobs: int | None, out: Path | None, home: Path,
+    quiet: bool, poster: _OutcomePoster | None = None,
+) -> int:
+    from imperium_desk.scenarios.sweep_stats import parse_seeds
+    from imperium_desk.sweep import run_sweep
+
+    try:
+        seeds = parse_seeds(seeds_text)
+    except ValueError as exc:
+        raise ConfigError([f"--seeds: {exc}"]) from None
+    if jobs is not None and jobs < 1:
+        raise ConfigError([f"--jobs: must be at least 1, got {jobs}"])
+    scenario = load_scenario(scenario_path)  # a bad file is exit 2 before any process starts
+    out_dir = out if out is not None else home / "runs" / f"{scenario.spec.id}-sweep"
+    bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
+    sweep = run_sweep(
+        scenario_path, config_path, seeds, out_dir, jobs=jobs or os.cpu_count() or 1,
+        progress=None if bar is None else lambda done, total: bar(done / total),
+    )
+    if bar is not None:
+        bar.finish()
+    if not quiet:
+        _print_sweep(sweep, out_dir / "sweep.json")
+    if poster is not None:
+        outcomes = []
+        for run in sweep["runs"]:
+            folder = out_dir / run["out"]
+            document = folder / "outcome.json"
+            outcome = json.loads(document.read_text()) if document.is_file() else {"run": run["metrics"]}
+            counts = json.loads((folder / "run.json").read_text())["counts"]
+            outcomes.append((int(run["seed"]), outcome, counts))
+        return poster.post(outcomes, str(sweep["id"]))
+    return EXIT_OK
+
+
+class _OutcomePoster:
+    """Posts replay outcomes to a running desk's `POST /feedback/scenario_outcome` (DESIGN §6)."""
+
+    def __init__(self, url: str, config_path: Path | None, home: Path) -> None:
+        if not url:
+            from imperium_desk.config import load_config
+
+            cfg = load_config(config_path).feedback
+            host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+            if cfg.port == 0:
+                raise ConfigError(["--post: feedback.port is 0 (any free port): give the desk's address, --post URL"])
+            url = f"http://{host}:{cfg.port}"
+        self.url = url.rstrip("/")
+        self.token_path = home / "feedback.token"
+        if not self.token_path.is_file():  # checked before the run: a missing token must not cost a sweep
+            raise ConfigError([f"--post: no token at {self.token_path}: start the desk (or serve) with this --home"])
+
+    def post(self, outcomes: Sequence[tuple[int, Any, dict[str, Any]]], scenario_id: str) -> int:
+        import httpx
+
+        token = self.token_path.read_text(encoding="utf-8").strip()
+        try:
+            with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0) as client:
+                for seed, outcome, counts in outcomes:
+                    body = {"scenario_id": scenario_id, "seed": seed, "outcome": outcome, "metrics": counts}
+                    response = client.post("/feedback/scenario_outcome", json=body)
+                    if response.status_code != 201:
+                        print(f"error: --post: {self.url} answered {response.status_code}: {response.text[:300]}",
+                              file=sys.stderr)
+                        return EXIT_FAILURE
+        except httpx.HTTPError as exc:
+            print(f"error: --post: {self.url}: {exc} (the run's files are written)", file=sys.stderr)
+            return EXIT_FAILURE
+        print(f"posted {len(outcomes)} outcome(s) to {self.url}")
+        return EXIT_OK
 
 
 def _report(telemetry: Path, html_path: Path | None, json_path: Path | None, config_path: Path | None) -> int:
@@ -266,6 +374,51 @@ def _reindex(jsonl: Sequence[Path], db: Path | None, home: Path) -> int:
         raise ConfigError(exc.errors) from None
     except TelemetryFileError as exc:
         raise ConfigError([str(exc)]) from None
+    return EXIT_OK
+
+
+def _serve(config_path: Path | None, home: Path, host: str | None, port: int | None, allow_remote: bool) -> int:
+    """The desk without a window until Ctrl+C (or SIGTERM): market running, feedback API up; then a clean stop."""
+    import asyncio
+    import signal
+
+    from imperium_desk.clock import WallClock
+    from imperium_desk.config import merged_config
+    from imperium_desk.desk import Desk
+    from imperium_desk.feedback.config import is_loopback
+
+    config = load_config(config_path)
+    overrides: dict[str, Any] = {"host": host, "port": port, "allow_remote": True if allow_remote else None}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        config = merged_config(config, {"feedback": overrides}, "command line")
+    if not config.feedback.enabled:
+        raise ConfigError(["feedback.enabled: false, but serve runs the feedback API: enable it"])
+    home.mkdir(parents=True, exist_ok=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        desk = Desk(config, home=home, clock=WallClock(loop), config_path=config_path)
+        try:
+            desk.start()
+            address = await desk.start_feedback()
+            if not is_loopback(config.feedback.host):
+                print(f"warning: the feedback API listens on {config.feedback.host}: other machines can reach it "
+                      "(bearer token only, no TLS)", file=sys.stderr)
+            print(f"Imperium Desk {desk.mode.value} mode, headless: feedback API on {address} "
+                  f"(token in {desk.feedback_token_path}); telemetry -> {desk.telemetry_path}; Ctrl+C stops",
+                  flush=True)
+            await stop.wait()
+            print("stopping...", file=sys.stderr, flush=True)
+        finally:
+            await desk.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(main())
     return EXIT_OK
 
 
@@ -340,6 +493,26 @@ def _print_outcome(outcome: dict[str, object], path: Path) -> None:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
                                                                                                       strict=True))))
     print(f"outcome saved to {path}")
+
+
+def _print_sweep(sweep: dict[str, Any], path: Path) -> None:
+    """Each metric across the seeds: mean [p5, p95], with events, without, and the change."""
+    from imperium_desk.scenarios.sweep_stats import sweep_rows
+
+    runs = sweep["runs"]
+    print(f"scenario  {sweep['id']}")
+    print(f"seeds     {len(runs)} ({runs[0]['seed']}..{runs[-1]['seed']}), {sweep['jobs']} process(es), "
+          f"wall {sweep['wall_s']} s")
+    has_baseline = "baseline" in sweep["aggregate"]
+    header = ("metric", "with events", "no events", "change") if has_baseline else ("metric", "run", "", "")
+    rows = [header, *sweep_rows(sweep["aggregate"])]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print("\nacross seeds: mean [p5, p95]")
+    for row in rows:
+        cells = [cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
+                                                                                              strict=True))]
+        print("  ".join(cells).rstrip())
+    print(f"sweep saved to {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

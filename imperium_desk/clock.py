@@ -200,6 +200,9 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
     def run_forever(self) -> None:
         if self._running:
             raise RuntimeError("the virtual event loop is already running")
+        # A virtual run may start inside another loop's callback (a desk on the virtual clock computing a drill's
+        # baseline replay): that loop is the running one again afterwards.
+        outer = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         self._running = True
         ready, timers = self._ready, self._timers
@@ -232,7 +235,7 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
         finally:
             self._stopping = False
             self._running = False
-            asyncio.events._set_running_loop(None)
+            asyncio.events._set_running_loop(outer)
 
     def stop(self) -> None:
         self._stopping = True

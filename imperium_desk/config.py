@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from imperium_desk.analysis.fees import FeeSchedule
 from imperium_desk.broker.config import BrokerConfig
 from imperium_desk.execution.config import ExecutionConfig, RiskConfig
+from imperium_desk.feedback.config import FeedbackConfig
 from imperium_desk.market.config import MarketConfig
 from imperium_desk.models.config import LatencyModels, SlippageModels
 from imperium_desk.telemetry.config import TelemetryConfig
@@ -35,6 +36,8 @@ class Config(BaseModel):
     # Fees and taxes the post-trade report charges on fills: Indian index-option rates as of `fees.as_of`
     # (1 April 2026: zerodha.com/charges, Budget 2026-27 STT, NSE/BSE transaction charges; analysis/fees.py).
     fees: FeeSchedule = Field(default_factory=FeeSchedule)
+    # The local REST API, webhook subscribers and learners (DESIGN.md §6).
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     def sha256(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -41,6 +42,20 @@ from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.execution.stack import InvalidOrder as InvalidOrder  # noqa: PLC0414 - re-exported for ui
 from imperium_desk.execution.stack import PreTradeEstimate as PreTradeEstimate  # noqa: PLC0414
 from imperium_desk.execution.tracker import FillQualityTracker, Record
+from imperium_desk.feedback.backend import (
+    ActiveModelRow,
+    FeedbackInputError,
+    FeedbackStartError,
+    FieldProblem,
+    MetricsQuery,
+    ModelChange,
+    RecordListener,
+)
+from imperium_desk.feedback.learning.factory import build_learner_host
+from imperium_desk.feedback.learning.host import LearnerHost
+from imperium_desk.feedback.learning.plugin import LearnerLoadError
+from imperium_desk.feedback.learning.proposal import Decision, ModelProposal
+from imperium_desk.feedback.learning.replay import ReplayLearning
 from imperium_desk.market.config import default_instruments_path
 from imperium_desk.market.delayed import DelayedMarketData
 from imperium_desk.market.port import Quote
@@ -55,17 +70,27 @@ from imperium_desk.models.resolver import ModelSwitch as ModelSwitch  # noqa: PL
 from imperium_desk.models.samplers import latency_sampler, slippage_sampler
 from imperium_desk.rng import RandomStreams
 from imperium_desk.scenarios.injector import ActiveEvent, EventInjector
+from imperium_desk.scenarios.library import DrillInfo as DrillInfo  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.scenarios.library import DrillSource, live_problems, scan, shipped_scenarios_dir
+from imperium_desk.scenarios.live import DrillState as DrillState  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.scenarios.live import DrillView as DrillView  # noqa: PLC0414 - re-exported for ui
+from imperium_desk.scenarios.live import LiveDrill
 from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
 from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner, check_instruments
-from imperium_desk.scenarios.spec import LoadedScenario, ModelSwitchEvent
-from imperium_desk.scenarios.timeline import expand_timeline
+from imperium_desk.scenarios.spec import LoadedScenario, ModelSwitchEvent, load_scenario
+from imperium_desk.scenarios.timeline import TimedEvent, expand_timeline
 from imperium_desk.telemetry.aggregates import AggregateView as AggregateView  # noqa: PLC0414 - re-exported for ui
 from imperium_desk.telemetry.aggregates import LiveAggregates
-from imperium_desk.telemetry.factory import build_secondaries
+from imperium_desk.telemetry.factory import build_secondaries, default_desk_id
 from imperium_desk.telemetry.hub import TelemetryHub
 from imperium_desk.telemetry.replay_files import ReplayTelemetry
+from imperium_desk.telemetry.schema import iso_utc
 from imperium_desk.telemetry.secondary import SinkStatus
-from imperium_desk.telemetry.sqlite_index import index_path_for
+from imperium_desk.telemetry.sqlite_index import IndexReader, index_path_for
+
+if TYPE_CHECKING:
+    from imperium_desk.feedback.server import FeedbackServer
+    from imperium_desk.feedback.webhooks.service import WebhookService
 
 
 def load_catalog(config: Config) -> InstrumentCatalog:
@@ -229,6 +254,7 @@ class ReplaySummary:
     results: list[ParentResult]
     telemetry_path: Path
     outcome: dict[str, Any] | None = None  # the run against its no-event baseline (scenarios with events)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the run's outcome metrics (events or not)
 
 
 def prepare_replay(scenario: LoadedScenario, config: Config) -> tuple[Config, InstrumentCatalog]:
@@ -264,6 +290,7 @@ def run_replay(
     spec = scenario.spec
     run_seed = spec.seed if seed is None else seed
     effective, catalog = prepare_replay(scenario, config)
+    learning = _replay_learning(effective)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Temp names, renamed together by commit(); the run id names this run in a shared Redis stream.
     run_id = f"{spec.id}:{run_seed}:{scenario.sha256[:8]}{effective.sha256()[:8]}"
@@ -271,17 +298,22 @@ def run_replay(
     counter = RunStats()
     metrics = OutcomeMetrics()
     wall_start = time.perf_counter()
+    # With events the no-event baseline runs after the run: each gets half of the progress bar.
+    first_half, second_half = _split_progress(progress, 2 if spec.events else 1)
     try:
         simulated = _simulate(scenario, effective, catalog, run_seed, sink=writer.write, listeners=(counter, metrics),
-                              progress=progress, faults=faults)
+                              progress=first_half, faults=faults, learning=learning)
         outcome = None
         if spec.events:
             # The same orders on the same seed with no events: what the drill did, metric by metric.
             baseline = OutcomeMetrics()
             calm = scenario.model_copy(update={"spec": spec.model_copy(update={"events": []})})
-            _simulate(calm, effective, catalog, run_seed, sink=_discard, listeners=(baseline,), progress=None,
-                      faults=faults)
+            _simulate(calm, effective, catalog, run_seed, sink=_discard, listeners=(baseline,),
+                      progress=second_half, faults=faults)
             outcome = compare(spec.id, run_seed, metrics.summary(), baseline.summary())
+        learned = learning.summary() if learning is not None else None
+        if outcome is not None and learned is not None:
+            outcome["learning"] = learned  # per asset, each model's error before and after a learner changed it
     except BaseException:
         writer.abort()
         raise
@@ -305,14 +337,38 @@ def run_replay(
         "records": writer.written,
         "wall_s": round(wall_s, 3),
     }
+    if learned is not None:
+        run["learning"] = learned
     if outcome is not None:
-        _write_json_atomic(out_dir / "outcome.json", outcome)
-    _write_json_atomic(out_dir / "run.json", run)
-    return ReplaySummary(run=run, results=results, telemetry_path=telemetry_path, outcome=outcome)
+        write_json_atomic(out_dir / "outcome.json", outcome)
+    write_json_atomic(out_dir / "run.json", run)
+    return ReplaySummary(run=run, results=results, telemetry_path=telemetry_path, outcome=outcome,
+                         metrics=metrics.summary())
+
+
+def _split_progress(
+    progress: ProgressCallback | None, parts: int
+) -> tuple[ProgressCallback | None, ProgressCallback | None]:
+    """Progress callbacks for the first and second of `parts` runs sharing one bar (None: no bar)."""
+    if progress is None or parts == 1:
+        return progress, None
+    report = progress
+    return (lambda f: report(f / parts)), (lambda f: report((1 + f) / parts))
 
 
 def _discard(record: Record) -> None:
     """The baseline run's sink: only its outcome metrics are kept."""
+
+
+def _replay_learning(config: Config) -> ReplayLearning | None:
+    """The learners of a replay's main run (the baseline runs without: it is what the orders do with no events),
+    loaded before anything is written so an unknown learner is an input error."""
+    if not config.feedback.learning.enabled:
+        return None
+    try:
+        return ReplayLearning(config.feedback.learning)
+    except LearnerLoadError as exc:
+        raise ConfigError(exc.errors) from None
 
 
 def _simulate(
@@ -325,6 +381,7 @@ def _simulate(
     listeners: Sequence[Callable[[Record], None]],
     progress: ProgressCallback | None,
     faults: FaultRates | None,
+    learning: ReplayLearning | None = None,
 ) -> tuple[list[ParentResult], list[dict[str, Any]], VirtualClock]:
     """One run of a scenario on a fresh virtual clock: its parents' results and its event timeline."""
     spec = scenario.spec
@@ -335,6 +392,15 @@ def _simulate(
     )
     for listener in listeners:
         engine.tracker.add_listener(listener)
+    if learning is not None:
+        # Auto-applied proposals switch on the loop turn after the fill that raised them (never inside a record
+        # callback), at the same virtual instant in every run.
+        learning.attach(
+            clock=clock, models=engine.models, underlying_of=engine.underlying_of_scope,
+            apply=lambda p, source: engine.switch_model(p.kind, p.scope, p.parsed, lane=p.lane, source=source),
+            streams=engine.streams, add_listener=engine.tracker.add_listener,
+            tick_size=lambda symbol: catalog.resolve(symbol).tick_size,
+        )
     injector = engine.event_injector()
     timeline = expand_timeline(spec, engine.streams.stream("scenario", "random"), scenario.path.parent)
     runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
@@ -366,10 +432,25 @@ def _describe(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _drill_timeline(scenario: LoadedScenario) -> list[TimedEvent]:
+    """A drill's events as a run of its seed fires them (random ones drawn as a replay draws them)."""
+    streams = RandomStreams(scenario.spec.seed)
+    return expand_timeline(scenario.spec, streams.stream("scenario", "random"), scenario.path.parent)
+
+
+def _timeline_row(timed: TimedEvent) -> dict[str, Any]:
+    event = timed.event
+    params = event.model_dump(mode="json", exclude={"type", "at_s", "underlying", "symbol", "duration_s"},
+                              exclude_none=True)
+    target = event.scope if isinstance(event, ModelSwitchEvent) else event.target
+    return {"at_s": timed.at_s, "event": timed.label, "type": event.type, "target": target,
+            "duration_s": getattr(event, "duration_s", None), "params": params}
 
 
 # -- the running desk (GUI, serve) --------------------------------------------------------------------------
@@ -484,9 +565,26 @@ class ModelRow:
     params: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class DrillEvent:
+    """A drill started, one of its events began or ended, or the drill ended (`phase`), and how it stands."""
+
+    phase: str  # started | event_start | event_end | finished | stopped | failed
+    view: DrillView
+
+
+@dataclass(frozen=True, slots=True)
+class DrillPreview:
+    """A drill before it runs: what the scenario panel shows when one is picked."""
+
+    info: DrillInfo
+    timeline: list[dict[str, Any]]  # {at_s, event, type, target, duration_s, params}, in firing order
+    orders: int  # parents the drill will place
+
+
 DeskEvent = (
     RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent | ModelsChanged
-    | MessageEvent
+    | MessageEvent | DrillEvent
 )
 DeskListener = Callable[[DeskEvent], None]
 
@@ -563,6 +661,13 @@ class Desk:
         self._config_mtime = _mtime(config_path)
         self._config_timer: Cancellable | None = None
         self._reloading = False
+        self.drills_dir = home / "scenarios"  # the trader's own drills, listed after the shipped ones
+        self.drill: LiveDrill | None = None  # the drill running now, or the last one (its outcome)
+        # The feedback API (start_feedback): its token file, and once started its address, backend and server.
+        self.feedback_token_path = home / "feedback.token"
+        self.feedback_address: str | None = None
+        self.feedback_backend: DeskFeedback | None = None
+        self._feedback_server: FeedbackServer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -586,9 +691,13 @@ class Desk:
         return self._stop_task
 
     async def _stop(self) -> None:
+        if self._feedback_server is not None:
+            await self.stop_feedback()  # first: no request reaches a desk that is stopping
         for timer in (self._portfolio_timer, self._config_timer):
             if timer is not None:
                 timer.cancel()
+        if self.drill is not None:
+            await self.drill.stop()  # its events undone and its parents cancelled before the market stops
         self.engine.market.stop()
         tasks = [s.task for s in self._tasks.values()]
         for task in tasks:
@@ -632,6 +741,89 @@ class Desk:
 
         threading.Thread(target=run, name=name, daemon=True).start()
         return done
+
+    # -- feedback API ----------------------------------------------------------------------------------------
+    async def start_feedback(self) -> str:
+        """Serve the feedback API (DESIGN.md §6) on this desk's loop and return its address: the token (created in
+        `feedback_token_path` on first start), the webhook outbox (`<home>/webhooks.sqlite`), the learner host, the
+        app and its server. Not part of `start()`: the window and `serve` run it, tests and other desks do not.
+        `stop()` stops it first. Raises ConfigError (port in use, remote host not allowed, unusable token file,
+        unknown learner)."""
+        if self._feedback_server is not None or self._stopped:
+            raise RuntimeError("the feedback API is already started, or the desk is stopping")
+        if "sqlite" not in self.config.telemetry.sinks:
+            raise ConfigError(["telemetry.sinks: the feedback API serves records from the SQLite index; add sqlite"])
+        cfg = self.config.feedback
+        token_path = self.feedback_token_path
+
+        def prepare() -> tuple[str, WebhookService | None]:
+            # FastAPI, uvicorn and httpx take a while to import, and the token is a file: not on the loop.
+            import imperium_desk.feedback.app
+            import imperium_desk.feedback.server  # noqa: F401
+            from imperium_desk.feedback.token import load_or_create_token
+            from imperium_desk.feedback.webhooks.service import WebhookService
+            from imperium_desk.feedback.webhooks.source import JsonlSource
+
+            token = load_or_create_token(token_path)
+            if not cfg.webhooks.enabled:
+                return token, None
+            writer = self._writer
+            source = JsonlSource(self.telemetry_path, lambda: writer.flushed_seq)
+            desk_id = self.config.telemetry.desk_id or default_desk_id(self.telemetry_path)
+            return token, WebhookService(self.home / "webhooks.sqlite", cfg.webhooks, self.clock, desk_id, source)
+
+        from imperium_desk.feedback.app import build_app
+        from imperium_desk.feedback.server import FeedbackServer
+
+        backend: DeskFeedback | None = None
+        try:
+            token, webhooks = await self._off_loop(prepare, "feedback-start")
+            learning = build_learner_host(
+                cfg.learning, clock=self.clock, models=self.engine.models,
+                underlying_of=self.engine.underlying_of_scope, apply=self._apply_proposal,
+                streams=self.engine.streams, tick_size=self._tick_size,
+            )
+            backend = DeskFeedback(self, webhooks=webhooks, learning=learning)
+            if webhooks is not None:
+                await webhooks.start()
+            server = FeedbackServer(build_app(backend, token, cfg), cfg.host, cfg.port,
+                                    allow_remote=cfg.allow_remote)
+            address = await server.start()
+        except (FeedbackStartError, LearnerLoadError) as exc:
+            if backend is not None:
+                await backend.aclose()
+            raise ConfigError(exc.errors if isinstance(exc, LearnerLoadError) else [str(exc)]) from None
+        except BaseException:
+            if backend is not None:
+                await backend.aclose()
+            raise
+        self._feedback_server, self.feedback_backend, self.feedback_address = server, backend, address
+        if self._stopped:
+            # The desk began stopping while the API started: its stop did not see a server to stop, so stop it here.
+            await self.stop_feedback()
+            raise ConfigError(["desk: stopped while the feedback API was starting"])
+        return address
+
+    async def stop_feedback(self) -> None:
+        """Stop the feedback API (its streams ended, running requests finished), then the learner host and the
+        webhook outbox; no task of theirs is left."""
+        server, backend = self._feedback_server, self.feedback_backend
+        self._feedback_server = self.feedback_backend = None
+        self.feedback_address = None
+        if server is not None:
+            await server.stop()
+        if backend is not None:
+            await backend.aclose()
+
+    def _apply_proposal(self, proposal: ModelProposal, source: str) -> Awaitable[ModelSwitch]:
+        """The learner host's switch: the models panel's own, so a learner's change is validated and logged alike."""
+        return self.switch_model(proposal.kind, proposal.scope, proposal.model, lane=proposal.lane, source=source)
+
+    def _tick_size(self, symbol: str) -> float | None:
+        try:
+            return self.catalog.resolve(symbol).tick_size
+        except InstrumentError:
+            return None
 
     @property
     def stopped(self) -> bool:
@@ -971,6 +1163,106 @@ class Desk:
     def _underlying_of(self, asset: str) -> str:
         return self.engine.underlying_of_scope(asset) or asset
 
+    # -- drills ----------------------------------------------------------------------------------------------
+    async def drill_library(self) -> list[DrillInfo]:
+        """The shipped drills, then the trader's (`<home>/scenarios/`), each checked against this desk."""
+        folders: list[tuple[Path, DrillSource]] = [(shipped_scenarios_dir(), "shipped"), (self.drills_dir, "user")]
+        underlyings = list(self.underlyings)
+        return await self._off_loop(lambda: scan(folders, self.catalog, underlyings), "drill-library")
+
+    async def drill_preview(self, path: Path) -> DrillPreview:
+        """A drill's description, event timeline (random events drawn from its seed) and order count.
+        Raises ConfigError (field paths) for a file that cannot run here."""
+        scenario = await self._off_loop(lambda: self._load_drill(path), "drill-load")
+        spec = scenario.spec
+        timeline = _drill_timeline(scenario)
+        orders = sum(len(o.times(spec.duration_s)) for o in spec.orders)
+        info = DrillInfo(path, "user" if path.parent == self.drills_dir else "shipped", spec.id, spec.description,
+                         spec.duration_s, len(spec.orders), len(spec.events), None)
+        rows = [_timeline_row(t) for t in timeline]
+        return DrillPreview(info, rows, orders)
+
+    async def start_drill(self, path: Path) -> DrillView:
+        """Run a drill against the live paper session: its orders through the stack, its events on the wall
+        clock. One drill at a time; raises ConfigError for a file that cannot run here (nothing starts)."""
+        if self._stopped:
+            raise ConfigError(["desk: stopping; no drill can start"])
+        if self.drill is not None and self.drill.state is DrillState.RUNNING:
+            raise ConfigError([f"drill {self.drill.spec.id!r} is running: stop it first"])
+        scenario = await self._off_loop(lambda: self._load_drill(path), "drill-load")
+        spec = scenario.spec
+        engine = self.engine
+        latency, slippage = self.models_config()
+        calm_config = self.config.model_copy(update={"latency_model": latency, "slippage_model": slippage})
+        calm = scenario.model_copy(update={"spec": spec.model_copy(update={"events": []})})
+
+        def baseline() -> dict[str, Any]:
+            metrics = OutcomeMetrics()
+            _simulate(calm, calm_config, self.catalog, spec.seed, sink=_discard, listeners=(metrics,),
+                      progress=None, faults=None)
+            return metrics.summary()
+
+        def submit(request: ExecutionRequest) -> tuple[str, asyncio.Task[ParentResult]]:
+            submitted = self.submit(request)
+            return submitted.parent_id, submitted.task
+
+        def runner(execute: Callable[[ExecutionRequest], Any]) -> ScenarioRunner:
+            return ScenarioRunner(spec, clock=self.clock, stack=engine.stack, market=engine.feed,
+                                  catalog=self.catalog, timeline=_drill_timeline(scenario),
+                                  on_event=injector.start, execute=execute, source="drill")
+
+        injector = engine.event_injector(on_change=self._drill_changed)
+        drill = LiveDrill(
+            spec, runner, loop=self._loop, clock=self.clock, injector=injector, tracker=engine.tracker, submit=submit,
+            cancel_parents=self._cancel_parents, baseline=self._off_loop(baseline, "drill-baseline"), seed=spec.seed,
+        )
+        self.drill = drill
+        drill.task.add_done_callback(lambda _t: self._drill_done(drill))
+        self._emit(DrillEvent("started", drill.view()))
+        self._emit(MessageEvent(f"drill {spec.id} started ({spec.duration_s:g} s)"))
+        return drill.view()
+
+    async def stop_drill(self) -> DrillView | None:
+        """Stop the running drill (events undone, its parents cancelled); its outcome covers what ran."""
+        drill = self.drill
+        if drill is None:
+            return None
+        await drill.stop()
+        return drill.view()
+
+    def _load_drill(self, path: Path) -> LoadedScenario:
+        scenario = load_scenario(path)
+        problems = live_problems(scenario, self.catalog, list(self.underlyings))
+        if problems:
+            raise ConfigError(problems)
+        return scenario
+
+    async def _cancel_parents(self, parent_ids: set[str]) -> None:
+        tasks = [s.task for pid, s in list(self._tasks.items()) if pid in parent_ids]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _drill_changed(self, active: ActiveEvent, phase: str) -> None:
+        if self.drill is not None:  # None only while the drill is being built (no event fires then)
+            self._emit(DrillEvent(f"event_{phase}", self.drill.view()))
+
+    def _drill_done(self, drill: LiveDrill) -> None:
+        view = drill.view()
+        if view.outcome is not None:
+            # Logged as a `scenario_outcome` record (webhooks, the stream, the index) and, with the feedback API
+            # running, handed to the learners as a posted outcome is.
+            posted = {"scenario_id": view.id, "seed": drill.seed, "outcome": view.outcome,
+                      "metrics": {"state": view.state.value, "elapsed_s": view.elapsed_s, "parents": view.parents}}
+            if self.feedback_backend is not None:
+                self.feedback_backend.record_outcome(posted)
+            else:
+                self.engine.tracker.scenario_outcome(posted)
+        self._emit(DrillEvent(view.state.value, view))
+        text = f"drill {drill.spec.id} {view.state.value} after {view.elapsed_s:g} s"
+        self._emit(MessageEvent(text + (f": {view.error}" if view.error else "")))
+
     # -- events ----------------------------------------------------------------------------------------------
     def _emit(self, event: DeskEvent) -> None:
         for listener in self._listeners:
@@ -1004,3 +1296,128 @@ class Desk:
         self._emit(ParentFinished(result))
         self._emit_state()
         self._schedule_portfolio()
+
+
+# -- the desk as the feedback API sees it --------------------------------------------------------------------
+class DeskFeedback:
+    """`FeedbackBackend` (feedback/backend.py) over a running desk: records read from its telemetry index,
+    measurements and outcomes written through its tracker (so they flow like the desk's own records: JSONL, index,
+    stream, webhooks, learners), and models switched the way the models panel switches them."""
+
+    def __init__(self, desk: Desk, *, webhooks: WebhookService | None = None,
+                 learning: LearnerHost | None = None) -> None:
+        self._desk = desk
+        self._reader = IndexReader(desk.telemetry_index_path)
+        self._listeners: list[RecordListener] = []
+        desk.engine.tracker.add_listener(self._fan_out)
+        self.webhooks = webhooks
+        self.learning = learning
+        self._unhook: list[Callable[[], None]] = []
+        if learning is not None:
+            self._unhook.append(self.subscribe(learning.on_record))
+            if webhooks is not None:
+                self._unhook.append(learning.add_listener(self._publish_decision))
+
+    def close(self) -> None:
+        """Stop handing records out and close the index reader (the services are `aclose`'s)."""
+        for unhook in self._unhook:
+            unhook()
+        self._listeners.clear()
+        self._reader.close()
+
+    async def aclose(self) -> None:
+        """`close`, then the learner host (changes being applied finish) and the webhook outbox."""
+        self.close()
+        if self.learning is not None:
+            await self.learning.close()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+
+    def _publish_decision(self, decision: Decision) -> None:
+        """Each proposal's decision (pending, applied, refused, ...) to the webhook subscribers that want them."""
+        assert self.webhooks is not None
+        try:
+            self.webhooks.publish("model_proposal", decision.model_dump(mode="json"))
+        except Exception:  # a listener must not break the host's decision; the outbox logs its own failures
+            logging.getLogger(__name__).exception("could not publish decision %s to webhooks", decision.id)
+
+    # -- records -------------------------------------------------------------------------------------------
+    def metrics_lines(self, query: MetricsQuery) -> list[tuple[int, bytes]]:
+        return self._reader.query_lines(since_seq=query.since_seq, since_time=query.since_time, asset=query.asset,
+                                        scenario_id=query.scenario_id, limit=query.limit)
+
+    def last_seq(self) -> int:
+        return self._desk.engine.tracker.seq
+
+    def subscribe(self, listener: RecordListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _fan_out(self, record: Record) -> None:
+        for listener in self._listeners:
+            listener(record)
+
+    def ingest_metrics(self, records: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+        tracker = self._desk.engine.tracker
+        received = iso_utc(self._desk.clock.now())
+        first = tracker.seq + 1
+        for record in records:
+            tracker.external(dict(record), {"seq": record.get("seq"), "received_at": received, "via": "rest"})
+        return first, tracker.seq
+
+    def record_outcome(self, outcome: Mapping[str, Any]) -> int:
+        seq = self._desk.engine.tracker.scenario_outcome(dict(outcome))
+        if self.learning is not None:
+            self.learning.on_outcome(outcome)
+        return seq
+
+    # -- models --------------------------------------------------------------------------------------------
+    def models(self) -> list[ActiveModelRow]:
+        return [ActiveModelRow(r.asset, r.kind, r.lane, r.scope, r.params) for r in self._desk.model_rows()]
+
+    async def put_models(self, changes: Sequence[ModelChange], source: str) -> list[ModelSwitch]:
+        """Every change validated (models parsed off the loop, then all switches tried on a scratch resolver), then
+        all applied at once on the loop: one bad change applies none."""
+        desk = self._desk
+        base = desk.config_path.parent if desk.config_path is not None else None
+
+        def parse_all() -> list[tuple[Any, list[FieldProblem]]]:
+            parsed: list[tuple[Any, list[FieldProblem]]] = []
+            for i, change in enumerate(changes):
+                if change.model is None:
+                    parsed.append((None, []))
+                    continue
+                where = model_path(change.kind, change.scope, change.lane)
+                try:
+                    parsed.append((parse_model(change.kind, change.model, where=where, base=base), []))
+                except ModelConfigError as exc:
+                    parsed.append((None, [FieldProblem(("body", "changes", i, "model"), e) for e in exc.errors]))
+            return parsed
+
+        parsed = await desk._off_loop(parse_all, "model-parse")
+        engine = desk.engine
+        problems = [p for _, found in parsed for p in found]
+        scratch = ModelResolver(*desk.models_config())  # the switches in order, as they would apply now
+        for i, (change, (model, found)) in enumerate(zip(changes, parsed, strict=True)):
+            if found:
+                continue
+            if model is not None and change.scope != "global" and engine.underlying_of_scope(change.scope) is None:
+                problems.append(FieldProblem(("body", "changes", i, "scope"), (
+                    f"{change.scope!r} is not global, a simulated underlying ({', '.join(desk.underlyings)}) or a "
+                    "known trading symbol")))
+                continue
+            try:
+                scratch.switch(change.kind, change.scope, model, lane=change.lane, source=source)
+            except ModelSwitchError as exc:
+                problems.append(FieldProblem(("body", "changes", i), str(exc)))
+        if problems:
+            raise FeedbackInputError(problems)
+        switches = [engine.switch_model(c.kind, c.scope, model, lane=c.lane, source=source)
+                    for c, (model, _) in zip(changes, parsed, strict=True)]
+        desk._emit(ModelsChanged(switches))
+        return switches

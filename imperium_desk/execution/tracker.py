@@ -42,6 +42,11 @@ class FillQualityTracker:
     def add_listener(self, listener: RecordSink) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: RecordSink) -> None:
+        """Stop calling `listener` (a drill's measurement ends with the drill); unknown listeners are ignored."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _emit(self, record: Record) -> None:
         self._sink(record)
         for listener in self._listeners:
@@ -156,6 +161,31 @@ class FillQualityTracker:
         rec["underlying"] = underlying
         rec["scenario"] = entry
         self._emit(rec)
+
+    def scenario_outcome(self, outcome: Record) -> int:
+        """A drill's result reported from outside ({scenario_id, seed, outcome, metrics}); returns its seq."""
+        rec = self._desk_record("scenario_outcome")
+        rec["scenario_id"] = outcome["scenario_id"]
+        rec["scenario_outcome"] = outcome
+        self._emit(rec)
+        return self.seq
+
+    def external(self, record: Record, provenance: Record) -> int:
+        """A measurement posted from outside (the REST API), re-sequenced into this log like the desk's own: the
+        sender's seq and the like are kept under `extra_metrics.external` (`provenance`). Returns the new seq."""
+        self.seq += 1
+        rec: Record = dict.fromkeys(COMMON_KEYS)
+        rec.update(record)  # common keys keep their schema order; the sender's own keys follow
+        rec["schema_version"] = SCHEMA_VERSION
+        rec["seq"] = self.seq
+        if rec["timestamp"] is None:
+            rec["timestamp"] = self._timestamp()
+        if rec["mode"] is None:
+            rec["mode"] = self._mode
+        extra = rec.get("extra_metrics")
+        rec["extra_metrics"] = {**(extra if isinstance(extra, dict) else {}), "external": provenance}
+        self._emit(rec)
+        return self.seq
 
     def parent_done(
         self, parent: ParentContext, result: ParentResult, end_mid: float, volume: int, turnover: float

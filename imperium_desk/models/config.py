@@ -42,6 +42,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Bounds that keep every model's numbers finite through sampling and fitting (an API or file must not switch in
+# 1e308 ms): an hour of latency, 1e5 of slippage in any unit (1000% in bps), a lognormal sigma of 5 (a 99th
+# percentile 10^5 times the median), and a Student t's df beyond which it is a normal anyway.
+MAX_LATENCY_MS = 3_600_000.0
+MAX_SLIPPAGE = 100_000.0
+MAX_SIGMA = 5.0
+MAX_LOG_LOCATION = 50.0
+MAX_DF = 1e6
+
+
 # -- regime conditioning -----------------------------------------------------------------------------------
 class ScaleWith(_Model):
     """Exponents that scale a draw with the simulated market (applied by the engine, not the sampler):
@@ -108,7 +118,7 @@ class _Samples:
 # -- latency -----------------------------------------------------------------------------------------------
 class ConstantLatency(_Model):
     type: Literal["constant"]
-    value_ms: float = Field(ge=0)
+    value_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
     scale_with: LatencyScaleWith | None = None
 
 
@@ -116,8 +126,8 @@ class NormalLatency(_Model):
     """Normal, truncated at zero by redrawing (the density is renormalised over [0, inf))."""
 
     type: Literal["normal"]
-    mean_ms: float = Field(ge=0)
-    std_ms: float = Field(ge=0)
+    mean_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
+    std_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
     scale_with: LatencyScaleWith | None = None
 
 
@@ -125,9 +135,9 @@ class LognormalLatency(_Model):
     """Lognormal by `median_ms` (= exp(mu)) and `sigma`, or by `mu`/`sigma` of ln(latency in ms)."""
 
     type: Literal["lognormal"]
-    median_ms: float | None = Field(default=None, gt=0)
-    mu: float | None = None
-    sigma: float = Field(ge=0)
+    median_ms: float | None = Field(default=None, gt=0, le=MAX_LATENCY_MS)
+    mu: float | None = Field(default=None, ge=-MAX_LOG_LOCATION, le=math.log(MAX_LATENCY_MS))
+    sigma: float = Field(ge=0, le=MAX_SIGMA)
     scale_with: LatencyScaleWith | None = None
 
     @model_validator(mode="after")
@@ -144,7 +154,7 @@ class LognormalLatency(_Model):
 
 class ExponentialLatency(_Model):
     type: Literal["exponential"]
-    mean_ms: float = Field(gt=0)
+    mean_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
     scale_with: LatencyScaleWith | None = None
 
 
@@ -152,9 +162,9 @@ class StudentTLatency(_Model):
     """Student t (heavy tails), truncated at zero by redrawing."""
 
     type: Literal["student_t"]
-    loc_ms: float = Field(ge=0)
-    scale_ms: float = Field(gt=0)
-    df: float = Field(gt=0)
+    loc_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
+    scale_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
+    df: float = Field(gt=0, le=MAX_DF)
     scale_with: LatencyScaleWith | None = None
 
 
@@ -230,7 +240,7 @@ class ShiftedLatency(_Model):
     """`floor_ms` plus a draw of `model` (any family but shifted or mixture)."""
 
     type: Literal["shifted"]
-    floor_ms: float = Field(ge=0)
+    floor_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
     model: InnerLatency
     scale_with: LatencyScaleWith | None = None
 
@@ -293,15 +303,15 @@ class MixtureLatency(_Model):
 # -- slippage ----------------------------------------------------------------------------------------------
 class ConstantSlippage(_Model):
     type: Literal["constant"]
-    value: float
+    value: float = Field(ge=-MAX_SLIPPAGE, le=MAX_SLIPPAGE)
     unit: SlippageUnit = "bps"
     scale_with: ScaleWith | None = None
 
 
 class NormalSlippage(_Model):
     type: Literal["normal"]
-    mean: float
-    std: float = Field(ge=0)
+    mean: float = Field(ge=-MAX_SLIPPAGE, le=MAX_SLIPPAGE)
+    std: float = Field(ge=0, le=MAX_SLIPPAGE)
     unit: SlippageUnit = "bps"
     scale_with: ScaleWith | None = None
 
@@ -310,9 +320,9 @@ class LognormalSlippage(_Model):
     """Adverse-only slippage: exp(mu + sigma*Z) in `unit`, located by `median` or `mu`."""
 
     type: Literal["lognormal"]
-    median: float | None = Field(default=None, gt=0)
-    mu: float | None = None
-    sigma: float = Field(ge=0)
+    median: float | None = Field(default=None, gt=0, le=MAX_SLIPPAGE)
+    mu: float | None = Field(default=None, ge=-MAX_LOG_LOCATION, le=math.log(MAX_SLIPPAGE))
+    sigma: float = Field(ge=0, le=MAX_SIGMA)
     unit: SlippageUnit = "bps"
     scale_with: ScaleWith | None = None
 
@@ -329,16 +339,16 @@ class LognormalSlippage(_Model):
 
 class ExponentialSlippage(_Model):
     type: Literal["exponential"]
-    mean: float = Field(gt=0)
+    mean: float = Field(gt=0, le=MAX_SLIPPAGE)
     unit: SlippageUnit = "bps"
     scale_with: ScaleWith | None = None
 
 
 class StudentTSlippage(_Model):
     type: Literal["student_t"]
-    loc: float
-    scale: float = Field(gt=0)
-    df: float = Field(gt=0)
+    loc: float = Field(ge=-MAX_SLIPPAGE, le=MAX_SLIPPAGE)
+    scale: float = Field(gt=0, le=MAX_SLIPPAGE)
+    df: float = Field(gt=0, le=MAX_DF)
     unit: SlippageUnit = "bps"
     scale_with: ScaleWith | None = None
 

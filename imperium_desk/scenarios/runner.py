@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +18,7 @@ from imperium_desk.scenarios.timeline import TimedEvent
 
 ProgressCallback = Callable[[float], None]
 EventHandler = Callable[[TimedEvent], object]
+Execute = Callable[[ExecutionRequest], Awaitable[ParentResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +84,19 @@ class ScenarioRunner:
         catalog: InstrumentCatalog,
         timeline: Sequence[TimedEvent] = (),
         on_event: EventHandler | None = None,
+        execute: Execute | None = None,
+        source: str = "replay",
     ) -> None:
+        """`execute` sends a parent (default: straight to the stack; the live desk passes its own submit, so a
+        drill's orders show in the blotter like the trader's); `source` is the requests' metadata source."""
         self.spec = spec
         self.timeline = list(timeline)
         self._on_event = on_event
         self._clock = clock
-        self._stack = stack
         self._market = market
         self._catalog = catalog
+        self._execute = execute if execute is not None else stack.execute
+        self._source = source
 
     def contract_for(self, order: OrderSpec) -> OptionContract:
         if order.symbol is not None:
@@ -128,13 +134,13 @@ class ScenarioRunner:
             participation_rate=p.participation_rate,
             randomize_slices=p.randomize_slices,
             horizon_s=p.horizon_s,
-            metadata=RequestMetadata(source="replay", group=self.spec.id),
+            metadata=RequestMetadata(source=self._source, group=self.spec.id),
         )
 
     async def _place(self, order: OrderSpec, index: int) -> ParentResult:
         try:
             request = self.request_for(order)
-            return await self._stack.execute(request)
+            return await self._execute(request)
         except (InstrumentError, InvalidOrder) as exc:
             # The order could not be formed at its time (e.g. a strike that does not exist there).
             return ParentResult(
@@ -145,20 +151,29 @@ class ScenarioRunner:
     async def run(self, progress: ProgressCallback | None = None) -> list[ParentResult]:
         start = self._clock.monotonic()
         duration = self.spec.duration_s
+        timers = []
         if self._on_event is not None:
             for timed in self.timeline:  # timers keep timeline order among events at one instant
-                self._clock.call_later(timed.at_s, self._on_event, timed)
+                timers.append(self._clock.call_later(timed.at_s, self._on_event, timed))
         tasks: list[asyncio.Task[ParentResult]] = []
-        for item in schedule(self.spec):
-            wait = start + item.at_s - self._clock.monotonic()
-            if wait > 0:
-                await self._clock.sleep(wait)
-            tasks.append(asyncio.ensure_future(self._place(item.order, item.index)))
-            if progress is not None:
-                progress(min(1.0, item.at_s / duration))
-        rest = start + duration - self._clock.monotonic()
-        if rest > 0:
-            await self._clock.sleep(rest)
+        try:
+            for item in schedule(self.spec):
+                wait = start + item.at_s - self._clock.monotonic()
+                if wait > 0:
+                    await self._clock.sleep(wait)
+                tasks.append(asyncio.ensure_future(self._place(item.order, item.index)))
+                if progress is not None:
+                    progress(min(1.0, item.at_s / duration))
+            rest = start + duration - self._clock.monotonic()
+            if rest > 0:
+                await self._clock.sleep(rest)
+        except BaseException:
+            for task in tasks:  # stopped early: the orders already placed stop with the run
+                task.cancel()
+            raise
+        finally:
+            for timer in timers:  # a run stopped early starts no more events
+                timer.cancel()
         results = list(await asyncio.gather(*tasks))
         if progress is not None:
             progress(1.0)

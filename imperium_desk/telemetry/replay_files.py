@@ -21,7 +21,7 @@ from pathlib import Path
 from imperium_desk.telemetry.config import TelemetryConfig
 from imperium_desk.telemetry.factory import build_secondaries
 from imperium_desk.telemetry.hub import TelemetryHub
-from imperium_desk.telemetry.sqlite_index import build_index, remove_index
+from imperium_desk.telemetry.sqlite_index import build_index, fsync_file, remove_index
 
 JSONL_NAME = "telemetry.jsonl"
 INDEX_NAME = "telemetry.sqlite"
@@ -35,8 +35,12 @@ class ReplayTelemetry:
         self._index_partial = out_dir / f".{INDEX_NAME}.partial" if "sqlite" in config.sinks else None
         # The desk id comes from the final name (and the run id), not the temporary one.
         secondaries = build_secondaries(config, self.path, sqlite=False, run_id=run_id)
+        # No fsync while the run goes: the file has a temporary name until the run completes, so a crash loses
+        # the run whatever was synced. One fsync before the rename makes the finished file durable.
+        self._fsync = config.fsync
         self._hub = TelemetryHub(
-            self._partial, config, secondaries, append=False, rotate=False, serialize_on_caller=True,
+            self._partial, config.model_copy(update={"fsync": False}), secondaries, append=False, rotate=False,
+            serialize_on_caller=True,
         )
         self.write = self._hub.write
 
@@ -49,6 +53,8 @@ class ReplayTelemetry:
         arrival marks a finished run). Raises, leaving nothing behind, if either fails."""
         try:
             self._hub.close(timeout_s=None)
+            if self._fsync:
+                fsync_file(self._partial)
             if self._index_partial is not None:
                 build_index(self._index_partial, [self._partial])
         except BaseException:

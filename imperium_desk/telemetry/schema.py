@@ -13,7 +13,7 @@ SCHEMA_VERSION: Final = 1
 
 EVENTS: Final = (
     "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch",
-    "parent", "markout",
+    "parent", "markout", "scenario_outcome",
 )
 
 COMMON_KEYS: Final = (
@@ -48,6 +48,9 @@ MODEL_SWITCH_KEYS: Final = ("model_switch",)
 PARENT_KEYS: Final = ("parent",)
 # The mid read back at fixed horizons after a fill: {fill_seq, executed_price, horizons_s, mids, bps}.
 MARKOUT_KEYS: Final = ("markout",)
+# A drill's result reported from outside (the REST API): {scenario_id, seed, outcome, metrics}, kept in the log so it
+# reaches every consumer a record does (index, stream, webhooks, learners).
+SCENARIO_OUTCOME_KEYS: Final = ("scenario_outcome",)
 EXTRA_KEY: Final = "extra_metrics"
 
 

@@ -179,7 +179,7 @@ class SqliteIndex:
         if conn is not None:
             conn.close()
             if not self._durable:
-                _fsync_file(self.path)
+                fsync_file(self.path)
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -218,6 +218,21 @@ class IndexReader:
     ) -> list[Record]:
         """Records with seq > since_seq, timestamp >= since_time (epoch seconds), the given asset (matching a
         record's `asset` or its `underlying`), scenario, parent and event; at most `limit`, in seq order."""
+        rows = self.query_lines(since_seq, since_time, asset, scenario_id, parent_id, event, limit)
+        return [orjson.loads(line) for _, line in rows]
+
+    def query_lines(
+        self,
+        since_seq: int | None = None,
+        since_time: float | None = None,
+        asset: str | None = None,
+        scenario_id: str | None = None,
+        parent_id: str | None = None,
+        event: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[tuple[int, bytes]]:
+        """`query` as (seq, stored JSON line) pairs, undecoded: a reader serving the records as JSON (the REST API)
+        joins them as they are."""
         if limit < 1:
             return []
         with self._lock:
@@ -246,13 +261,13 @@ class IndexReader:
                 )[:limit]
             else:
                 rows = self._select(conn, first, since_time, filters, asset, limit)
-        return [orjson.loads(line) for _, line in rows]
+        return rows
 
     @staticmethod
     def _select(
         conn: sqlite3.Connection, first: int, since_time: float | None, filters: dict[str, str],
         asset_or_underlying: str | None, limit: int,
-    ) -> list[tuple[int, str]]:
+    ) -> list[tuple[int, bytes]]:
         # The most selective equality drives the walk; the rest are checked on the rows it visits.
         driver = next((c for c in ("parent_id", "asset", "underlying", "scenario_id", "event") if c in filters), None)
         indexed = f" INDEXED BY records_{driver.removesuffix('_id')}" if driver else ""
@@ -284,6 +299,7 @@ class IndexReader:
             if not exists:
                 conn.close()
                 return None
+            conn.text_factory = bytes  # lines come back as the bytes orjson parses, or a server sends, as they are
             self._conn = conn
         return self._conn
 
@@ -371,7 +387,7 @@ def remove_index(path: Path) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,5 +1,6 @@
 """Starting the desk window: QApplication on a qasync loop, the Desk on the wall clock of that loop, the window,
-and a clean stop on close or Ctrl+C (orders cancelled, telemetry flushed, no pending tasks, exit 0)."""
+its feedback API, and a clean stop on close or Ctrl+C (orders cancelled, telemetry flushed, the API stopped, no
+pending tasks, exit 0)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def open_window(
     config_path: Path | None = None,
 ) -> ImperiumMainWindow:
     """The desk on the wall clock of `loop` (a qasync loop on the running QApplication), its bridge and its
-    window, not yet shown or started: the app, the screenshot script and the UI benchmark all build it here.
+    window, not yet shown or started (nor its feedback API: `run_gui` starts that through the window's feedback
+    panel): the app, the screenshot script and the UI benchmark all build it here.
     With `config_path` the desk reloads its models when that file changes."""
     desk = Desk(config, home=home, clock=WallClock(loop), config_path=config_path)
     return ImperiumMainWindow(desk, DeskBridge(desk), settings)
@@ -67,12 +69,22 @@ def run_gui(
     keep_python_awake.timeout.connect(lambda: None)
     try:
         desk.start()
+        # The feedback API starts as a task (its imports and token file are off the loop): the window shows at once,
+        # and the status bar shows the address, or why the desk runs without the API.
+        window.feedback.server_started.connect(
+            lambda address: print(f"feedback API on {address}; token in {desk.feedback_token_path}", flush=True))
+        window.feedback.server_failed.connect(
+            lambda error: print(f"feedback API not started: {error}", file=sys.stderr, flush=True))
+        feedback_start = window.feedback.start_server()
         window.show()
         shown_s = time.perf_counter() - started_at
         print(f"Imperium Desk {desk.mode.value} mode: window shown in {shown_s:.2f} s; "
               f"telemetry -> {desk.telemetry_path}", flush=True)
         with loop:
             loop.run_until_complete(closed)
+            if feedback_start is not None and not feedback_start.done():
+                # Closed while the API was starting: the start notices the stop and stops what it started.
+                loop.run_until_complete(asyncio.gather(feedback_start, return_exceptions=True))
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
             if pending:  # the desk's own tasks are finished by stop(); anything else is cancelled, not leaked
                 for task in pending:

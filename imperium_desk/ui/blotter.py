@@ -24,10 +24,11 @@ from PySide6.QtCore import (
     QTimer,
 )
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QTreeView, QVBoxLayout, QWidget
 
 from imperium_desk.desk import Desk, ParentFinished, ParentStarted
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.drills_live import DrillEventsTable
 
 # Semantic colours only (the theme owns the rest).
 COLOURS: dict[str, str] = {"good": "#3fb950", "bad": "#f85149", "warn": "#d29922", "buy": "#3fb950", "sell": "#f85149"}
@@ -182,6 +183,8 @@ class BlotterBook:
         self._touch(parent)
 
     def record(self, rec: dict[str, Any]) -> None:
+        if rec.get("parent_id") is None:  # about the desk, not an order (drill events, model switches)
+            return
         parent = self._parent(rec["parent_id"])
         if parent is None:
             return
@@ -626,6 +629,15 @@ class OrdersBlotter(QWidget):
         for column, width in enumerate(_COLUMN_WIDTHS):
             header.resizeSection(column, width)
 
+        # Injected drill events under the orders they hit (the table appears with a drill's first event).
+        self.drill_events = DrillEventsTable(bridge)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("blotterSplitter")
+        split.addWidget(self.view)
+        split.addWidget(self.drill_events)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Show"))
         bar.addWidget(self.filter)
@@ -633,7 +645,7 @@ class OrdersBlotter(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.view)
+        layout.addWidget(split)
 
         bridge.record.connect(self.model.on_record)
         bridge.parent_started.connect(self.model.on_parent_started)

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 from imperium_desk.desk import (
     Desk,
     DeskEvent,
+    DrillEvent,
     MessageEvent,
     ModelsChanged,
     ModelSwitch,
@@ -35,6 +36,7 @@ class DeskBridge(QObject):
     state = Signal(object)  # StateEvent
     message = Signal(str)  # a line for the status bar (rejections, errors the trader must see)
     models = Signal(object)  # ModelsChanged: latency/slippage models switched
+    drill = Signal(object)  # DrillEvent: a drill started, one of its events began/ended, or it ended
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +64,8 @@ class DeskBridge(QObject):
                 self.models.emit(event)
                 for switch in event.switches:
                     self.message.emit(_describe_switch(switch))
+            case DrillEvent():
+                self.drill.emit(event)
             case MessageEvent(text):
                 self.message.emit(text)
 

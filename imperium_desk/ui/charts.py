@@ -8,9 +8,10 @@ flag; a QTimer at `redraw_hz` redraws the time series only when the shown key ch
 Time axis: x is seconds since the chart was created (the window builds it right after `Desk.start`), taken from
 `desk.clock.now()` when the record arrives. Records reach the widget synchronously on the Qt thread in the same
 loop step the tracker stamped them, so this equals the record's own `timestamp` without parsing an ISO string per
-record. Fill rate: fills (`fill` + `partial_fill` records) per one-second bin of that time; children placed per
-second are overlaid, so a gap between the two lines is orders still working. The newest bin is the current,
-still-filling second.
+record. Drill events (`scenario` records) become vertical markers on the time plots at that same x
+(`drills_markers`). Fill rate: fills (`fill` + `partial_fill` records) per one-second bin of that time; children
+placed per second are overlaid, so a gap between the two lines is orders still working. The newest bin is the
+current, still-filling second.
 
 The stats line's figures (fills, latency p50/p95/p99, slippage mean/p95) are the desk's live aggregates
 (`Desk.aggregates`, the same source as the execution stats table) for the selected key over the session: they
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from imperium_desk.desk import AggregateView, Desk
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.drills_markers import DrillMarkers
 from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer, peak_decimate
 from imperium_desk.ui.stepped_range import GrowingRange, SteppedRange
 
@@ -235,6 +237,7 @@ class FillQualityCharts(QWidget):
         self.rate_plot = self._time_plot(2, "Fill rate", "per s", colspan=2)
         self.slippage_plot.setXLink(self.latency_plot)
         self.rate_plot.setXLink(self.latency_plot)
+        self.markers = DrillMarkers((self.latency_plot, self.slippage_plot, self.rate_plot), self.latency_plot)
         grid = self.plots.ci.layout
         grid.setColumnStretchFactor(0, 3)
         grid.setColumnStretchFactor(1, 1)
@@ -329,6 +332,12 @@ class FillQualityCharts(QWidget):
     def asset(self) -> str:
         return self._selected.key
 
+    def _underlying_of_key(self, key: str) -> str | None:
+        """The underlying a selector key belongs to (itself for an underlying; None for "All")."""
+        if key in self._symbols_of:
+            return key
+        return next((u for u, symbols in self._symbols_of.items() if key in symbols), None)
+
     def _on_asset_changed(self, index: int) -> None:
         key = self.asset_combo.itemData(index)
         if not isinstance(key, str) or key == self._selected.key:  # inserting an entry above shifts the index
@@ -358,6 +367,10 @@ class FillQualityCharts(QWidget):
             route = self._route(record.get("asset"), record.get("underlying"))
             for series in route:
                 series.add_placed(t)
+        elif event == "scenario":  # a drill event began or ended: a marker, drawn by the next frame
+            self.markers.add(record, self._now() if at is None else at)
+            self._mark_dirty()
+            return
         else:
             return
         if not self._dirty and self._selected in route:
@@ -447,6 +460,7 @@ class FillQualityCharts(QWidget):
 
     def _draw_series(self) -> None:
         series = self._selected
+        self.markers.sync(series.key, self._underlying_of_key(series.key))
         latency, slippage = series.latency.view(), series.slippage.view()
         if self._check_following():
             t = slippage[0] if slippage.shape[1] else latency[0]

@@ -9,6 +9,7 @@ Adding a panel (later issues: models, scenarios, telemetry, feedback) is one cal
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
@@ -21,6 +22,9 @@ from imperium_desk.domain.enums import Side
 from imperium_desk.ui.blotter import OrdersBlotter
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import FillQualityCharts
+from imperium_desk.ui.drills_menu import DrillsMenu
+from imperium_desk.ui.drills_panel import DrillLibrary, DrillsPanel
+from imperium_desk.ui.feedback_panel import FeedbackPanel
 from imperium_desk.ui.header import QUICK_UNDERLYINGS, HeaderBar
 from imperium_desk.ui.ladder import LadderClick, StrikeLadder
 from imperium_desk.ui.models_panel import ModelsPanel
@@ -33,7 +37,7 @@ from imperium_desk.ui.status import DeskStatusBar
 
 SETTINGS_GEOMETRY = "window/geometry"
 SETTINGS_STATE = "window/state"
-LAYOUT_VERSION = 3  # bump when docks change so an old saved layout is not forced onto new panels
+LAYOUT_VERSION = 5  # bump when docks change so an old saved layout is not forced onto new panels
 
 
 class ImperiumMainWindow(QMainWindow):
@@ -80,12 +84,26 @@ class ImperiumMainWindow(QMainWindow):
         self.add_dock("models", "Models", self.models, bottom, tabify_with="charts")
         self.stats_panel = StatsPanel(desk)
         self.add_dock("stats", "Execution stats", self.stats_panel, bottom, tabify_with="charts")
+        self.feedback = FeedbackPanel(desk, bridge)
+        self.add_dock("feedback", "Feedback API", self.feedback, bottom, tabify_with="charts")
+        # Drills sit with the right column, so the blotter and the charts stay in view while one runs.
+        self.drill_library = DrillLibrary(desk, self)
+        self.drills = DrillsPanel(desk, bridge, self.drill_library)
+        self.add_dock("drills", "Drills", self.drills, right, tabify_with="multi_strike")
+        self.docks["multi_strike"].raise_()
         self.docks["blotter"].raise_()
         self.docks["charts"].raise_()
         self.status = DeskStatusBar(desk, bridge)
         self.setStatusBar(self.status)
+        self.feedback.server_started.connect(self.status.set_server_address)
+        self.feedback.server_failed.connect(self.status.set_server_error)
 
         self._build_menus()
+        self.drills_menu = DrillsMenu(desk, bridge, self.drill_library, self.menu("Drills"),
+                                      self._action("drills", lambda _=False: self.show_dock("drills")),
+                                      self.drills.stop)
+        self.drills_menu.picked.connect(self.open_drill)
+        self.drill_library.reload()
         self.header.instrument_changed.connect(self._instrument_changed)
         self.header.lots_changed.connect(self.multi_strike.set_lots)
         self.ladder.price_clicked.connect(self.open_quick_order)
@@ -162,6 +180,7 @@ class ImperiumMainWindow(QMainWindow):
         self.view_menu.addAction(self._action("ladder", lambda _=False: self.ladder.view.setFocus()))
         self.view_menu.addAction(self._action("multi_strike", lambda _=False: self.multi_strike.setFocus()))
         self.view_menu.addAction(self._action("stats", lambda _=False: self.show_dock("stats")))
+        self.view_menu.addAction(self._action("feedback", lambda _=False: self.show_dock("feedback")))
         for i, name in enumerate(QUICK_UNDERLYINGS, start=1):
             action = self._action(f"underlying_{i}", lambda _=False, n=name: self._quick_underlying(n))
             self.view_menu.addAction(action)
@@ -224,6 +243,11 @@ class ImperiumMainWindow(QMainWindow):
         self.quick_order = dialog
         dialog.open()
         return dialog
+
+    def open_drill(self, path: Path) -> None:
+        """A drill picked in the menu: the panel, with that drill's description and timeline."""
+        self.show_dock("drills")
+        self.drills.select(path)
 
     def _ticket_closed(self, dialog: QuickOrderDialog) -> None:
         if self.quick_order is dialog:

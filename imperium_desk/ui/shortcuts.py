@@ -46,6 +46,8 @@ SHORTCUTS: dict[str, ShortcutSpec] = {
     "underlying_5": ShortcutSpec("Ctrl+5", "SENSEX"),
     "models": ShortcutSpec("Ctrl+Shift+M", "Show the latency/slippage models panel"),
     "stats": ShortcutSpec("Ctrl+Shift+E", "Show the execution stats table (live latency, slippage, fill rate)"),
+    "drills": ShortcutSpec("Ctrl+Shift+D", "Show the drills panel (pick, run and stop a scenario drill)"),
+    "feedback": ShortcutSpec("Ctrl+Shift+A", "Show the feedback API panel (token, webhooks, learner proposals)"),
     "reload_config": ShortcutSpec("Ctrl+Shift+O", "Reload the config file's models (also automatic on save)"),
     "reset_layout": ShortcutSpec("Ctrl+Shift+R", "Reset the window layout"),
     "help": ShortcutSpec("F1", "This list of shortcuts"),

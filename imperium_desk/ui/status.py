@@ -1,4 +1,5 @@
-"""The status bar: mode, market clock and feed state, the execution stack's load, and the last message."""
+"""The status bar: a running drill, mode, market clock and feed state, the execution stack's load, and the last
+message."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 from imperium_desk.desk import Desk, StateEvent
 from imperium_desk.domain.instruments import IST
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.drills_live import DrillStatusLabel
 
 MESSAGE_MS = 8000
+ERROR_COLOUR = "#ff6b6b"
 
 
 class DeskStatusBar(QStatusBar):
@@ -24,17 +27,31 @@ class DeskStatusBar(QStatusBar):
         self.stack_label.setObjectName("statusStack")
         self.server_label = QLabel()
         self.server_label.setObjectName("statusServer")
-        for label in (self.mode_label, self.feed_label, self.stack_label, self.server_label):
+        self.drill_label = DrillStatusLabel(desk, bridge)  # hidden unless a drill runs
+        for label in (self.drill_label, self.mode_label, self.feed_label, self.stack_label, self.server_label):
             self.addPermanentWidget(label)
         self.server_label.hide()  # shown once a feedback server runs
         bridge.state.connect(self.on_state)
-        bridge.message.connect(lambda text: self.showMessage(text, MESSAGE_MS))
+        bridge.message.connect(self.on_message)  # a bound slot: disconnected when the bar is deleted
         self.on_state(StateEvent(desk.kill_switch, desk.parents_in_flight, desk.children_in_flight,
                                  desk.engine.market.running, desk.clock.now()))
 
     def set_server_address(self, address: str) -> None:
+        self.server_label.setStyleSheet("")
+        self.server_label.setToolTip("")
         self.server_label.setText(f"feedback {address}")
         self.server_label.show()
+
+    def set_server_error(self, error: str) -> None:
+        """The feedback API could not start: the desk runs without it, and the bar says why."""
+        self.server_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.server_label.setToolTip(error)
+        self.server_label.setText("feedback API off")
+        self.server_label.show()
+        self.showMessage(f"Feedback API not started: {error}", MESSAGE_MS)
+
+    def on_message(self, text: str) -> None:
+        self.showMessage(text, MESSAGE_MS)
 
     def on_state(self, state: StateEvent) -> None:
         clock = datetime.fromtimestamp(state.market_time, IST).strftime("%H:%M:%S")

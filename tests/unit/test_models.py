@@ -841,3 +841,19 @@ def test_a_latency_switch_keeps_the_slippage_models() -> None:
     r = ModelResolver(LatencyModels(), slippage_models)
     r.switch("latency", "global", LATENCY.validate_python({"type": "constant", "value_ms": 9}))
     assert r.resolve(SYMBOL, "NIFTY").slippage.params == {"type": "constant", "value": 4.0, "unit": "price"}
+
+
+@pytest.mark.parametrize(
+    ("section", "model", "field"),
+    [
+        ("latency_model", {"type": "constant", "value_ms": 1e308}, "value_ms"),
+        ("latency_model", {"type": "lognormal", "median_ms": 40, "sigma": 1e6}, "sigma"),
+        ("latency_model", {"type": "lognormal", "mu": 800, "sigma": 0.3}, "mu"),
+        ("slippage_model", {"type": "normal", "mean": 1e300, "std": 1}, "mean"),
+    ],
+)
+def test_a_model_whose_numbers_could_overflow_is_refused_naming_the_field(
+    section: str, model: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"{section}\.global.*{field}"):
+        config_from_mapping({section: {"global": model}}, "test")

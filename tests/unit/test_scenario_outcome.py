@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from imperium_desk.config import Config
+from imperium_desk.desk import run_replay
 from imperium_desk.scenarios.outcome import OutcomeMetrics, compare, outcome_rows
+from imperium_desk.scenarios.spec import load_scenario
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _parent(side: str, qty: int, filled: int, avg: float | None, decision: float) -> dict[str, Any]:
@@ -48,3 +54,12 @@ def test_the_outcome_delta_is_run_minus_baseline_for_every_number() -> None:
     assert outcome["delta"]["latency_ms"]["p50"] == 250.0
     assert outcome["delta"]["arrival_slippage_bps"] == pytest.approx(100.0)
     assert ("fill_rate", "0.5", "1", "-0.5") in outcome_rows(outcome)
+
+
+def test_the_progress_bar_covers_the_run_then_its_baseline(tmp_path: Path) -> None:
+    seen: list[float] = []
+    scenario = load_scenario(REPO / "configs" / "scenarios" / "news-gap.yaml")
+    run_replay(scenario, Config(), tmp_path, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert 0.5 in seen  # the run with events ends at half way; the baseline fills the rest
+    assert max(v for v in seen if v < 0.5) > 0.4

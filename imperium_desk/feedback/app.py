@@ -1,0 +1,243 @@
+"""The feedback REST app (DESIGN.md §6): FastAPI routes over a `FeedbackBackend`.
+
+Routes run on the desk's own loop (the server is a task on it), so they call the backend directly; the one blocking
+call, reading the SQLite index, runs on the app's reader thread. `GET /feedback/metrics` answers with the index's
+stored JSON lines joined as they are: no record is parsed or serialised again on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import APIRouter, Body, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from imperium_desk import __version__
+from imperium_desk.feedback.auth import OPEN_PATHS, BearerAuth
+from imperium_desk.feedback.backend import FeedbackBackend, FeedbackInputError, MetricsQuery, ModelChange
+from imperium_desk.feedback.config import FeedbackConfig
+from imperium_desk.feedback.cursor import SinceError, encode_cursor, parse_since
+from imperium_desk.feedback.proposal_routes import proposal_routes, proposal_type
+from imperium_desk.feedback.registry import FeedbackRegistry, FeedbackType
+from imperium_desk.feedback.schemas import (
+    ActiveModelOut,
+    HealthOut,
+    MetricsAccepted,
+    MetricsIn,
+    MetricsPage,
+    MetricsParams,
+    ModelsOut,
+    ModelsPut,
+    ModelsSwitched,
+    ModelSwitchOut,
+    OutcomeRecorded,
+    ScenarioOutcomeIn,
+    TelemetryRecordIn,
+)
+from imperium_desk.feedback.sse import RecordStreams
+from imperium_desk.feedback.webhook_routes import webhook_routes
+
+_ERROR_SCHEMA: Final = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+# Answers any operation with a request body may give before its route runs (the body is not JSON, or too large).
+_BODY_ERRORS: Final = {"400": "the body cannot be read as JSON", "413": "the body is over the size limit"}
+
+
+class AppRuntime:
+    """What the app owns besides its routes: the thread that reads the index, and the live streams."""
+
+    def __init__(self, backend: FeedbackBackend, heartbeat_s: float) -> None:
+        self._backend = backend
+        # One thread: the index reader serialises its queries anyway, and a thread of our own (not the loop's
+        # default executor) is one we can shut down with the server.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback-index")
+        self.streams = RecordStreams(backend, self.read_index, heartbeat_s=heartbeat_s)
+
+    def read_index(self, query: MetricsQuery) -> Awaitable[list[tuple[int, bytes]]]:
+        return asyncio.get_running_loop().run_in_executor(self._reader, self._backend.metrics_lines, query)
+
+    def close(self) -> None:
+        """End the live streams and let the reader thread go once its last query is answered."""
+        self.streams.close()
+        self._reader.shutdown(wait=False)
+
+
+def runtime_of(app: FastAPI) -> AppRuntime:
+    runtime: AppRuntime = app.state.feedback_runtime
+    return runtime
+
+
+def build_app(
+    backend: FeedbackBackend,
+    token: str,
+    config: FeedbackConfig,
+    *,
+    extra_types: Sequence[FeedbackType] = (),
+    heartbeat_s: float = 15.0,
+) -> FastAPI:
+    """The API over `backend`, every route but `/health` and the docs behind `Bearer <token>`, request bodies capped
+    at `config.max_body_bytes` (413). `extra_types` add `POST /feedback/<name>` routes beside the built-in ones."""
+    app = FastAPI(
+        title="Imperium Desk feedback API",
+        version=__version__,
+        description="The desk's measurements, scenario outcomes and latency/slippage models for adaptive-learning "
+        "modules (DESIGN.md §6). Send `Authorization: Bearer <token>`; the token is in `<home>/feedback.token`.",
+        max_body_size=config.max_body_bytes,
+    )
+    runtime = AppRuntime(backend, heartbeat_s)
+    app.state.feedback_runtime = runtime
+    app.add_middleware(BearerAuth, token=token)
+    app.add_exception_handler(FeedbackInputError, _input_error)
+
+    registry = FeedbackRegistry()
+    for feedback_type in (*builtin_types(backend), *extra_types):
+        registry.register(feedback_type)
+    app.include_router(_routes(backend, runtime))
+    app.include_router(registered_routes(registry))
+    app.include_router(webhook_routes(backend))
+    app.include_router(proposal_routes(backend))
+    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
+    return app
+
+
+def builtin_types(backend: FeedbackBackend) -> list[FeedbackType]:
+    async def metrics(body: TelemetryRecordIn | list[TelemetryRecordIn]) -> MetricsAccepted:
+        records = body if isinstance(body, list) else [body]
+        first, last = backend.ingest_metrics([r.as_record() for r in records])
+        return MetricsAccepted(accepted=len(records), first_seq=first, last_seq=last)
+
+    async def outcome(body: ScenarioOutcomeIn) -> OutcomeRecorded:
+        seq = backend.record_outcome(body.model_dump(mode="json"))
+        return OutcomeRecorded(id=f"out_{seq}", seq=seq)
+
+    return [
+        FeedbackType("metrics", MetricsIn, MetricsAccepted, metrics, 202,
+                     "Append measurements (one telemetry record or a list) to the desk's telemetry"),
+        FeedbackType("scenario_outcome", ScenarioOutcomeIn, OutcomeRecorded, outcome, 201,
+                     "Report a scenario's outcome; kept as a `scenario_outcome` record and fed to the learners"),
+        proposal_type(backend),
+    ]
+
+
+def registered_routes(registry: FeedbackRegistry) -> APIRouter:
+    router = APIRouter(prefix="/feedback", tags=["feedback"])
+    for feedback_type in registry:
+        router.add_api_route(
+            f"/{feedback_type.name}", _endpoint(feedback_type), methods=["POST"],
+            status_code=feedback_type.status_code, response_model=feedback_type.response,
+            summary=feedback_type.summary or None, name=f"post_{feedback_type.name}",
+        )
+    return router
+
+
+def _endpoint(feedback_type: FeedbackType) -> Callable[..., Awaitable[BaseModel]]:
+    handler = feedback_type.handler
+
+    async def endpoint(body: Any) -> BaseModel:
+        return await handler(body)
+
+    # FastAPI reads the body's type from the signature: the registered type, declared here rather than in code.
+    parameter = inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
+                                  annotation=Annotated[feedback_type.body, Body()])
+    endpoint.__signature__ = inspect.Signature([parameter], return_annotation=feedback_type.response)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _routes(backend: FeedbackBackend, runtime: AppRuntime) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health", tags=["meta"])
+    async def health() -> HealthOut:
+        return HealthOut(status="ok", version=__version__)
+
+    @router.get("/feedback/metrics", tags=["feedback"], response_model=None,
+                responses={200: {"model": MetricsPage, "description": "a page of records in seq order"}})
+    async def get_metrics(params: Annotated[MetricsParams, Query()]) -> Response:
+        since = params.since
+        try:
+            since_seq, since_time = parse_since(since)
+        except SinceError as exc:
+            raise RequestValidationError([
+                {"type": "value_error", "loc": ("query", "since"), "msg": str(exc), "input": since}
+            ]) from None
+        rows = await runtime.read_index(MetricsQuery(since_seq, since_time, params.asset, params.scenario_id,
+                                                     params.limit))
+        if rows:
+            cursor = encode_cursor(rows[-1][0])
+        elif since is None:
+            cursor = encode_cursor(0)
+        else:
+            cursor = since  # nothing new yet: ask again from the same place
+        body = b'{"items":[%s],"next_cursor":%s}' % (b",".join([line for _, line in rows]), orjson.dumps(cursor))
+        return Response(body, media_type="application/json")
+
+    @router.get("/feedback/models", tags=["models"])
+    async def get_models() -> ModelsOut:
+        assets: dict[str, dict[str, dict[str, ActiveModelOut]]] = {}
+        for row in backend.models():
+            kinds = assets.setdefault(row.asset, {})
+            kinds.setdefault(row.kind, {})[row.lane] = ActiveModelOut(scope=row.scope, model=row.model)
+        return ModelsOut(assets=assets)
+
+    @router.put("/feedback/models", tags=["models"])
+    async def put_models(body: ModelsPut) -> ModelsSwitched:
+        changes = [ModelChange(c.kind, c.scope, c.lane, c.model) for c in body.changes]
+        switches = await backend.put_models(changes, "rest")
+        return ModelsSwitched(switches=[
+            ModelSwitchOut(kind=s.kind, lane=s.lane, scope=s.scope, old=s.old, new=s.new, source=s.source)
+            for s in switches
+        ])
+
+    @router.get("/feedback/stream", tags=["feedback"], response_class=StreamingResponse, responses={200: {
+        "description": "server-sent events: `id: <seq>`, `event: <record event>`, `data: <record JSON>`; comment "
+                       "lines as heartbeats",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }})
+    async def stream(
+        last_event_id: Annotated[int | None, Header(ge=0, le=2**63 - 1,
+                                                    description="resume after this seq (from the index)")] = None,
+    ) -> StreamingResponse:
+        return StreamingResponse(runtime.streams.events(last_event_id), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    return router
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FeedbackInputError)
+    detail = [{"type": "value_error", "loc": list(p.loc), "msg": p.msg} for p in exc.problems]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+
+
+def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus what the middleware answers, which FastAPI cannot see: the bearer scheme and
+    401 on every operation that needs the token, 400/413 on every operation that takes a body."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer", "description": "the token in <home>/feedback.token",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            operation["security"] = [{"bearer": []}]
+            responses["401"] = _error("missing or wrong bearer token")
+            if "requestBody" in operation:
+                for status, description in _BODY_ERRORS.items():
+                    responses.setdefault(status, _error(description))
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,97 @@
+"""`/feedback/webhooks`: subscribers (add, list, remove, enable again after a 410) and dead letters (list,
+redeliver), over the desk's `WebhookService`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from imperium_desk.feedback.backend import FeedbackBackend, FeedbackInputError, FieldProblem, WebhookAdmin
+from imperium_desk.feedback.schemas import ErrorOut
+from imperium_desk.feedback.webhooks.errors import UnknownWebhook, WebhookInputError, WebhooksNotRunning
+from imperium_desk.feedback.webhooks.views import DeadLetterView, NewSubscriber, SubscriberView
+
+SubscriberId = Annotated[str, Path(min_length=1, max_length=64)]
+DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+_OFF: Final[dict[int | str, dict[str, Any]]] = {
+    503: {"model": ErrorOut, "description": "webhooks are off (feedback.webhooks.enabled) or stopping"},
+}
+_UNKNOWN: Final[dict[int | str, dict[str, Any]]] = {404: {"model": ErrorOut, "description": "no such id"}, **_OFF}
+
+
+class SubscriberList(BaseModel):
+    subscribers: list[SubscriberView]
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterView] = Field(description="deliveries that ran out of attempts, oldest first")
+
+
+class Redelivered(BaseModel):
+    redelivered: int = Field(description="the dead letter queued again")
+
+
+def webhook_routes(backend: FeedbackBackend) -> APIRouter:
+    router = APIRouter(prefix="/feedback/webhooks", tags=["webhooks"])
+
+    @router.post("", status_code=201, responses=_OFF)
+    async def add_subscriber(body: NewSubscriber) -> SubscriberView:
+        with _answers(id_loc=("body",)):
+            return await _service(backend).add(body.url, body.secret, body.events)
+
+    @router.get("", responses=_OFF)
+    async def list_subscribers() -> SubscriberList:
+        with _answers():
+            return SubscriberList(subscribers=await _service(backend).subscribers())
+
+    @router.delete("/{subscriber_id}", status_code=204, response_class=Response, responses=_UNKNOWN)
+    async def remove_subscriber(subscriber_id: SubscriberId) -> Response:
+        with _answers(id_loc=("path", "subscriber_id")):
+            await _service(backend).remove(subscriber_id)
+        return Response(status_code=204)
+
+    @router.post("/{subscriber_id}/enable", responses=_UNKNOWN)
+    async def enable_subscriber(subscriber_id: SubscriberId) -> SubscriberView:
+        """Deliver again to a subscriber disabled by a 410 Gone; its queue resumes where it stopped."""
+        with _answers(id_loc=("path", "subscriber_id")):
+            return await _service(backend).enable(subscriber_id)
+
+    @router.get("/dead_letters", responses=_OFF)
+    async def list_dead_letters(limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> DeadLetterList:
+        with _answers():
+            return DeadLetterList(dead_letters=await _service(backend).dead_letters(limit))
+
+    @router.post("/dead_letters/{dead_letter_id}/redeliver", status_code=202, responses=_UNKNOWN)
+    async def redeliver(dead_letter_id: DeadLetterId) -> Redelivered:
+        """Queue a dead letter again with fresh attempts, ahead of its subscriber's later deliveries."""
+        with _answers(id_loc=("path", "dead_letter_id")):
+            await _service(backend).redeliver(dead_letter_id)
+        return Redelivered(redelivered=dead_letter_id)
+
+    return router
+
+
+def _service(backend: FeedbackBackend) -> WebhookAdmin:
+    service = backend.webhooks
+    if service is None:
+        raise HTTPException(503, "webhooks are off: feedback.webhooks.enabled is false in the desk's config")
+    return service
+
+
+@contextmanager
+def _answers(id_loc: tuple[str, ...] = ("body",)) -> Iterator[None]:
+    """The service's errors as HTTP answers: bad input 422 at its field, unknown id 404, not running 503."""
+    try:
+        yield
+    except WebhookInputError as exc:
+        loc = id_loc if exc.field == "id" else ("body", exc.field)
+        raise FeedbackInputError([FieldProblem(loc, exc.message)]) from None
+    except UnknownWebhook as exc:
+        raise HTTPException(404, str(exc)) from None
+    except WebhooksNotRunning as exc:
+        raise HTTPException(503, str(exc)) from None

@@ -1,0 +1,77 @@
+"""The drills a desk offers: the scenarios that ship (`configs/scenarios/`) and the trader's own
+(`<home>/scenarios/`), each read and checked, so the menu can list a broken file with its reason instead of
+failing when it is picked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import imperium_desk
+from imperium_desk.config import ConfigError
+from imperium_desk.domain.instruments import InstrumentCatalog
+from imperium_desk.scenarios.runner import check_instruments
+from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
+
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
+DrillSource = Literal["shipped", "user"]
+
+
+def shipped_scenarios_dir() -> Path:
+    """The drills that ship with the repository (`configs/scenarios/`)."""
+    return Path(imperium_desk.__file__).resolve().parents[1] / "configs" / "scenarios"
+
+
+@dataclass(frozen=True, slots=True)
+class DrillInfo:
+    path: Path
+    source: DrillSource
+    id: str  # the scenario's id, or the file's stem when it does not load
+    description: str
+    duration_s: float
+    orders: int
+    events: int
+    problem: str | None  # why it cannot run in this desk (invalid file, unknown instrument, config overrides)
+
+    @property
+    def runnable(self) -> bool:
+        return self.problem is None
+
+
+def live_problems(scenario: LoadedScenario, catalog: InstrumentCatalog, simulated: Sequence[str]) -> list[str]:
+    """What stops a valid scenario from running against this desk's live session."""
+    problems = [f"{scenario.path}: {p}" for p in check_instruments(scenario.spec, catalog, list(simulated))]
+    if scenario.spec.config:
+        # Market, broker and risk sections are read when the desk starts; a drill cannot swap them mid-session.
+        problems.append(f"{scenario.path}: config: a drill with config overrides runs only as a replay "
+                        "(imperium-desk replay)")
+    return problems
+
+
+def scan(
+    folders: Sequence[tuple[Path, DrillSource]], catalog: InstrumentCatalog, simulated: Sequence[str]
+) -> list[DrillInfo]:
+    """Every scenario file in `folders` (blocking file reads: call it off the event loop), by source then name."""
+    out: list[DrillInfo] = []
+    for folder, source in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in SCENARIO_SUFFIXES and p.is_file()):
+            out.append(_info(path, source, catalog, simulated))
+    return out
+
+
+def _info(path: Path, source: DrillSource, catalog: InstrumentCatalog, simulated: Sequence[str]) -> DrillInfo:
+    try:
+        scenario = load_scenario(path)
+    except ConfigError as exc:
+        more = f" (+{len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        return DrillInfo(path, source, path.stem, "", 0.0, 0, 0, exc.errors[0] + more)
+    spec = scenario.spec
+    problems = live_problems(scenario, catalog, simulated)
+    return DrillInfo(
+        path, source, spec.id, spec.description, spec.duration_s, len(spec.orders), len(spec.events),
+        problems[0] if problems else None,
+    )
