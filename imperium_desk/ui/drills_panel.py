@@ -13,7 +13,7 @@ started, an event began or ended, or it ended, and a 1 Hz timer moves the progre
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QProgressBar,
-    QPushButton,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -41,6 +40,7 @@ from imperium_desk.scenarios.outcome import outcome_rows
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_live import params_text, target_text
 from imperium_desk.ui.row_table_model import RowTableModel
+from imperium_desk.ui.widgets import push_button, wrapped_label
 
 ERROR_COLOUR: Final = "#ff6b6b"
 REFRESH_MS: Final = 1000
@@ -241,23 +241,23 @@ class DrillsPanel(QWidget):
         self.picker.setObjectName("drillsPicker")
         self.picker.setPlaceholderText("loading drills…")
         self.picker.activated.connect(self._on_picked)
-        self.description = self._label("drillsDescription")
-        self.summary = self._label("drillsSummary")
-        self.error_label = self._label("drillsError")
+        self.description = wrapped_label(self, "drillsDescription")
+        self.summary = wrapped_label(self, "drillsSummary")
+        self.error_label = wrapped_label(self, "drillsError")
         self.error_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
 
         self.timeline_model = TimelineModel(self)
         self.timeline = _table(self.timeline_model, "drillsTimeline", self)
-        self.run_button = self._button("Run", "drillsRunButton", self.run)
-        self.stop_button = self._button("Stop", "drillsStopButton", self.stop)
+        self.run_button = push_button(self, "Run", "drillsRunButton", self.run)
+        self.stop_button = push_button(self, "Stop", "drillsStopButton", self.stop)
         self.progress = QProgressBar(self)
         self.progress.setObjectName("drillsProgress")
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("no drill running")
-        self.state_label = self._label("drillsState")
+        self.state_label = wrapped_label(self, "drillsState")
         self.active_list = QListWidget(self)
         self.active_list.setObjectName("drillsActive")
         self.outcome_model = OutcomeModel(self)
@@ -309,18 +309,6 @@ class DrillsPanel(QWidget):
         column.addWidget(content, 1)
         box.setVisible(False)
         return box
-
-    def _label(self, name: str) -> QLabel:
-        label = QLabel(self)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        return label
-
-    def _button(self, text: str, name: str, action: Callable[[], object]) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.clicked.connect(lambda _checked=False: action())
-        return button
 
     def _show_errors(self, errors: Sequence[str]) -> None:
         self.error_label.setText("\n".join(errors))

@@ -29,8 +29,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
-    QPushButton,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -44,6 +42,7 @@ from imperium_desk.feedback.webhooks.views import DeadLetterView, SubscriberView
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.feedback_tables import DeadLettersModel, ProposalsModel, SubscribersModel, mask_token
 from imperium_desk.ui.row_table_model import RowTableModel
+from imperium_desk.ui.widgets import push_button, wrapped_label
 
 if TYPE_CHECKING:  # the service module imports httpx: the desk loads it off the loop when the API starts
     from imperium_desk.feedback.learning.host import LearnerHost
@@ -120,11 +119,11 @@ class FeedbackPanel(QWidget):
 
     # -- layout ----------------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.server_label = self._label("feedbackServer")
+        self.server_label = wrapped_label(self, "feedbackServer")
         self.server_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.token_label = self._label("feedbackToken")
+        self.token_label = wrapped_label(self, "feedbackToken")
         self.token_label.setWordWrap(False)
-        self.copy_button = self._button("Copy token", "feedbackCopyToken", self.copy_token)
+        self.copy_button = push_button(self, "Copy token", "feedbackCopyToken", self.copy_token)
         server_row = QHBoxLayout()
         server_row.addWidget(self.server_label, 1)
         server_row.addWidget(self.token_label)
@@ -138,21 +137,21 @@ class FeedbackPanel(QWidget):
         self.auto_apply.setToolTip("Apply each new proposal that passes the guardrails at once; "
                                    "proposals already pending still wait for Accept or Reject")
         self.auto_apply.toggled.connect(self.set_auto_apply)
-        self.reject_button = self._button("Reject", "feedbackReject", self.reject_selected)
-        self.accept_button = self._button("Accept", "feedbackAccept", self.accept_selected)
+        self.reject_button = push_button(self, "Reject", "feedbackReject", self.reject_selected)
+        self.accept_button = push_button(self, "Accept", "feedbackAccept", self.accept_selected)
         proposals = self._tab([self.auto_apply, None, self.reject_button, self.accept_button], self.proposals_table)
 
         self.subscribers_model = SubscribersModel(self)
         self.subscribers_table = self._table(self.subscribers_model, "feedbackSubscribers",
                                              QAbstractItemView.SelectionMode.SingleSelection)
-        self.enable_button = self._button("Enable", "feedbackEnable", self.enable_selected)
+        self.enable_button = push_button(self, "Enable", "feedbackEnable", self.enable_selected)
         self.enable_button.setToolTip("Deliver again to a subscriber that was disabled (its receiver answered 410)")
         subscribers = self._tab([None, self.enable_button], self.subscribers_table)
 
         self.dead_model = DeadLettersModel(self)
         self.dead_table = self._table(self.dead_model, "feedbackDeadLetters",
                                       QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.redeliver_button = self._button("Redeliver", "feedbackRedeliver", self.redeliver_selected)
+        self.redeliver_button = push_button(self, "Redeliver", "feedbackRedeliver", self.redeliver_selected)
         self.redeliver_button.setToolTip("Queue the selected dead letters again, with fresh attempts")
         dead = self._tab([None, self.redeliver_button], self.dead_table)
 
@@ -161,8 +160,8 @@ class FeedbackPanel(QWidget):
         self.tabs.addTab(proposals, "Proposals")
         self.tabs.addTab(subscribers, "Webhooks")
         self.tabs.addTab(dead, "Dead letters")
-        self.status_label = self._label("feedbackStatus")
-        self.error_label = self._label("feedbackError")
+        self.status_label = wrapped_label(self, "feedbackStatus")
+        self.error_label = wrapped_label(self, "feedbackError")
         self.error_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.error_label.setVisible(False)
 
@@ -174,18 +173,6 @@ class FeedbackPanel(QWidget):
         layout.addWidget(self.status_label)
         for table in (self.proposals_table, self.subscribers_table, self.dead_table):
             table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
-
-    def _label(self, name: str) -> QLabel:
-        label = QLabel(self)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        return label
-
-    def _button(self, text: str, name: str, action: Callable[[], object]) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.clicked.connect(lambda _checked=False: action())
-        return button
 
     def _table(self, model: RowTableModel[Any], name: str, mode: QAbstractItemView.SelectionMode) -> QTableView:
         table = QTableView(self)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,8 +35,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
-    QPushButton,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -50,6 +48,7 @@ from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import Distribution
 from imperium_desk.ui.models_form import GLOBAL_SCOPE, FormError, ModelForm, as_kind, format_number
 from imperium_desk.ui.row_table_model import RowTableModel
+from imperium_desk.ui.widgets import push_button, wrapped_label
 
 # Semantic colours only; everything else comes from the theme's QSS.
 COLOURS: Final = {"override": "#e0b341", "error": "#ff6b6b", "preview": (74, 163, 255), "mean": (224, 179, 65)}
@@ -277,17 +276,17 @@ class ModelsPanel(QWidget):
 
         self.form = ModelForm(self)
         self.form.edited.connect(self._on_form_edited)
-        self.scope_note = self._label("modelsScopeNote")
-        self.error_label = self._label("modelsError")
+        self.scope_note = wrapped_label(self, "modelsScopeNote")
+        self.error_label = wrapped_label(self, "modelsError")
         self.error_label.setStyleSheet(f"color: {COLOURS['error']};")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
-        self.status_label = self._label("modelsStatus")
+        self.status_label = wrapped_label(self, "modelsStatus")
 
-        self.preview_button = self._button("Preview", "modelsPreviewButton", self.preview)
-        self.apply_button = self._button("Apply", "modelsApplyButton", self.apply)
+        self.preview_button = push_button(self, "Preview", "modelsPreviewButton", self.preview)
+        self.apply_button = push_button(self, "Apply", "modelsApplyButton", self.apply)
         self.apply_button.setDefault(True)
-        self.remove_button = self._button("Remove override", "modelsRemoveButton", self.remove_override)
+        self.remove_button = push_button(self, "Remove override", "modelsRemoveButton", self.remove_override)
         buttons = QHBoxLayout()
         buttons.addWidget(self.preview_button)
         buttons.addStretch(1)
@@ -319,18 +318,6 @@ class ModelsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
-
-    def _label(self, name: str) -> QLabel:
-        label = QLabel(self)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        return label
-
-    def _button(self, text: str, name: str, action: Callable[[], object]) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.clicked.connect(lambda _checked=False: action())
-        return button
 
     # -- the table -------------------------------------------------------------------------------------------
     def refresh(self) -> None:
