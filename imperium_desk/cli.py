@@ -492,7 +492,19 @@ def _print_outcome(outcome: dict[str, object], path: Path) -> None:
     for row in rows:
         print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
                                                                                                       strict=True))))
+    learning = outcome.get("learning")
+    if isinstance(learning, dict) and learning.get("assets"):
+        print("\nlearning: the model against the realised fills, before and after recalibration")
+        for asset, kinds in learning["assets"].items():
+            for kind, entry in kinds.items():
+                before, after = entry["before"], entry["after"]
+                print(f"  {asset} {kind}: error {_pct(before['error_pct'])} before, {_pct(after['error_pct'])} after "
+                      f"({entry.get('changes', 0)} change(s), {after['fills']} fills after)")
     print(f"outcome saved to {path}")
+
+
+def _pct(value: object) -> str:
+    return f"{value:+.1f}%" if isinstance(value, (int, float)) else "-"
 
 
 def _print_sweep(sweep: dict[str, Any], path: Path) -> None:

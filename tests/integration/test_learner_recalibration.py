@@ -132,3 +132,14 @@ def test_an_unknown_learner_is_an_input_error_and_nothing_is_written(tmp_path: P
     with pytest.raises(ConfigError, match=r"feedback\.learning\.learners\.0: no learner 'nope'"):
         replay(tmp_path, {**SCENARIO, "config": config})
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_the_replay_command_prints_the_learning_lines(tmp_path: Path) -> None:
+    from tests.integration.test_cli_replay import cli
+
+    path = tmp_path / "burst.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    result = cli("replay", path, "--out", tmp_path / "out", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("NIFTY latency: error"))
+    assert "before" in line and "after" in line and "change(s)" in line
