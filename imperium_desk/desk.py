@@ -698,6 +698,7 @@ class Desk:
                 timer.cancel()
         if self.drill is not None:
             await self.drill.stop()  # its events undone and its parents cancelled before the market stops
+            await asyncio.sleep(0)  # its done callback (the outcome record) runs while the log is still open
         self.engine.market.stop()
         tasks = [s.task for s in self._tasks.values()]
         for task in tasks:

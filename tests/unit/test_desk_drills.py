@@ -168,3 +168,19 @@ def test_a_finished_drill_logs_its_outcome_as_a_scenario_outcome_record(tmp_path
     assert record["scenario_id"] == "tiny-drill"
     assert record["scenario_outcome"]["outcome"] == view.outcome
     assert record["scenario_outcome"]["metrics"]["state"] == "finished"
+
+
+def test_a_desk_stopped_mid_drill_still_logs_the_drills_outcome(tmp_path: Path) -> None:
+    desk, clock, _ = make_desk(tmp_path)
+    path = user_drill(desk)
+
+    async def main() -> None:
+        desk.start()
+        await desk.start_drill(path)
+        await clock.sleep(5.0)
+        await desk.stop()
+
+    run(clock, main())
+    lines = desk.telemetry_path.read_text().splitlines()
+    (line,) = [x for x in lines if '"event":"scenario_outcome"' in x]
+    assert '"state":"stopped"' in line
