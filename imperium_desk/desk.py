@@ -1186,11 +1186,9 @@ class Desk:
     async def start_drill(self, path: Path) -> DrillView:
         """Run a drill against the live paper session: its orders through the stack, its events on the wall
         clock. One drill at a time; raises ConfigError for a file that cannot run here (nothing starts)."""
-        if self._stopped:
-            raise ConfigError(["desk: stopping; no drill can start"])
-        if self.drill is not None and self.drill.state is DrillState.RUNNING:
-            raise ConfigError([f"drill {self.drill.spec.id!r} is running: stop it first"])
+        self._check_drill_can_start()
         scenario = await self._off_loop(lambda: self._load_drill(path), "drill-load")
+        self._check_drill_can_start()  # again: a second start (or the desk's stop) may have come while it loaded
         spec = scenario.spec
         engine = self.engine
         latency, slippage = self.models_config()
@@ -1230,6 +1228,12 @@ class Desk:
             return None
         await drill.stop()
         return drill.view()
+
+    def _check_drill_can_start(self) -> None:
+        if self._stopped:
+            raise ConfigError(["desk: stopping; no drill can start"])
+        if self.drill is not None and self.drill.state is DrillState.RUNNING:
+            raise ConfigError([f"drill {self.drill.spec.id!r} is running: stop it first"])
 
     def _load_drill(self, path: Path) -> LoadedScenario:
         scenario = load_scenario(path)

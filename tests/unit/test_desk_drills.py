@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,17 @@ def test_a_desk_stopped_mid_drill_still_logs_the_drills_outcome(tmp_path: Path) 
     lines = desk.telemetry_path.read_text().splitlines()
     (line,) = [x for x in lines if '"event":"scenario_outcome"' in x]
     assert '"state":"stopped"' in line
+
+
+def test_two_starts_at_once_run_one_drill(tmp_path: Path) -> None:
+    desk, clock, _ = make_desk(tmp_path)
+    path = user_drill(desk)
+
+    async def main() -> list[object]:
+        desk.start()
+        results = await asyncio.gather(desk.start_drill(path), desk.start_drill(path), return_exceptions=True)
+        await desk.stop()
+        return results
+
+    first, second = run(clock, main())
+    assert isinstance(first, DrillView) and isinstance(second, ConfigError)
