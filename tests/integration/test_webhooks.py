@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,24 @@ def service(tmp_path: Path, log: TelemetryLog, cfg: WebhooksConfig, *, hand: boo
     return svc
 
 
+@asynccontextmanager
+async def delivering(
+    tmp_path: Path, receiver: Receiver, *, subscribed: bool = True, hand: bool = True, **overrides: Any
+) -> AsyncIterator[tuple[TelemetryLog, WebhookService]]:
+    """The receiver up (a config subscriber unless `subscribed` is False), a telemetry log and a started service;
+    on the way out all three stopped (stopping twice is harmless, so a test may stop either itself first)."""
+    await receiver.start()  # first: its URL carries the port it was given
+    log = TelemetryLog(tmp_path / "t.jsonl")
+    svc = service(tmp_path, log, config([receiver] if subscribed else [], **overrides), hand=hand)
+    await svc.start()
+    try:
+        yield log, svc
+    finally:
+        await svc.stop()
+        await receiver.stop()
+        log.close()
+
+
 def ids(seqs: Sequence[int]) -> list[str]:
     return [f"msg_{DESK}_{s}" for s in seqs]
 
@@ -92,15 +111,9 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
 def test_every_delivery_is_signed_and_arrives_in_seq_order(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))
-        await svc.start()
-        seqs = log.write(300)
-        await receiver.wait_for(300)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver) as (log, _svc):
+            seqs = log.write(300)
+            await receiver.wait_for(300)
         assert receiver.rejected == []
         assert receiver.ids == ids(seqs)
         first = receiver.accepted[0].payload
@@ -112,24 +125,18 @@ def test_every_delivery_is_signed_and_arrives_in_seq_order(tmp_path: Path) -> No
 def test_receiver_down_then_up_gets_each_message_once_in_order(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))
-        await svc.start()
-        seqs = log.write(50)
-        await receiver.wait_for(50)
-        await receiver.stop()
-        seqs += log.write(400)  # while the receiver is down: refused connections, retried with backoff
-        await log.flushed()
-        await asyncio.sleep(0.3)
-        assert len(receiver.accepted) == 50
-        await receiver.start()
-        seqs += log.write(50)
-        await receiver.wait_for(500)
-        await asyncio.sleep(0.2)  # anything extra (a repeat) would arrive now
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver) as (log, _svc):
+            seqs = log.write(50)
+            await receiver.wait_for(50)
+            await receiver.stop()
+            seqs += log.write(400)  # while the receiver is down: refused connections, retried with backoff
+            await log.flushed()
+            await asyncio.sleep(0.3)
+            assert len(receiver.accepted) == 50
+            await receiver.start()
+            seqs += log.write(50)
+            await receiver.wait_for(500)
+            await asyncio.sleep(0.2)  # anything extra (a repeat) would arrive now
         assert receiver.rejected == []
         assert receiver.ids == ids(seqs)
 
@@ -168,15 +175,9 @@ def test_service_restarted_mid_backlog_loses_and_repeats_nothing(tmp_path: Path)
 def test_records_never_handed_over_arrive_from_the_log(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]), hand=False)
-        await svc.start()
-        seqs = log.write(120)
-        await receiver.wait_for(120)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver, hand=False) as (log, _svc):
+            seqs = log.write(120)
+            await receiver.wait_for(120)
         assert receiver.ids == ids(seqs)
 
     run(main)
@@ -206,17 +207,11 @@ def test_410_gone_disables_the_subscriber(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
         receiver.script.append((410, {}))
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))
-        await svc.start()
-        log.write(5)
-        await eventually(lambda: len(receiver.attempts) >= 1)
-        await asyncio.sleep(0.2)
-        [view] = await svc.subscribers()
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver) as (log, svc):
+            log.write(5)
+            await eventually(lambda: len(receiver.attempts) >= 1)
+            await asyncio.sleep(0.2)
+            [view] = await svc.subscribers()
         assert len(receiver.attempts) == 1 and receiver.accepted == []
         assert view.state == "disabled" and view.disabled_reason is not None and "410" in view.disabled_reason
 
@@ -227,20 +222,14 @@ def test_re_enabled_subscriber_resumes_its_queue_in_order(tmp_path: Path) -> Non
     async def main() -> None:
         receiver = Receiver(SECRET)
         receiver.script.append((410, {}))
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))
-        await svc.start()
-        seqs = log.write(5)
-        await eventually(lambda: len(receiver.attempts) >= 1)
-        [view] = await svc.subscribers()
-        await eventually(lambda: receiver.attempts[0].status == 410)
-        await asyncio.sleep(0.1)
-        enabled = await svc.enable(view.id)
-        await receiver.wait_for(5)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver) as (log, svc):
+            seqs = log.write(5)
+            await eventually(lambda: len(receiver.attempts) >= 1)
+            [view] = await svc.subscribers()
+            await eventually(lambda: receiver.attempts[0].status == 410)
+            await asyncio.sleep(0.1)
+            enabled = await svc.enable(view.id)
+            await receiver.wait_for(5)
         assert enabled.state == "active" and enabled.disabled_reason is None
         assert receiver.ids == ids(seqs)
 
@@ -251,15 +240,10 @@ def test_retry_after_is_honoured(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
         receiver.script.append((503, {"retry-after": "1"}))
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))  # backoff alone would retry within 0.02 s
-        await svc.start()
-        seqs = log.write(1)
-        await receiver.wait_for(1)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        # backoff alone would retry within 0.02 s
+        async with delivering(tmp_path, receiver) as (log, _svc):
+            seqs = log.write(1)
+            await receiver.wait_for(1)
         refused, accepted = receiver.attempts
         assert refused.status == 503 and accepted.msg_id == refused.msg_id == ids(seqs)[0]
         assert accepted.at - refused.at >= 0.95
@@ -271,16 +255,10 @@ def test_failing_delivery_becomes_a_dead_letter_and_the_subscriber_moves_on(tmp_
     async def main() -> None:
         receiver = Receiver(SECRET)
         receiver.script.extend([(500, {}), (500, {}), (500, {})])
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver], max_attempts=3))
-        await svc.start()
-        seqs = log.write(4)
-        await receiver.wait_for(3)
-        dead = await svc.dead_letters()
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver, max_attempts=3) as (log, svc):
+            seqs = log.write(4)
+            await receiver.wait_for(3)
+            dead = await svc.dead_letters()
         assert receiver.ids == ids(seqs[1:])
         [letter] = dead
         assert letter.message_id == ids(seqs)[0] and letter.attempts == 3 and letter.last_status == 500
@@ -293,19 +271,13 @@ def test_redelivered_dead_letter_arrives_with_its_original_id(tmp_path: Path) ->
     async def main() -> None:
         receiver = Receiver(SECRET)
         receiver.script.extend([(500, {}), (500, {})])
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver], max_attempts=2))
-        await svc.start()
-        seqs = log.write(2)
-        await receiver.wait_for(1)
-        [letter] = await svc.dead_letters()
-        await svc.redeliver(letter.id)
-        await receiver.wait_for(2)
-        remaining = await svc.dead_letters()
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver, max_attempts=2) as (log, svc):
+            seqs = log.write(2)
+            await receiver.wait_for(1)
+            [letter] = await svc.dead_letters()
+            await svc.redeliver(letter.id)
+            await receiver.wait_for(2)
+            remaining = await svc.dead_letters()
         assert receiver.ids == ids([seqs[1], seqs[0]])
         assert remaining == []
 
@@ -347,19 +319,13 @@ def test_url_outside_the_allow_list_is_refused_naming_the_field(tmp_path: Path) 
 def test_subscriber_added_at_runtime_gets_only_its_events(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config())
-        await svc.start()
-        view = await svc.add(receiver.url, SECRET, ["error"])
-        log.write(3, "fill")
-        errors = log.write(2, "error")
-        log.write(3, "fill")
-        await receiver.wait_for(2)
-        await asyncio.sleep(0.2)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver, subscribed=False) as (log, svc):
+            view = await svc.add(receiver.url, SECRET, ["error"])
+            log.write(3, "fill")
+            errors = log.write(2, "error")
+            log.write(3, "fill")
+            await receiver.wait_for(2)
+            await asyncio.sleep(0.2)
         assert view.origin == "api" and view.events == ["error"]
         assert receiver.ids == ids(errors)
 
@@ -369,21 +335,15 @@ def test_subscriber_added_at_runtime_gets_only_its_events(tmp_path: Path) -> Non
 def test_removed_subscriber_gets_nothing_more(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config())
-        await svc.start()
-        view = await svc.add(receiver.url, SECRET)
-        log.write(3)
-        await receiver.wait_for(3)
-        await svc.remove(view.id)
-        log.write(3)
-        await log.flushed()
-        await asyncio.sleep(0.2)
-        left = await svc.subscribers()
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver, subscribed=False) as (log, svc):
+            view = await svc.add(receiver.url, SECRET)
+            log.write(3)
+            await receiver.wait_for(3)
+            await svc.remove(view.id)
+            log.write(3)
+            await log.flushed()
+            await asyncio.sleep(0.2)
+            left = await svc.subscribers()
         assert len(receiver.accepted) == 3 and left == []
 
     run(main)
@@ -411,15 +371,9 @@ def test_config_subscriber_cannot_be_removed_through_the_api(tmp_path: Path) -> 
 def test_published_message_is_delivered_signed(tmp_path: Path) -> None:
     async def main() -> None:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))
-        await svc.start()
-        msg_id = svc.publish("model_proposal", {"kind": "latency", "scope": "NIFTY"})
-        await receiver.wait_for(1)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver) as (_log, svc):
+            msg_id = svc.publish("model_proposal", {"kind": "latency", "scope": "NIFTY"})
+            await receiver.wait_for(1)
         [got] = receiver.accepted
         assert got.msg_id == msg_id
         assert got.payload["type"] == "model_proposal" and got.payload["data"] == {"kind": "latency", "scope": "NIFTY"}
@@ -442,15 +396,9 @@ def test_outbox_file_is_private_to_the_user(tmp_path: Path) -> None:
 def test_stop_leaves_no_task_behind(tmp_path: Path) -> None:
     async def main() -> set[asyncio.Task[Any]]:
         receiver = Receiver(SECRET)
-        await receiver.start()
-        log = TelemetryLog(tmp_path / "t.jsonl")
-        svc = service(tmp_path, log, config([receiver]))
-        await svc.start()
-        log.write(500)
-        await receiver.wait_for(10)
-        await svc.stop()
-        await receiver.stop()
-        log.close()
+        async with delivering(tmp_path, receiver) as (log, _svc):
+            log.write(500)
+            await receiver.wait_for(10)
         return asyncio.all_tasks() - {asyncio.current_task()}
 
     assert run(main) == set()
