@@ -37,24 +37,8 @@ from imperium_desk.rng import RandomStreams
 from imperium_desk.scenarios.spec import LoadedScenario, ScenarioSpec, load_scenario
 
 TRUE_MEDIAN_MS = 150.0
-DRILL: dict[str, Any] = {
-    "id": "learner-burst", "seed": 5, "duration_s": 240,
-    "config": {
-        "latency_model": {"global": {"type": "normal", "mean_ms": 50, "std_ms": 10},
-                          "per_asset": {"NIFTY": {"type": "lognormal", "median_ms": 50, "sigma": 0.25}}},
-        "feedback": {"learning": {"enabled": True, "auto_apply": True}},
-    },
-    "orders": [
-        {"every_s": 1, "from_s": 0, "instrument": {"underlying": "NIFTY", "strike": "ATM", "right": "CE"},
-         "side": "buy", "lots": 1},
-        {"every_s": 1, "from_s": 0.5, "instrument": {"underlying": "NIFTY", "strike": "ATM", "right": "CE"},
-         "side": "sell", "lots": 1},
-        {"every_s": 2, "from_s": 0.25, "instrument": {"underlying": "BANKNIFTY", "strike": "ATM", "right": "PE"},
-         "side": "buy", "lots": 1},
-    ],
-    "events": [{"type": "latency_burst", "at_s": 60, "duration_s": 150, "underlying": "NIFTY",
-                "model": {"type": "lognormal", "median_ms": TRUE_MEDIAN_MS, "sigma": 0.3}}],
-}
+DRILL_FILE = Path(__file__).resolve().parents[1] / "configs" / "learning" / "latency-burst.yaml"
+DRILL: dict[str, Any] = yaml.safe_load(DRILL_FILE.read_text(encoding="utf-8"))
 CHECKPOINTS = (50, 100, 200)
 
 

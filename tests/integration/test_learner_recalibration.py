@@ -24,30 +24,8 @@ CONFIGURED_MEDIAN_MS = 50.0
 WINDOW_FILLS = 200
 BURST_AT_S = 60
 
-SCENARIO: dict[str, Any] = {
-    "id": "learner-burst",
-    "seed": 5,
-    "duration_s": 240,
-    "config": {
-        "latency_model": {
-            "global": {"type": "normal", "mean_ms": 50, "std_ms": 10},
-            "per_asset": {"NIFTY": {"type": "lognormal", "median_ms": CONFIGURED_MEDIAN_MS, "sigma": 0.25}},
-        },
-        "feedback": {"learning": {"enabled": True, "auto_apply": True}},
-    },
-    "orders": [
-        {"every_s": 1, "from_s": 0, "instrument": {"underlying": "NIFTY", "strike": "ATM", "right": "CE"},
-         "side": "buy", "lots": 1},
-        {"every_s": 1, "from_s": 0.5, "instrument": {"underlying": "NIFTY", "strike": "ATM", "right": "CE"},
-         "side": "sell", "lots": 1},
-        {"every_s": 2, "from_s": 0.25, "instrument": {"underlying": "BANKNIFTY", "strike": "ATM", "right": "PE"},
-         "side": "buy", "lots": 1},
-    ],
-    "events": [{
-        "type": "latency_burst", "at_s": BURST_AT_S, "duration_s": 150, "underlying": "NIFTY",
-        "model": {"type": "lognormal", "median_ms": TRUE_MEDIAN_MS, "sigma": 0.3},
-    }],
-}
+BURST_FILE = Path(__file__).resolve().parents[2] / "configs" / "learning" / "latency-burst.yaml"
+SCENARIO: dict[str, Any] = yaml.safe_load(BURST_FILE.read_text(encoding="utf-8"))
 
 
 def replay(tmp_path: Path, scenario: dict[str, Any] = SCENARIO, name: str = "run") -> ReplaySummary:
