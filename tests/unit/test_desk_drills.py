@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from imperium_desk.clock import WallClock
 from imperium_desk.config import ConfigError
 from imperium_desk.desk import Desk, DrillEvent, DrillState, ParentStarted, RecordEvent
 from imperium_desk.scenarios.live import DrillView
+from tests.support import config
 from tests.unit.test_desk import make_desk, run
 
 DRILL = """
@@ -188,14 +190,15 @@ def test_a_desk_stopped_mid_drill_still_logs_the_drills_outcome(tmp_path: Path) 
 
 
 def test_two_starts_at_once_run_one_drill(tmp_path: Path) -> None:
-    desk, clock, _ = make_desk(tmp_path)
-    path = user_drill(desk)
-
+    # On the wall clock, where the file loads on a thread: both starts pass the first check while both load.
     async def main() -> list[object]:
+        desk = Desk(config({"telemetry": {"fsync": False}}), home=tmp_path, clock=WallClock())
+        path = user_drill(desk)
         desk.start()
         results = await asyncio.gather(desk.start_drill(path), desk.start_drill(path), return_exceptions=True)
         await desk.stop()
         return results
 
-    first, second = run(clock, main())
-    assert isinstance(first, DrillView) and isinstance(second, ConfigError)
+    first, second = asyncio.run(main())
+    assert isinstance(first, DrillView)
+    assert isinstance(second, ConfigError) and "is running: stop it first" in str(second.errors)
