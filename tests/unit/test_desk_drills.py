@@ -199,6 +199,8 @@ def test_two_starts_at_once_run_one_drill(tmp_path: Path) -> None:
         await desk.stop()
         return results
 
-    first, second = asyncio.run(main())
-    assert isinstance(first, DrillView)
-    assert isinstance(second, ConfigError) and "is running: stop it first" in str(second.errors)
+    results = asyncio.run(main())
+    # Either load may finish first, so either start may be the one that runs.
+    assert sum(isinstance(r, DrillView) for r in results) == 1
+    (refusal,) = [r for r in results if isinstance(r, ConfigError)]
+    assert "is running: stop it first" in str(refusal.errors)
