@@ -191,7 +191,7 @@ def test_a_desk_stopped_mid_drill_still_logs_the_drills_outcome(tmp_path: Path) 
 
 def test_two_starts_at_once_run_one_drill(tmp_path: Path) -> None:
     # On the wall clock, where the file loads on a thread: both starts pass the first check while both load.
-    async def main() -> list[object]:
+    async def main() -> tuple[object, object]:
         desk = Desk(config({"telemetry": {"fsync": False}}), home=tmp_path, clock=WallClock())
         path = user_drill(desk)
         desk.start()
