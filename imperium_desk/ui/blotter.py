@@ -27,12 +27,16 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QTreeView, QVBoxLayout, QWidget
 
 from imperium_desk.desk import Desk, ParentFinished, ParentStarted
+from imperium_desk.ui.blotter_view import BlotterView
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_live import DrillEventsTable
+from imperium_desk.ui.paint_turns import PaintTurns
+from imperium_desk.ui.text_delegate import CellLook
 
 # Semantic colours only (the theme owns the rest).
 COLOURS: dict[str, str] = {"good": "#3fb950", "bad": "#f85149", "warn": "#d29922", "buy": "#3fb950", "sell": "#f85149"}
 _BRUSHES = {name: QBrush(QColor(hex_)) for name, hex_ in COLOURS.items()}
+_COLOURS = {name: brush.color() for name, brush in _BRUSHES.items()}
 _STATUS_TONE = {
     "complete": "good", "filled": "good",
     "rejected": "bad", "failed": "bad", "error": "bad",
@@ -43,6 +47,7 @@ _CHILD_TERMINAL = frozenset({"filled", "cancelled", "rejected"})
 WORKING = "working"
 MAX_PARENTS = 5000
 FLUSH_INTERVAL_MS = 100
+FLUSH_HOLD_MS = 32  # see PaintTurns
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 
@@ -373,14 +378,25 @@ _ALIGN = Qt.ItemDataRole.TextAlignmentRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 _ROLES = frozenset({_DISPLAY, _FOREGROUND, _TOOLTIP})
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_RIGHT_INT = _RIGHT.value
+_LEFT_INT = (Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter).value
 _TOP = 0  # internalId of top-level rows; child rows carry their parent's serial (>= 1)
+
+
+def _tone(item: ParentState | ChildState, col: int) -> str | None:
+    """The semantic colour of a cell (a key of COLOURS), if it has one: status, and a parent's side."""
+    if col == STATUS_COLUMN:
+        return _STATUS_TONE.get(item.status)
+    if col == SIDE_COLUMN and isinstance(item, ParentState) and item.side in COLOURS:
+        return item.side
+    return None
 
 
 class BlotterModel(QAbstractItemModel):
     """Parents as top-level rows (newest first), children under them. `flush` publishes pending changes."""
 
     def __init__(self, desk: Desk, parent: QObject | None = None, *, max_parents: int = MAX_PARENTS,
-                 flush_interval_ms: int = FLUSH_INTERVAL_MS) -> None:
+                 flush_interval_ms: int = FLUSH_INTERVAL_MS, turns: PaintTurns | None = None) -> None:
         super().__init__(parent)
         self.book = BlotterBook(desk.config.execution.algo.value)
         self.max_parents = max_parents
@@ -390,7 +406,9 @@ class BlotterModel(QAbstractItemModel):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(flush_interval_ms)
-        self._timer.timeout.connect(self.flush)
+        self._turns = turns
+        self._awaiting_turn = False  # the timer fired; the flush waits for its paint turn
+        self._timer.timeout.connect(self._flush_due)
 
     # -- inputs (bridge slots) -------------------------------------------------------------------------------
     def on_record(self, record: dict[str, Any]) -> None:
@@ -410,8 +428,18 @@ class BlotterModel(QAbstractItemModel):
             self._timer.start()
 
     # -- publishing -------------------------------------------------------------------------------------------
+    def _flush_due(self) -> None:
+        if self._turns is None:
+            self.flush()
+            return
+        # A flush's layout and paint follow on the tree's own timer, 10-15 ms at a thousand parents: its turn
+        # holds the others off until they are done.
+        self._awaiting_turn = True
+        self._turns.run(self.flush, FLUSH_HOLD_MS)
+
     def flush(self) -> None:
         """Tell the view what changed since the last flush: removed, new and changed rows."""
+        self._awaiting_turn = False
         self._evict()
         self._insert_new()
         self._publish_changes()
@@ -471,7 +499,7 @@ class BlotterModel(QAbstractItemModel):
     @property
     def has_pending_changes(self) -> bool:
         """True while changes wait for the next flush (the view's rows lag the plain state until then)."""
-        return self._timer.isActive()
+        return self._timer.isActive() or self._awaiting_turn
 
     # -- lookups ----------------------------------------------------------------------------------------------
     def _row_of(self, parent: ParentState) -> int | None:
@@ -547,24 +575,43 @@ class BlotterModel(QAbstractItemModel):
         col = index.column()
         if role == _TOOLTIP and col != REASON_COLUMN:
             return None
-        item: ParentState | ChildState
-        if index.internalId() == _TOP:
-            item = self._parent_at(index.row())
-        else:
-            owner = self._shown.get(index.internalId())
-            if owner is None:
-                return None
-            item = owner.children[index.row()]
-        if role == _FOREGROUND:
-            if col == STATUS_COLUMN:
-                tone = _STATUS_TONE.get(item.status)
-                return _BRUSHES[tone] if tone is not None else None
-            if col == SIDE_COLUMN and isinstance(item, ParentState):
-                return _BRUSHES.get(item.side)
+        item = self._item(index)
+        if item is None:
             return None
+        if role == _FOREGROUND:
+            tone = _tone(item, col)
+            return _BRUSHES[tone] if tone is not None else None
         column = COLUMNS[col]
         text = column.parent(item) if isinstance(item, ParentState) else column.child(item)
         return text if role == _DISPLAY else (text or None)
+
+    def row_looks(self, index: Index, columns: list[int]) -> list[CellLook] | None:
+        """The row's cells in `columns` as `BlotterView` paints them: the same texts, alignments and colours as
+        `data()` gives."""
+        item = self._item(index)
+        if item is None:
+            return None
+        if isinstance(item, ParentState):
+            texts = [COLUMNS[col].parent(item) for col in columns]
+        else:
+            texts = [COLUMNS[col].child(item) for col in columns]
+        looks: list[CellLook] = []
+        for col, text in zip(columns, texts, strict=True):
+            tone = _tone(item, col)
+            looks.append((text, _RIGHT_INT if COLUMNS[col].numeric else _LEFT_INT,
+                          _COLOURS[tone] if tone else None, None, False))
+        return looks
+
+    @staticmethod
+    def is_child(index: Index) -> bool:
+        """An order row (under its parent), not a parent row."""
+        return index.internalId() != _TOP
+
+    def _item(self, index: Index) -> ParentState | ChildState | None:
+        if index.internalId() == _TOP:
+            return self._parent_at(index.row())
+        owner = self._shown.get(index.internalId())
+        return None if owner is None else owner.children[index.row()]
 
     @override
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -605,11 +652,13 @@ class OrdersBlotter(QWidget):
     filter (`proxy`, only while one is chosen: a proxy maps every row again after each insert, doubling the cost)."""
 
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None, *,
-                 max_parents: int = MAX_PARENTS, flush_interval_ms: int = FLUSH_INTERVAL_MS) -> None:
+                 max_parents: int = MAX_PARENTS, flush_interval_ms: int = FLUSH_INTERVAL_MS,
+                 turns: PaintTurns | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ordersBlotter")
         self.desk = desk
-        self.model = BlotterModel(desk, self, max_parents=max_parents, flush_interval_ms=flush_interval_ms)
+        self.model = BlotterModel(desk, self, max_parents=max_parents, flush_interval_ms=flush_interval_ms,
+                                  turns=turns)
         self.proxy: BlotterFilter | None = None
 
         self.filter = QComboBox()
@@ -617,7 +666,7 @@ class OrdersBlotter(QWidget):
         self.filter.addItems(list(FILTERS))
         self.filter.currentTextChanged.connect(self.set_filter)
 
-        self.view = QTreeView()
+        self.view = BlotterView(self.model)
         self.view.setObjectName("blotterView")
         self.view.setModel(self.model)
         self.view.setUniformRowHeights(True)  # lets the view skip measuring every row

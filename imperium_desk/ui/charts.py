@@ -34,11 +34,12 @@ import pyqtgraph as pg
 from numpy.typing import ArrayLike
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from imperium_desk.desk import AggregateView, Desk
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_markers import DrillMarkers
+from imperium_desk.ui.paint_turns import PaintTurns
 from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer, peak_decimate
 from imperium_desk.ui.stepped_range import GrowingRange, SteppedRange
 
@@ -163,6 +164,13 @@ def _brush(name: str) -> Any:
     return pg.mkBrush(*SERIES_COLOURS[name], HISTOGRAM_FILL_ALPHA)
 
 
+def _fixed_units(plot: Any) -> None:
+    """Axis labels keep their unit: with SI prefixes on, every range change re-set each label's HTML (hidden
+    axes too) inside the paint, and "kms" or "mbps" would misread anyway."""
+    for name in ("left", "bottom", "top", "right"):
+        plot.getAxis(name).enableAutoSIPrefix(False)
+
+
 class FillQualityCharts(QWidget):
     """Latency, slippage and fill-rate charts for all fills, one underlying or one symbol, fed by `bridge.record`.
 
@@ -177,6 +185,7 @@ class FillQualityCharts(QWidget):
         parent: QWidget | None = None,
         capacity: int = 100_000,
         redraw_hz: float = 25.0,
+        turns: PaintTurns | None = None,
     ) -> None:
         super().__init__(parent)
         if capacity < 1:
@@ -207,12 +216,14 @@ class FillQualityCharts(QWidget):
 
         self._x_range = GrowingRange()
         self._y_ranges: dict[Any, SteppedRange] = {}
+        self._hist_ranges: dict[Any, tuple[SteppedRange, SteppedRange]] = {}  # histogram plot -> (x, y)
+        self._hist_zoomed: set[Any] = set()  # histograms the trader zoomed or panned, until "A" is pressed
         self.following = True  # False once the trader zooms or pans a time plot, until "A" (auto-range) is pressed
         self._build(desk.underlyings)
         self._timer = QTimer(self)
         self._timer.setObjectName("fillQualityRedrawTimer")
         self._timer.setInterval(max(1, round(1000.0 / redraw_hz)))
-        self._timer.timeout.connect(self._on_frame)
+        self._timer.timeout.connect(self._on_frame if turns is None else lambda: turns.run(self._on_frame))
         bridge.record.connect(self.ingest)
 
     # -- layout ----------------------------------------------------------------------------------------------
@@ -226,6 +237,9 @@ class FillQualityCharts(QWidget):
         self.asset_combo.currentIndexChanged.connect(self._on_asset_changed)
         self.stats_label = QLabel(self._stats.text(), self)
         self.stats_label.setObjectName("fillQualityStats")
+        # Its width is what the row leaves it, whatever the text: a text that changed the label's size hint
+        # re-laid out the dock and repainted every plot (~20 ms, benchmarks/ui_responsiveness.py).
+        self.stats_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.plots = pg.GraphicsLayoutWidget(self)
         self.plots.setObjectName("fillQualityPlots")
@@ -269,6 +283,7 @@ class FillQualityCharts(QWidget):
         plot.setLabel("bottom", "s since start")
         # No grid: grid lines are drawn by the axes, and axis repaints were most of a frame at 30 Hz. For the same
         # reason the ranges move in steps (`_follow`) rather than by auto-range every frame.
+        _fixed_units(plot)
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         plot.disableAutoRange()
@@ -282,6 +297,12 @@ class FillQualityCharts(QWidget):
         plot = self.plots.addPlot(row=row, col=1, title=title)
         plot.setLabel("bottom", unit)
         plot.setLabel("left", "fills")
+        _fixed_units(plot)
+        # Stepped like the time plots: auto-range moved both axes with every histogram (5 a second), and each
+        # move re-laid out their ticks inside a paint.
+        plot.disableAutoRange()
+        plot.vb.sigRangeChangedManually.connect(lambda *_: self._hist_zoomed.add(plot))
+        self._hist_ranges[plot] = (SteppedRange(), SteppedRange())
         return plot
 
     # -- keys and the selector -------------------------------------------------------------------------------
@@ -494,6 +515,28 @@ class FillQualityCharts(QWidget):
             plot.disableAutoRange()
             stepped.reset()
         self._x_range.reset()
+        for plot, (x, y) in self._hist_ranges.items():
+            plot.disableAutoRange()
+            x.reset()
+            y.reset()
+        self._hist_zoomed.clear()
+
+    def _show_histogram(self, plot: Any, curve: Any, dist: Distribution) -> None:
+        curve.setData(dist.edges, dist.counts)
+        if any(plot.vb.autoRangeEnabled()):  # pyqtgraph's "A" button: the histogram follows its data again
+            plot.disableAutoRange()
+            self._hist_zoomed.discard(plot)
+            for stepped in self._hist_ranges[plot]:
+                stepped.reset()
+        if plot in self._hist_zoomed or not dist.n:
+            return
+        x_range, y_range = self._hist_ranges[plot]
+        x = x_range.update(float(dist.edges[0]), float(dist.edges[-1]))
+        if x is not None:
+            plot.setXRange(*x, padding=0)
+        y = y_range.update(0.0, float(dist.counts.max()))
+        if y is not None:
+            plot.setYRange(0.0, y[1], padding=0)  # counts start at zero: no headroom below it
 
     def _follow_y(self, plot: Any, values: FloatArray, include_zero: bool = False) -> None:
         if not values.size or not self.following:
@@ -513,12 +556,12 @@ class FillQualityCharts(QWidget):
         if self._stage == 0:
             self._last_distributions = time.monotonic()
             self._latency_dist = Distribution.of(series.latency.column("ms"))
-            self.latency_hist.setData(self._latency_dist.edges, self._latency_dist.counts)
+            self._show_histogram(self.latency_hist_plot, self.latency_hist, self._latency_dist)
             self._stage = 1
             return
         if self._stage == 1:
             self._slippage_dist = Distribution.of(series.slippage.column("bps"))
-            self.slippage_hist.setData(self._slippage_dist.edges, self._slippage_dist.counts)
+            self._show_histogram(self.slippage_hist_plot, self.slippage_hist, self._slippage_dist)
             self._stage = 2
             return
         fills = series.slippage
@@ -530,7 +573,9 @@ class FillQualityCharts(QWidget):
         self._follow_y(self.rate_plot, np.concatenate((rate, placed_rate)), include_zero=True)
         self._stats = FillStats(series.key, series.fills_total, self._latency_dist, self._slippage_dist,
                                 self._aggregates.snapshot(series.key, LIVE_WINDOW_S))
-        self.stats_label.setText(self._stats.text())
+        text = self._stats.text()
+        self.stats_label.setText(text)
+        self.stats_label.setToolTip(text)  # the whole line, where the dock is too narrow to show it
         self._stage = 0
         self._distributions_stale = False
 

@@ -14,13 +14,14 @@ from typing import Any, Final
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from imperium_desk.desk import Desk, DrillEvent, DrillState, DrillView
 from imperium_desk.domain.instruments import IST
 from imperium_desk.scenarios.live import ActiveEventView
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.row_table_model import RowTableModel
+from imperium_desk.ui.widgets import SteadyLabel
 
 ACTIVE_COLOUR: Final = "#d29922"  # the blotter's "warn" tone: something is being done to the market right now
 MAX_EVENT_ROWS: Final = 500
@@ -174,7 +175,7 @@ def drill_status_text(view: DrillView) -> str:
     return f"{text} · {active_text(view.active)}" if view.active else text
 
 
-class DrillStatusLabel(QLabel):
+class DrillStatusLabel(SteadyLabel):
     """Shown only while a drill runs: its id, elapsed / duration and the events active now."""
 
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:

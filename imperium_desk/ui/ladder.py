@@ -38,6 +38,9 @@ from imperium_desk.desk import ChainRow, Desk
 from imperium_desk.domain.enums import OptionRight, Side
 from imperium_desk.market.port import Quote
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.paint_turns import PaintTurns
+from imperium_desk.ui.text_delegate import CellLook, TextCellDelegate
+from imperium_desk.ui.widgets import SteadyLabel
 
 # Semantic colours only (the theme's QSS does the rest): the ATM row, the strike column, buy/sell touch text.
 COLOURS: dict[str, str] = {
@@ -57,6 +60,8 @@ ATM_ROLE = int(Qt.ItemDataRole.UserRole) + 1  # True on the ATM row
 CellField = Literal["oi", "bid", "ask", "ltp", "strike"]
 _Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
+_CENTRE = Qt.AlignmentFlag.AlignCenter.value
+_NUMBER = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +154,8 @@ class StrikeLadderModel(QAbstractTableModel):
     recentred = Signal()  # rows shifted to follow a new ATM strike (or the width changed)
     refreshed = Signal()  # one coalesced batch of tick updates reached the view
 
-    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QObject | None = None) -> None:
+    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QObject | None = None,
+                 turns: PaintTurns | None = None) -> None:
         super().__init__(parent)
         self.desk = desk
         self._rows: list[_LadderRow] = []
@@ -162,10 +168,11 @@ class StrikeLadderModel(QAbstractTableModel):
         self._bold = QFont()
         self._bold.setBold(True)
         self._brushes = {name: QBrush(QColor(colour)) for name, colour in COLOURS.items()}
+        self._colours = {name: brush.color() for name, brush in self._brushes.items()}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
-        self._flush_timer.timeout.connect(self.flush)
+        self._flush_timer.timeout.connect(self.flush if turns is None else lambda: turns.run(self.flush))
         bridge.ticks.connect(self.on_ticks)
 
     # -- what it shows -------------------------------------------------------------------------------------
@@ -377,6 +384,21 @@ class StrikeLadderModel(QAbstractTableModel):
             return row.quotes[column.right].symbol
         return None
 
+    def cell(self, index: _Index) -> CellLook | None:
+        """The cell as `TextCellDelegate` paints it: the same text, alignment, colours and font as `data()`."""
+        row_no = index.row()
+        if not 0 <= row_no < len(self._rows):
+            return None
+        row = self._rows[row_no]
+        column = COLUMNS[index.column()]
+        if column.right is None:
+            background = self._brushes["atm_background" if row.atm else "strike_background"]
+            return _format_cell(column.field, row.strike), _CENTRE, None, background, row.atm
+        text = _format_cell(column.field, float(getattr(row.quotes[column.right], column.field)))
+        foreground = self._colours["buy_text"] if column.field == "ask" else (
+            self._colours["sell_text"] if column.field == "bid" else None)
+        return text, _NUMBER, foreground, self._brushes["atm_background"] if row.atm else None, row.atm
+
     @staticmethod
     def _value(row: _LadderRow, column: LadderColumn) -> float:
         if column.right is None:
@@ -413,14 +435,15 @@ class StrikeLadder(QWidget):
 
     price_clicked = Signal(object)  # LadderClick
 
-    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
+    def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None,
+                 turns: PaintTurns | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("strikeLadderPanel")
         self.desk = desk
-        self.model = StrikeLadderModel(desk, bridge, self)
+        self.model = StrikeLadderModel(desk, bridge, self, turns)
         self._centre_on_show = True
 
-        self.info = QLabel(self)
+        self.info = SteadyLabel(self)
         self.info.setObjectName("ladderInfo")
         self.strikes_spin = QSpinBox(self)
         self.strikes_spin.setObjectName("ladderStrikes")
@@ -437,6 +460,7 @@ class StrikeLadder(QWidget):
         self.view = LadderView(self)
         self.view.setObjectName("strikeLadder")
         self.view.setModel(self.model)
+        self.view.setItemDelegate(TextCellDelegate(self.view))  # text cells only: a repaint at half the cost
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -29,6 +29,7 @@ from imperium_desk.ui.header import QUICK_UNDERLYINGS, HeaderBar
 from imperium_desk.ui.ladder import LadderClick, StrikeLadder
 from imperium_desk.ui.models_panel import ModelsPanel
 from imperium_desk.ui.multi_strike import MultiStrikePanel
+from imperium_desk.ui.paint_turns import PaintTurns
 from imperium_desk.ui.portfolio import AccountSummary, PositionsTable
 from imperium_desk.ui.quick_order import QuickOrderDialog
 from imperium_desk.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog, typing_in_progress
@@ -66,13 +67,15 @@ class ImperiumMainWindow(QMainWindow):
         toolbar.addWidget(self.header)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
 
-        self.ladder = StrikeLadder(desk, bridge)
+        # The ladder, the blotter and the charts take turns to update, so no paint pass carries two of them.
+        self.paint_turns = PaintTurns(parent=self)
+        self.ladder = StrikeLadder(desk, bridge, turns=self.paint_turns)
         self.setCentralWidget(self.ladder)
         self.multi_strike = MultiStrikePanel(desk, bridge)
         self.account = AccountSummary(desk, bridge)
-        self.blotter = OrdersBlotter(desk, bridge)
+        self.blotter = OrdersBlotter(desk, bridge, turns=self.paint_turns)
         self.positions = PositionsTable(desk, bridge)
-        self.charts = FillQualityCharts(desk, bridge, redraw_hz=30)
+        self.charts = FillQualityCharts(desk, bridge, redraw_hz=30, turns=self.paint_turns)
         right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
         self.add_dock("multi_strike", "Buy / Exit (multi-strike)", self.multi_strike, right)
         self.add_dock("account", "Account", self.account, right)

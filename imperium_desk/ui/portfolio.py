@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QTabl
 
 from imperium_desk.desk import AccountView, Desk, PortfolioEvent, PositionView
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.widgets import SteadyLabel
 
 # Semantic colours only (the theme owns the rest).
 COLOURS: dict[str, str] = {"profit": "#3fb950", "loss": "#f85149", "flat": "#7d8590"}
@@ -242,7 +243,7 @@ class AccountSummary(QWidget):
         for row, (name, caption, _) in enumerate(ACCOUNT_FIELDS):
             label = QLabel(caption)
             label.setObjectName(f"{name}Caption")
-            value = QLabel()
+            value = SteadyLabel()
             value.setObjectName(name)
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

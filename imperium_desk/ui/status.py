@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QStatusBar, QWidget
 
 from imperium_desk.desk import Desk, StateEvent
 from imperium_desk.domain.instruments import IST
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_live import DrillStatusLabel
+from imperium_desk.ui.widgets import SteadyLabel
 
 MESSAGE_MS = 8000
 ERROR_COLOUR = "#ff6b6b"
@@ -19,13 +20,14 @@ ERROR_COLOUR = "#ff6b6b"
 class DeskStatusBar(QStatusBar):
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.mode_label = QLabel(f"{desk.mode.value.upper()} · {desk.config.broker.kind}")
-        self.mode_label.setObjectName("statusMode")
-        self.feed_label = QLabel()
+        self.mode_label = SteadyLabel()
+        self.mode_label.setObjectName("statusMode")  # named before its text: the stylesheet sizes it
+        self.mode_label.setText(f"{desk.mode.value.upper()} · {desk.config.broker.kind}")
+        self.feed_label = SteadyLabel()
         self.feed_label.setObjectName("statusFeed")
-        self.stack_label = QLabel()
+        self.stack_label = SteadyLabel()
         self.stack_label.setObjectName("statusStack")
-        self.server_label = QLabel()
+        self.server_label = SteadyLabel()
         self.server_label.setObjectName("statusServer")
         self.drill_label = DrillStatusLabel(desk, bridge)  # hidden unless a drill runs
         for label in (self.drill_label, self.mode_label, self.feed_label, self.stack_label, self.server_label):

@@ -1,8 +1,9 @@
-"""Small widget builders the panels share: a named, word-wrapping label and a named push button."""
+"""Small widgets the panels share: a named, word-wrapping label, a label for live figures, a named push button."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import override
 
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
@@ -13,6 +14,25 @@ def wrapped_label(parent: QWidget, name: str) -> QLabel:
     label.setObjectName(name)
     label.setWordWrap(True)
     return label
+
+
+class SteadyLabel(QLabel):
+    """A label for a figure that changes many times a second (clock, orders in flight, P&L).
+
+    A plain label asks for a new layout at every new text, and the request climbs to the main window, whose layout
+    pass (docks, toolbar, status bar) cost ~1 ms here, up to 90 times a second under a drill
+    (benchmarks/ui_responsiveness.py). This one fixes its size to the widest text it has shown, so only a text
+    wider than all before it costs a layout; a shorter one leaves room to spare.
+    """
+
+    @override
+    def setText(self, text: str, /) -> None:
+        if text == self.text():
+            return
+        super().setText(text)
+        hint = self.sizeHint()
+        if hint.width() > self.minimumWidth() or hint.height() != self.minimumHeight():
+            self.setFixedSize(max(hint.width(), self.minimumWidth()), hint.height())
 
 
 def push_button(parent: QWidget, text: str, name: str, action: Callable[[], object]) -> QPushButton:

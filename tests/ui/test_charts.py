@@ -265,3 +265,45 @@ def test_a_zoomed_plot_stops_following_until_auto_range_is_pressed(qtbot: QtBot,
     charts.latency_plot.vb.enableAutoRange()  # what the "A" button does
     charts.ingest_many([record()] * 5, at=np.linspace(20.0, 500.0, 5))
     qtbot.waitUntil(lambda: charts.following and charts.latency_plot.vb.viewRange()[0][1] >= 500.0)
+
+
+def latency_records(values: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
+    return [record(latency_ms=float(v)) for v in values]
+
+
+def test_a_histogram_keeps_its_range_while_its_data_stay_inside_it(qtbot: QtBot, charts: FillQualityCharts) -> None:
+    charts.ingest_many(latency_records(np.linspace(10.0, 20.0, 200)), at=np.linspace(0.0, 10.0, 200))
+    qtbot.waitUntil(lambda: charts.stats.latency.n == 200)
+    (x0, x1), (y0, y1) = first = charts.latency_hist_plot.vb.viewRange()
+    first_edges = charts.stats.latency.edges.copy()
+    assert x0 <= 10.0 and x1 >= 20.0 and y0 == 0.0 and y1 > 0.0
+    charts.ingest_many(latency_records(np.linspace(11.0, 19.0, 200)), at=np.linspace(10.0, 20.0, 200))
+    qtbot.waitUntil(lambda: charts.stats.latency.n == 400)
+    # The percentile edges moved, the range did not: no axis re-layout for a new histogram alone.
+    assert not np.array_equal(charts.stats.latency.edges, first_edges)
+    assert charts.latency_hist_plot.vb.viewRange()[0] == first[0]
+    charts.ingest_many(latency_records(np.linspace(100.0, 200.0, 400)), at=np.linspace(20.0, 30.0, 400))
+    qtbot.waitUntil(lambda: charts.stats.latency.n == 800)
+    assert charts.latency_hist_plot.vb.viewRange()[0][1] >= 195.0  # data past the range: it steps out
+
+
+def test_a_zoomed_histogram_stays_zoomed_until_auto_range_is_pressed(
+    qtbot: QtBot, charts: FillQualityCharts
+) -> None:
+    charts.ingest_many(latency_records(np.linspace(10.0, 20.0, 200)), at=np.linspace(0.0, 10.0, 200))
+    qtbot.waitUntil(lambda: charts.stats.latency.n == 200)
+    plot = charts.latency_hist_plot
+    plot.setXRange(12.0, 13.0, padding=0)
+    plot.vb.sigRangeChangedManually.emit([True, False])  # what a mouse zoom emits
+    charts.ingest_many(latency_records(np.linspace(100.0, 200.0, 400)), at=np.linspace(10.0, 20.0, 400))
+    qtbot.waitUntil(lambda: charts.stats.latency.n == 600)
+    assert plot.vb.viewRange()[0] == pytest.approx([12.0, 13.0])
+    assert charts.following  # zooming a histogram leaves the time plots following
+    plot.vb.enableAutoRange()  # what the "A" button does
+    charts.ingest_many(latency_records(np.linspace(10.0, 20.0, 10)), at=np.linspace(20.0, 21.0, 10))
+    qtbot.waitUntil(lambda: plot.vb.viewRange()[0][1] >= 195.0 and not any(plot.vb.autoRangeEnabled()))
+
+
+def test_axes_keep_their_units_without_si_prefixes(charts: FillQualityCharts) -> None:
+    for plot in (charts.latency_plot, charts.latency_hist_plot, charts.slippage_plot, charts.rate_plot):
+        assert not plot.getAxis("left").autoSIPrefix and not plot.getAxis("bottom").autoSIPrefix
