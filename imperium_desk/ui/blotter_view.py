@@ -40,6 +40,7 @@ class BlotterView(QTreeView):
         self._cells = CellText(self.palette())
         # Per paint: the columns in view as (logical column, x, width), the tree column, the focus row's index.
         self._columns: list[tuple[int, int, int]] = []
+        self._column_ids: list[int] = []
         self._tree_column = 0
         self._focus: QModelIndex | None = None
 
@@ -55,6 +56,7 @@ class BlotterView(QTreeView):
             if x + w > 0 and x < right_edge:
                 columns.append((column, x, w))
         self._columns = columns
+        self._column_ids = [column for column, _, _ in columns]
         self._tree_column = header.logicalIndex(self.treePosition())
         self._focus = self.currentIndex() if self.hasFocus() else None
         super().paintEvent(event)
@@ -66,7 +68,7 @@ class BlotterView(QTreeView):
         if isinstance(model, QAbstractProxyModel):
             source = model.mapToSource(index)
         columns = self._columns
-        looks = self._rows.row_looks(source, [column for column, _, _ in columns])
+        looks = self._rows.row_looks(source, self._column_ids)
         if looks is None:
             return
         rect = options.rect

@@ -17,11 +17,13 @@ import pytest
 import qasync
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
 from imperium_desk.clock import WallClock
 from imperium_desk.config import Config, config_from_mapping, deep_merge
 from imperium_desk.desk import Desk
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.ladder import StrikeLadder
 
 FAST: dict[str, Any] = {
     "market": {"underlyings": ["NIFTY", "BANKNIFTY"], "tick_interval_ms": 100, "strikes_each_side": 5},
@@ -68,3 +70,14 @@ def desk(qt_loop: qasync.QEventLoop, tmp_path: Path) -> Iterator[Desk]:
 @pytest.fixture
 def bridge(desk: Desk) -> DeskBridge:
     return DeskBridge(desk)
+
+
+@pytest.fixture
+def ladder(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> Iterator[StrikeLadder]:
+    """The strike ladder on the running desk, shown at a size that fits its rows."""
+    widget = StrikeLadder(desk, bridge)
+    qtbot.addWidget(widget)
+    widget.resize(900, 600)
+    widget.show()
+    qtbot.waitExposed(widget)
+    yield widget

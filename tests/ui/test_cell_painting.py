@@ -3,7 +3,6 @@ them where a plain delegate would (alignment, elision, selection, backgrounds)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -63,14 +62,6 @@ def test_a_background_fills_the_cell_unless_it_is_selected(qtbot: QtBot) -> None
     look: CellLook = ("", LEFT, None, QBrush(QColor("#406080")), False)
     assert painted(look).all()
     assert not painted(look, selected=True).any()  # the view paints the selection behind the row
-
-
-@pytest.fixture
-def ladder(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> Iterator[StrikeLadder]:
-    widget = StrikeLadder(desk, bridge)
-    qtbot.addWidget(widget)
-    widget.show()
-    yield widget
 
 
 def colour(value: Any) -> str | None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk
 from imperium_desk.domain.enums import OptionRight, Side
-from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import (
     ATM_ROLE,
     COLUMNS,
@@ -22,16 +18,6 @@ from imperium_desk.ui.ladder import (
 )
 
 WIDTH = 5  # strikes each side in the UI test config
-
-
-@pytest.fixture
-def ladder(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> Iterator[StrikeLadder]:
-    widget = StrikeLadder(desk, bridge)
-    qtbot.addWidget(widget)
-    widget.resize(900, 600)
-    widget.show()
-    qtbot.waitExposed(widget)
-    yield widget
 
 
 def click_cell(qtbot: QtBot, ladder: StrikeLadder, index: QModelIndex) -> None:
