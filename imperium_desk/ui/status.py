@@ -20,9 +20,8 @@ ERROR_COLOUR = "#ff6b6b"
 class DeskStatusBar(QStatusBar):
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.mode_label = SteadyLabel()
-        self.mode_label.setObjectName("statusMode")  # named before its text: the stylesheet sizes it
-        self.mode_label.setText(f"{desk.mode.value.upper()} · {desk.config.broker.kind}")
+        self.mode_label = SteadyLabel(f"{desk.mode.value.upper()} · {desk.config.broker.kind}")
+        self.mode_label.setObjectName("statusMode")
         self.feed_label = SteadyLabel()
         self.feed_label.setObjectName("statusFeed")
         self.stack_label = SteadyLabel()

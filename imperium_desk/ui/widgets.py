@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import override
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 
@@ -22,7 +23,8 @@ class SteadyLabel(QLabel):
     A plain label asks for a new layout at every new text, and the request climbs to the main window, whose layout
     pass (docks, toolbar, status bar) cost ~1 ms here, up to 90 times a second under a drill
     (benchmarks/ui_responsiveness.py). This one fixes its size to the widest text it has shown, so only a text
-    wider than all before it costs a layout; a shorter one leaves room to spare.
+    wider than all before it costs a layout; a shorter one leaves room to spare. A new font or style (the
+    stylesheet reaches a label once it is in the window) fits it to its text afresh.
     """
 
     @override
@@ -30,9 +32,23 @@ class SteadyLabel(QLabel):
         if text == self.text():
             return
         super().setText(text)
+        self._fit(grow_only=True)
+
+    @override
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() in _RESTYLED:
+            self._fit(grow_only=False)
+        return handled
+
+    def _fit(self, *, grow_only: bool) -> None:
         hint = self.sizeHint()
-        if hint.width() > self.minimumWidth() or hint.height() != self.minimumHeight():
-            self.setFixedSize(max(hint.width(), self.minimumWidth()), hint.height())
+        width = max(hint.width(), self.minimumWidth()) if grow_only else hint.width()
+        if (width, hint.height()) != (self.minimumWidth(), self.minimumHeight()):
+            self.setFixedSize(width, hint.height())
+
+
+_RESTYLED = frozenset({QEvent.Type.Polish, QEvent.Type.FontChange, QEvent.Type.StyleChange})
 
 
 def push_button(parent: QWidget, text: str, name: str, action: Callable[[], object]) -> QPushButton:
