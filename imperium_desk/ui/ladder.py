@@ -373,11 +373,11 @@ class StrikeLadderModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.FontRole:
             return self._bold if row.atm else None
         if role == Qt.ItemDataRole.BackgroundRole:
-            if row.atm:
-                return self._brushes["atm_background"]
-            return self._brushes["strike_background"] if column.right is None else None
+            background = _background(row, column)
+            return self._brushes[background] if background is not None else None
         if role == Qt.ItemDataRole.ForegroundRole:
-            return self._touch_brush(column.field)
+            foreground = _foreground(column.field)
+            return self._brushes[foreground] if foreground is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             if column.right is None:
                 return f"{row.quotes[OptionRight.CE].symbol} / {row.quotes[OptionRight.PE].symbol}"
@@ -391,13 +391,14 @@ class StrikeLadderModel(QAbstractTableModel):
             return None
         row = self._rows[row_no]
         column = COLUMNS[index.column()]
-        if column.right is None:
-            background = self._brushes["atm_background" if row.atm else "strike_background"]
-            return _format_cell(column.field, row.strike), _CENTRE, None, background, row.atm
-        text = _format_cell(column.field, float(getattr(row.quotes[column.right], column.field)))
-        foreground = self._colours["buy_text"] if column.field == "ask" else (
-            self._colours["sell_text"] if column.field == "bid" else None)
-        return text, _NUMBER, foreground, self._brushes["atm_background"] if row.atm else None, row.atm
+        foreground, background = _foreground(column.field), _background(row, column)
+        return (
+            _format_cell(column.field, self._value(row, column)),
+            _CENTRE if column.right is None else _NUMBER,
+            self._colours[foreground] if foreground is not None else None,
+            self._brushes[background] if background is not None else None,
+            row.atm,
+        )
 
     @staticmethod
     def _value(row: _LadderRow, column: LadderColumn) -> float:
@@ -405,12 +406,17 @@ class StrikeLadderModel(QAbstractTableModel):
             return row.strike
         return float(getattr(row.quotes[column.right], column.field))
 
-    def _touch_brush(self, field: CellField) -> QBrush | None:
-        if field == "ask":
-            return self._brushes["buy_text"]
-        if field == "bid":
-            return self._brushes["sell_text"]
-        return None
+
+def _foreground(field: CellField) -> str | None:
+    """The colour (a key of COLOURS) of a cell's text: the ask buys, the bid sells."""
+    return "buy_text" if field == "ask" else ("sell_text" if field == "bid" else None)
+
+
+def _background(row: _LadderRow, column: LadderColumn) -> str | None:
+    """The colour (a key of COLOURS) behind a cell: the ATM row, else the strike column."""
+    if row.atm:
+        return "atm_background"
+    return "strike_background" if column.right is None else None
 
 
 class LadderView(QTableView):

@@ -93,7 +93,7 @@ class CellText:
 
 
 class TextCellDelegate(QStyledItemDelegate):
-    """Paints the cells of a view whose model (or the model behind its filter) has `cell(index) -> CellLook`."""
+    """Paints the cells of a view whose model has `cell(index) -> CellLook` (the strike ladder's)."""
 
     def __init__(self, view: QAbstractItemView) -> None:
         super().__init__(view)
@@ -102,12 +102,7 @@ class TextCellDelegate(QStyledItemDelegate):
     @override
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
-        model = index.model()
-        cell = getattr(model, "cell", None)
-        if cell is None:  # a filter in front of the model: ask the model behind it
-            index = model.mapToSource(index)  # type: ignore[attr-defined]
-            cell = index.model().cell  # type: ignore[attr-defined]
-        look: CellLook | None = cell(index)
+        look: CellLook | None = index.model().cell(index)  # type: ignore[attr-defined]
         rect = option.rect
         state = option.state.value
         selected = bool(state & SELECTED)
