@@ -27,6 +27,7 @@ from imperium_desk import __version__
 from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
 from imperium_desk.broker.paper import PaperBroker
 from imperium_desk.broker.port import Broker
+from imperium_desk.child_process import ChildCall
 from imperium_desk.clock import Cancellable, Clock, VirtualClock, WallClock
 from imperium_desk.config import Config, ConfigError, load_config, merged_config
 from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, ParentStatus, Side, Urgency
@@ -360,6 +361,14 @@ def _discard(record: Record) -> None:
     """The baseline run's sink: only its outcome metrics are kept."""
 
 
+def _no_event_summary(calm: LoadedScenario, config: Config, catalog: InstrumentCatalog, seed: int) -> dict[str, Any]:
+    """A live drill's baseline: its orders replayed with no events on the virtual clock, measured as the drill
+    is. Module-level, because it runs in a child process (see `Desk._off_process`)."""
+    metrics = OutcomeMetrics()
+    _simulate(calm, config, catalog, seed, sink=_discard, listeners=(metrics,), progress=None, faults=None)
+    return metrics.summary()
+
+
 def _replay_learning(config: Config) -> ReplayLearning | None:
     """The learners of a replay's main run (the baseline runs without: it is what the orders do with no events),
     loaded before anything is written so an unknown learner is an input error."""
@@ -648,6 +657,7 @@ class Desk:
         self._group_seq = 0
         self._stopped = False  # stop requested: no new orders
         self._closed = False  # stop finished
+        self._children: set[ChildCall[Any]] = set()  # calls running in child processes (`_off_process`)
         self._stop_task: asyncio.Task[None] | None = None
         self.last_portfolio = PortfolioEvent([], AccountView(config.broker.paper.capital, 0.0,
                                                               config.broker.paper.capital, 0.0, 0.0))
@@ -699,6 +709,8 @@ class Desk:
         if self.drill is not None:
             await self.drill.stop()  # its events undone and its parents cancelled before the market stops
             await asyncio.sleep(0)  # its done callback (the outcome record) runs while the log is still open
+        for call in list(self._children):
+            call.kill()  # none is left once the drill has its outcome; a stop leaves no child process behind
         self.engine.market.stop()
         tasks = [s.task for s in self._tasks.values()]
         for task in tasks:
@@ -741,6 +753,18 @@ class Desk:
                 self._loop.call_soon_threadsafe(settle, result, None)
 
         threading.Thread(target=run, name=name, daemon=True).start()
+        return done
+
+    def _off_process(self, name: str, work: Callable[..., _T], args: tuple[Any, ...]) -> asyncio.Future[_T]:
+        """`work(*args)` in a child process (long Python work: on a thread it would hold the GIL the Qt thread
+        needs), its result on the loop. The desk's stop kills a child still running. On the virtual clock the
+        work runs at once, as in `_off_loop`."""
+        if isinstance(self.clock, VirtualClock):
+            return self._off_loop(lambda: work(*args), name)
+        call = ChildCall(name, work, args, preload=["imperium_desk.desk"])
+        self._children.add(call)
+        done = self._off_loop(call.result, name)
+        done.add_done_callback(lambda _f: self._children.discard(call))
         return done
 
     # -- feedback API ----------------------------------------------------------------------------------------
@@ -1195,12 +1219,6 @@ class Desk:
         calm_config = self.config.model_copy(update={"latency_model": latency, "slippage_model": slippage})
         calm = scenario.model_copy(update={"spec": spec.model_copy(update={"events": []})})
 
-        def baseline() -> dict[str, Any]:
-            metrics = OutcomeMetrics()
-            _simulate(calm, calm_config, self.catalog, spec.seed, sink=_discard, listeners=(metrics,),
-                      progress=None, faults=None)
-            return metrics.summary()
-
         def submit(request: ExecutionRequest) -> tuple[str, asyncio.Task[ParentResult]]:
             submitted = self.submit(request)
             return submitted.parent_id, submitted.task
@@ -1213,7 +1231,10 @@ class Desk:
         injector = engine.event_injector(on_change=self._drill_changed)
         drill = LiveDrill(
             spec, runner, loop=self._loop, clock=self.clock, injector=injector, tracker=engine.tracker, submit=submit,
-            cancel_parents=self._cancel_parents, baseline=self._off_loop(baseline, "drill-baseline"), seed=spec.seed,
+            cancel_parents=self._cancel_parents, seed=spec.seed,
+            baseline=self._off_process(
+                "drill-baseline", _no_event_summary, (calm, calm_config, self.catalog, spec.seed)
+            ),
         )
         self.drill = drill
         drill.task.add_done_callback(lambda _t: self._drill_done(drill))

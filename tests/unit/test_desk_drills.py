@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,22 @@ def test_two_starts_at_once_run_one_drill(tmp_path: Path) -> None:
     assert sum(isinstance(r, DrillView) for r in results) == 1
     (refusal,) = [r for r in results if isinstance(r, ConfigError)]
     assert "is running: stop it first" in str(refusal.errors)
+
+
+def test_on_the_wall_clock_the_baseline_runs_in_a_child_process_that_the_stop_leaves_behind_none_of(
+    tmp_path: Path,
+) -> None:
+    # A baseline replay on a thread held the GIL the Qt thread needs (the window stalled for up to 0.5 s).
+    async def main() -> Desk:
+        desk = Desk(config({"telemetry": {"fsync": False}}), home=tmp_path, clock=WallClock())
+        desk.start()
+        await desk.start_drill(user_drill(desk))
+        assert [c.name for c in desk._children] == ["drill-baseline"]
+        await desk.stop()  # mid-drill: the outcome still waits for its baseline
+        return desk
+
+    desk = asyncio.run(main())
+    assert multiprocessing.active_children() == []
+    assert desk.drill is not None and desk.drill.outcome is not None
+    baseline = desk.drill.outcome["baseline"]
+    assert baseline["parents"] == 10 and baseline["latency_ms"]["p99"] == pytest.approx(40.0)
