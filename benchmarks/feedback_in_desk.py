@@ -43,9 +43,10 @@ def desk_window_process(home: Path, drill: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
     from imperium_desk.config import load_config, merged_config
-    from imperium_desk.ui.app import open_window
+    from imperium_desk.ui.app import end_startup_collections, hold_collections_for_startup, open_window
     from imperium_desk.ui.theme import apply_theme
 
+    hold_collections_for_startup()  # as run_gui does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     apply_theme(app)
@@ -79,6 +80,7 @@ def desk_window_process(home: Path, drill: Path) -> None:
         start = window.feedback.start_server()
         assert start is not None, "feedback.enabled is false in the default config"
         address = await start
+        end_startup_collections()  # as run_gui does once its feedback API is up
         await desk.start_drill(drill)
         window.show_dock("feedback")  # the panel refreshes once a second while it is shown, as a trader would see
         clock.start()

@@ -47,9 +47,10 @@ def measure_load(seconds: float) -> dict[str, Any]:
     from imperium_desk.config import config_from_mapping
     from imperium_desk.domain.enums import OptionRight, Side
     from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
-    from imperium_desk.ui.app import open_window
+    from imperium_desk.ui.app import end_startup_collections, hold_collections_for_startup, open_window
     from imperium_desk.ui.theme import apply_theme
 
+    hold_collections_for_startup()  # as run_gui does
     app = QApplication.instance() or QApplication([])
     assert isinstance(app, QApplication)
     apply_theme(app)
@@ -75,11 +76,7 @@ def measure_load(seconds: float) -> dict[str, Any]:
                    for lat, slip in zip(rng.normal(50, 10, n), rng.normal(2, 1, n), strict=True)]
         charts.ingest_many(prefill, at=np.linspace(-3600.0, -1.0, n))
         del prefill
-        if os.environ.get("BENCH_GC_FREEZE"):
-            import gc
-
-            gc.collect()
-            gc.freeze()
+        end_startup_collections()  # run_gui ends startup once its feedback API is up; this desk serves none
 
         symbols = [desk.contract("NIFTY", expiry, desk.atm_strike("NIFTY") + 50 * k, OptionRight.CE).symbol
                    for k in range(-3, 4)]
