@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from imperium_desk import __version__
-from imperium_desk.config import ConfigError, config_from_mapping, load_config, read_document
-from imperium_desk.scenarios.spec import load_scenario
+from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config, read_document
+from imperium_desk.scenarios.rerun import is_run_document, load_rerun
+from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
     from imperium_desk.models.fitting import FitResult
@@ -46,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(gui)
 
     replay = sub.add_parser("replay", help="deterministic headless run of a scenario on the virtual clock")
-    replay.add_argument("scenario", type=Path, help="scenario file (YAML or JSON)")
+    replay.add_argument(
+        "scenario", type=Path,
+        help="scenario file (YAML or JSON), or a replay's run.json to re-run that run byte for byte",
+    )
     seeds = replay.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="override the scenario's seed")
     seeds.add_argument(
@@ -231,8 +235,12 @@ def _replay(
 
     if seed is not None and seed < 0:
         raise ConfigError([f"--seed: must be a non-negative integer, got {seed}"])
-    scenario = load_scenario(scenario_path)
-    config = load_config(config_path)
+    document = read_document(scenario_path)
+    if is_run_document(document):
+        scenario, config, seed = _rerun_inputs(scenario_path, document, config_path, seed)
+    else:
+        scenario = load_scenario(scenario_path)
+        config = load_config(config_path)
     out_dir = out if out is not None else home / "runs" / scenario.spec.id
     bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
     summary = run_replay(scenario, config, out_dir, seed=seed, progress=bar)
@@ -248,6 +256,27 @@ def _replay(
     return EXIT_OK
 
 
+def _rerun_inputs(
+    path: Path, document: dict[str, Any], config_path: Path | None, seed: int | None
+) -> tuple[LoadedScenario, Config, int]:
+    """The scenario, config and seed of the run a run.json records, checked to give the same config hash."""
+    from imperium_desk.desk import prepare_replay
+
+    errors = [f"{flag}: a run.json re-runs its own {what}; give the scenario file to change it"
+              for flag, given, what in (("--config", config_path, "config"), ("--seed", seed, "seed"))
+              if given is not None]
+    if errors:
+        raise ConfigError(errors)
+    rerun = load_rerun(path, document)
+    effective, _ = prepare_replay(rerun.scenario, rerun.config)
+    if effective.sha256() != rerun.config_sha256:
+        raise ConfigError([f"{path}: config_sha256: the recorded config now reads as {effective.sha256()}, not "
+                           f"{rerun.config_sha256} (written by version {rerun.version}, this is {__version__})"])
+    if rerun.version != __version__:
+        print(f"warning: {path} was written by version {rerun.version}; this is {__version__}", file=sys.stderr)
+    return rerun.scenario, rerun.config, rerun.seed
+
+
 def _sweep(
     scenario_path: Path, config_path: Path | None, seeds_text: str, jobs: int | None, out: Path | None, home: Path,
     quiet: bool, poster: _OutcomePoster | None = None,
@@ -261,6 +290,9 @@ def _sweep(
         raise ConfigError([f"--seeds: {exc}"]) from None
     if jobs is not None and jobs < 1:
         raise ConfigError([f"--jobs: must be at least 1, got {jobs}"])
+    if is_run_document(read_document(scenario_path)):
+        raise ConfigError([f"--seeds: {scenario_path} is a run.json, which re-runs its one seed; "
+                           "sweep the scenario file"])
     scenario = load_scenario(scenario_path)  # a bad file is exit 2 before any process starts
     out_dir = out if out is not None else home / "runs" / f"{scenario.spec.id}-sweep"
     bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()

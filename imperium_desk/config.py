@@ -89,12 +89,17 @@ def read_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    return parse_document(text, str(path))
+
+
+def parse_document(text: str, source: str) -> Any:
+    """Parse YAML or JSON text, with errors that name `source` and the line."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError([f"{path}:{where} not valid YAML/JSON: {getattr(exc, 'problem', exc)}"]) from None
+        raise ConfigError([f"{source}:{where} not valid YAML/JSON: {getattr(exc, 'problem', exc)}"]) from None
 
 
 def resolve_relative_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -77,6 +77,7 @@ from imperium_desk.scenarios.live import DrillState as DrillState  # noqa: PLC04
 from imperium_desk.scenarios.live import DrillView as DrillView  # noqa: PLC0414 - re-exported for ui
 from imperium_desk.scenarios.live import LiveDrill
 from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
+from imperium_desk.scenarios.rerun import RERUN_KEY, rerun_section
 from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner, check_instruments
 from imperium_desk.scenarios.spec import LoadedScenario, ModelSwitchEvent, load_scenario
 from imperium_desk.scenarios.timeline import TimedEvent, expand_timeline
@@ -340,6 +341,8 @@ def run_replay(
     }
     if learned is not None:
         run["learning"] = learned
+    if faults is None:  # faults injected by a caller are not part of the scenario: such a run cannot be re-run
+        run[RERUN_KEY] = rerun_section(scenario, config)
     if outcome is not None:
         write_json_atomic(out_dir / "outcome.json", outcome)
     write_json_atomic(out_dir / "run.json", run)

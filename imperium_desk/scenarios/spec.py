@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from imperium_desk.config import ConfigError, read_document, validation_errors
+from imperium_desk.config import ConfigError, parse_document, validation_errors
 from imperium_desk.domain.enums import Algo, ErrorBucket, OptionRight, OrderType, Side, Urgency
 from imperium_desk.execution.config import RiskConfig
 from imperium_desk.model_input import ModelConfigError, model_path, parse_model
@@ -424,15 +424,30 @@ class LoadedScenario(BaseModel):
 
     spec: ScenarioSpec
     path: Path
-    sha256: str
+    sha256: str  # of the file's bytes, which `text` holds (a run.json keeps it, to re-run the run)
+    text: str
 
 
 def load_scenario(path: Path) -> LoadedScenario:
-    raw = read_document(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
+    return scenario_from_text(text, path, str(path))
+
+
+def scenario_from_text(text: str, path: Path, source: str) -> LoadedScenario:
+    """A scenario from its file's text. Relative paths in it (model data files) resolve against `path`'s folder;
+    errors name `source` and the field path."""
+    raw = parse_document(text, source)
     if not isinstance(raw, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping, got {type(raw).__name__}"])
+        raise ConfigError([f"{source}: the top level must be a mapping, got {type(raw).__name__}"])
     try:
         spec = ScenarioSpec.model_validate(raw, context={"base": path.parent})
     except ValidationError as exc:
-        raise ConfigError(validation_errors(str(path), exc, raw)) from None
-    return LoadedScenario(spec=spec, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        raise ConfigError(validation_errors(source, exc, raw)) from None
+    return LoadedScenario(spec=spec, path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), text=text)
