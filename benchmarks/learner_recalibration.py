@@ -34,7 +34,7 @@ from imperium_desk.feedback.learning.config import LearningConfig
 from imperium_desk.feedback.learning.replay import ReplayLearning
 from imperium_desk.models.resolver import ModelResolver
 from imperium_desk.rng import RandomStreams
-from imperium_desk.scenarios.spec import LoadedScenario, ScenarioSpec, load_scenario
+from imperium_desk.scenarios.spec import LoadedScenario, ScenarioSpec, load_scenario, scenario_from_spec
 
 TRUE_MEDIAN_MS = 150.0
 DRILL_FILE = Path(__file__).resolve().parents[1] / "configs" / "learning" / "latency-burst.yaml"
@@ -127,7 +127,7 @@ def throughput_scenario(parents: int) -> LoadedScenario:
              "algo": "TWAP", "params": twap},
         ],
     })
-    return LoadedScenario(spec=spec, path=Path("<generated>"), sha256="0" * 64)
+    return scenario_from_spec(spec)
 
 
 def replay_throughput(parents: int, learning: bool) -> dict[str, Any]:

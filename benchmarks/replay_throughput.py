@@ -27,7 +27,7 @@ from imperium_desk.desk import load_catalog, run_replay
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.market.simulator import MarketSimulator
 from imperium_desk.rng import RandomStreams
-from imperium_desk.scenarios.spec import LoadedScenario, ScenarioSpec
+from imperium_desk.scenarios.spec import ScenarioSpec, scenario_from_spec
 
 PARENT_SPACING_S = 0.01
 CONFIG: dict[str, Any] = {
@@ -80,7 +80,7 @@ def run_one(parents: int) -> dict[str, Any]:
              "params": {"horizon_s": 10, "max_child_orders": 10, "randomize_slices": False}},
         ],
     })
-    scenario = LoadedScenario(spec=spec, path=Path("<generated>"), sha256="0" * 64)
+    scenario = scenario_from_spec(spec)
     cfg = config_from_mapping(CONFIG, "benchmark")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -438,6 +439,13 @@ def load_scenario(path: Path) -> LoadedScenario:
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
     return scenario_from_text(text, path, str(path))
+
+
+def scenario_from_spec(spec: ScenarioSpec) -> LoadedScenario:
+    """A scenario built in code (benchmarks): its text is the spec as JSON, so its run.json re-runs it too."""
+    text = json.dumps(spec.model_dump(mode="json", by_alias=True, exclude_unset=True), sort_keys=True)
+    return LoadedScenario(spec=spec, path=Path("<generated>"), sha256=hashlib.sha256(text.encode()).hexdigest(),
+                          text=text)
 
 
 def scenario_from_text(text: str, path: Path, source: str) -> LoadedScenario:
