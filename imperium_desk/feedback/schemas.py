@@ -22,8 +22,10 @@ from pydantic import (
 from imperium_desk.telemetry.schema import EVENTS, SCHEMA_VERSION, iso_utc
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Count = Annotated[int, Field(ge=0, le=2**53)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Numbers in bodies are strict: JSON `true` is not 1 and `"1.5"` is not 1.5 (lax pydantic would take both, and the
+# schema the API publishes says number).
+Count = Annotated[int, Field(ge=0, le=2**53, strict=True)]
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 # What the desk writes about itself: a sender cannot post these as measurements (a posted `model_switch` would claim
 # a switch that never happened; outcomes have their own endpoint).
@@ -84,9 +86,9 @@ class TelemetryRecordIn(BaseModel):
     child_index: Count | None = None
     children: Count | None = None
     route: Name | None = None
-    queue_priority: int | None = Field(default=None, ge=-1000, le=1000)
-    latency_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
-    executed_price: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    queue_priority: int | None = Field(default=None, ge=-1000, le=1000, strict=True)
+    latency_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = None
+    executed_price: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = None
     slippage: Finite | None = None
     slippage_bps: Finite | None = None
     error_bucket: Literal["transient", "throttle", "risk", "fatal"] | None = None
@@ -172,7 +174,7 @@ class ScenarioOutcomeIn(_Input):
     """A drill's result, e.g. from a replay sweep run elsewhere: kept in the log and fed to the learners."""
 
     scenario_id: Name
-    seed: int = Field(ge=0, le=2**63 - 1)
+    seed: int = Field(ge=0, le=2**63 - 1, strict=True)
     outcome: Annotated[str, Field(min_length=1, max_length=200)] | dict[str, JsonValue] = Field(
         description="a verdict (e.g. `pass`) or an outcome document (run/baseline/delta)"
     )

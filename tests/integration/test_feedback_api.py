@@ -93,6 +93,21 @@ def test_invalid_record_is_422_with_its_field_path_and_nothing_is_appended(tmp_p
     assert seq == 0
 
 
+def test_numbers_in_a_record_must_be_json_numbers_not_booleans_or_strings(tmp_path: Path) -> None:
+    # Lax validation took `false` as 0.0 and "3" as 3 although the published schema says number (schemathesis).
+    async def main() -> tuple[httpx.Response, int]:
+        async with running_desk(tmp_path) as api:
+            body = [record(slippage=False), record(qty="3"), record(latency_ms=12)]
+            bad = await api.client.post("/feedback/metrics", json=body)
+            return bad, api.desk.engine.tracker.seq
+
+    bad, seq = run(main)
+    assert bad.status_code == 422
+    assert [e["loc"] for e in bad.json()["detail"]] == [["body", "records", 0, "slippage"],
+                                                        ["body", "records", 1, "qty"]]
+    assert seq == 0
+
+
 def test_a_record_the_desk_writes_itself_cannot_be_posted(tmp_path: Path) -> None:
     async def main() -> httpx.Response:
         async with running_desk(tmp_path) as api:
