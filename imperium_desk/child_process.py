@@ -52,14 +52,20 @@ class ChildCall[T]:
         if self._preload:
             context.set_forkserver_preload(self._preload)  # only the first caller's list counts: one forkserver
         receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_child_main, args=(send, self._work, self._args), name=self.name,
+                                  daemon=True)
         with self._lock:
             if self._killed:
                 raise ChildProcessFailed(f"{self.name}: stopped before it started")
-            process = context.Process(target=_child_main, args=(send, self._work, self._args), name=self.name,
-                                      daemon=True)
-            process.start()
             self._process = process
+        # Started outside the lock: the first start waits for the forkserver's imports (~1.5 s), and kill() is
+        # called from the event loop, which must never wait on that.
+        process.start()
         send.close()  # the child holds the only writing end: its death reads as EOF here
+        with self._lock:
+            killed_while_starting = self._killed
+        if killed_while_starting:
+            process.kill()
         try:
             status, value = receive.recv()
         except EOFError:
@@ -79,5 +85,5 @@ class ChildCall[T]:
         with self._lock:
             self._killed = True
             process = self._process
-        if process is not None and process.exitcode is None:
-            process.kill()
+        if process is not None and process.pid is not None and process.exitcode is None:
+            process.kill()  # not started yet (no pid): result() sees the flag once it has started it
