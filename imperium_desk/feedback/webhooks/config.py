@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from imperium_desk.feedback.webhooks.allowlist import check_url, normalise_host
 from imperium_desk.feedback.webhooks.events import check_events
 from imperium_desk.feedback.webhooks.signing import parse_secret
+
+
+def _checked_secret(secret: str) -> str:
+    parse_secret(secret)
+    return secret
+
+
+# A subscriber's secret and event names, as the config file and `POST /feedback/webhooks` both take them.
+WebhookSecret = Annotated[str, AfterValidator(_checked_secret)]  # whsec_<base64>
+EventNames = Annotated[tuple[str, ...], AfterValidator(check_events)]  # duplicates dropped, unknown names refused
 
 
 def _loopback_hosts() -> tuple[str, ...]:
@@ -21,19 +31,8 @@ class SubscriberConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(min_length=1, max_length=2048)
-    secret: str  # whsec_<base64>: the key every delivery to this URL is signed with
-    events: tuple[str, ...] | None = None  # record `event` names (and message types) to send; None: all
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_form(cls, secret: str) -> str:
-        parse_secret(secret)
-        return secret
-
-    @field_validator("events")
-    @classmethod
-    def _known_events(cls, events: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return None if events is None else check_events(events)
+    secret: WebhookSecret  # the key every delivery to this URL is signed with
+    events: EventNames | None = None  # record `event` names (and message types) to send; None: all
 
 
 class WebhooksConfig(BaseModel):

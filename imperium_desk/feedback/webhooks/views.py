@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from imperium_desk.feedback.webhooks.events import check_events
-from imperium_desk.feedback.webhooks.signing import parse_secret
+from imperium_desk.feedback.webhooks.config import EventNames, WebhookSecret
 
 SubscriberState = Literal["active", "disabled"]
 Origin = Literal["config", "api"]
@@ -19,19 +18,8 @@ class NewSubscriber(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(min_length=1, max_length=2048, examples=["http://127.0.0.1:9000/hooks"])
-    secret: str = Field(min_length=1, max_length=200, examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
-    events: list[str] | None = Field(default=None, examples=[["fill", "error"]])  # None: every event
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_form(cls, secret: str) -> str:
-        parse_secret(secret)
-        return secret
-
-    @field_validator("events")
-    @classmethod
-    def _known_events(cls, events: list[str] | None) -> list[str] | None:
-        return None if events is None else list(check_events(events))
+    secret: WebhookSecret = Field(min_length=1, max_length=200, examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    events: EventNames | None = Field(default=None, examples=[["fill", "error"]])  # None: every event
 
 
 class SubscriberView(BaseModel):
