@@ -14,14 +14,14 @@ from typing import Any, Final
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtWidgets import QTableView, QWidget
 
 from imperium_desk.desk import Desk, DrillEvent, DrillState, DrillView
 from imperium_desk.domain.instruments import IST
 from imperium_desk.scenarios.live import ActiveEventView
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.row_table_model import RowTableModel
-from imperium_desk.ui.widgets import SteadyLabel
+from imperium_desk.ui.widgets import SteadyLabel, row_table
 
 ACTIVE_COLOUR: Final = "#d29922"  # the blotter's "warn" tone: something is being done to the market right now
 MAX_EVENT_ROWS: Final = 500
@@ -147,16 +147,9 @@ class DrillEventsTable(QTableView):
 
     def __init__(self, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("drillEventsTable")
         self.events = DrillEventsModel(self)
-        self.setModel(self.events)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.verticalHeader().setVisible(False)
-        self.setWordWrap(False)  # one line per record: params are in the tooltip when cut
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # One line per record: params are in the tooltip when cut.
+        row_table(self, self.events, "drillEventsTable", word_wrap=False)
         self.setVisible(False)
         bridge.record.connect(self.on_record)
 

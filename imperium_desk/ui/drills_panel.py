@@ -21,10 +21,8 @@ import shiboken6
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QProgressBar,
@@ -40,7 +38,7 @@ from imperium_desk.scenarios.outcome import outcome_rows
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_live import params_text, target_text
 from imperium_desk.ui.row_table_model import RowTableModel
-from imperium_desk.ui.widgets import push_button, wrapped_label
+from imperium_desk.ui.widgets import push_button, row_table, wrapped_label
 
 ERROR_COLOUR: Final = "#ff6b6b"
 REFRESH_MS: Final = 1000
@@ -167,20 +165,6 @@ class OutcomeModel(RowTableModel[tuple[str, str, str, str]]):
         return None
 
 
-def _table(model: RowTableModel[Any], name: str, parent: QWidget) -> QTableView:
-    view = QTableView(parent)
-    view.setObjectName(name)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.verticalHeader().setVisible(False)
-    view.setWordWrap(False)
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
-    return view
-
-
 # -- text ----------------------------------------------------------------------------------------------------
 def summary_text(preview: DrillPreview) -> str:
     info = preview.info
@@ -249,7 +233,7 @@ class DrillsPanel(QWidget):
         self.error_label.setVisible(False)
 
         self.timeline_model = TimelineModel(self)
-        self.timeline = _table(self.timeline_model, "drillsTimeline", self)
+        self.timeline = row_table(QTableView(self), self.timeline_model, "drillsTimeline", word_wrap=False)
         self.run_button = push_button(self, "Run", "drillsRunButton", self.run)
         self.stop_button = push_button(self, "Stop", "drillsStopButton", self.stop)
         self.progress = QProgressBar(self)
@@ -261,7 +245,7 @@ class DrillsPanel(QWidget):
         self.active_list = QListWidget(self)
         self.active_list.setObjectName("drillsActive")
         self.outcome_model = OutcomeModel(self)
-        self.outcome = _table(self.outcome_model, "drillsOutcome", self)
+        self.outcome = row_table(QTableView(self), self.outcome_model, "drillsOutcome", word_wrap=False)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Drill", self))

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
-    QHeaderView,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -41,8 +40,7 @@ from imperium_desk.feedback.learning.proposal import Decision
 from imperium_desk.feedback.webhooks.views import DeadLetterView, SubscriberView
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.feedback_tables import DeadLettersModel, ProposalsModel, SubscribersModel, mask_token
-from imperium_desk.ui.row_table_model import RowTableModel
-from imperium_desk.ui.widgets import push_button, wrapped_label
+from imperium_desk.ui.widgets import push_button, row_table, wrapped_label
 
 if TYPE_CHECKING:  # the service module imports httpx: the desk loads it off the loop when the API starts
     from imperium_desk.feedback.learning.host import LearnerHost
@@ -130,8 +128,8 @@ class FeedbackPanel(QWidget):
         server_row.addWidget(self.copy_button)
 
         self.proposals_model = ProposalsModel(self)
-        self.proposals_table = self._table(self.proposals_model, "feedbackProposals",
-                                           QAbstractItemView.SelectionMode.SingleSelection)
+        self.proposals_table = row_table(QTableView(self), self.proposals_model, "feedbackProposals",
+                                         selection=QAbstractItemView.SelectionMode.SingleSelection)
         self.auto_apply = QCheckBox("Auto-apply", self)
         self.auto_apply.setObjectName("feedbackAutoApply")
         self.auto_apply.setToolTip("Apply each new proposal that passes the guardrails at once; "
@@ -142,15 +140,15 @@ class FeedbackPanel(QWidget):
         proposals = self._tab([self.auto_apply, None, self.reject_button, self.accept_button], self.proposals_table)
 
         self.subscribers_model = SubscribersModel(self)
-        self.subscribers_table = self._table(self.subscribers_model, "feedbackSubscribers",
-                                             QAbstractItemView.SelectionMode.SingleSelection)
+        self.subscribers_table = row_table(QTableView(self), self.subscribers_model, "feedbackSubscribers",
+                                           selection=QAbstractItemView.SelectionMode.SingleSelection)
         self.enable_button = push_button(self, "Enable", "feedbackEnable", self.enable_selected)
         self.enable_button.setToolTip("Deliver again to a subscriber that was disabled (its receiver answered 410)")
         subscribers = self._tab([None, self.enable_button], self.subscribers_table)
 
         self.dead_model = DeadLettersModel(self)
-        self.dead_table = self._table(self.dead_model, "feedbackDeadLetters",
-                                      QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.dead_table = row_table(QTableView(self), self.dead_model, "feedbackDeadLetters",
+                                    selection=QAbstractItemView.SelectionMode.ExtendedSelection)
         self.redeliver_button = push_button(self, "Redeliver", "feedbackRedeliver", self.redeliver_selected)
         self.redeliver_button.setToolTip("Queue the selected dead letters again, with fresh attempts")
         dead = self._tab([None, self.redeliver_button], self.dead_table)
@@ -174,18 +172,6 @@ class FeedbackPanel(QWidget):
         for table in (self.proposals_table, self.subscribers_table, self.dead_table):
             table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
 
-    def _table(self, model: RowTableModel[Any], name: str, mode: QAbstractItemView.SelectionMode) -> QTableView:
-        table = QTableView(self)
-        table.setObjectName(name)
-        table.setModel(model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(mode)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.verticalHeader().setVisible(False)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        return table
 
     def _tab(self, controls: Sequence[QWidget | None], table: QTableView) -> QWidget:
         """A tab: a row of controls (None: the stretch between left and right ones) over its table."""

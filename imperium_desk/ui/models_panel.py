@@ -34,7 +34,6 @@ from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -48,7 +47,7 @@ from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import Distribution
 from imperium_desk.ui.models_form import GLOBAL_SCOPE, FormError, ModelForm, as_kind, format_number
 from imperium_desk.ui.row_table_model import RowTableModel
-from imperium_desk.ui.widgets import push_button, wrapped_label
+from imperium_desk.ui.widgets import push_button, row_table, wrapped_label
 
 # Semantic colours only; everything else comes from the theme's QSS.
 COLOURS: Final = {"override": "#e0b341", "error": "#ff6b6b", "preview": (74, 163, 255), "mean": (224, 179, 65)}
@@ -262,16 +261,8 @@ class ModelsPanel(QWidget):
 
     def _build(self) -> None:
         self.table_model = ModelRowsModel(self)
-        self.table = QTableView(self)
-        self.table.setObjectName("modelsTable")
-        self.table.setModel(self.table_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = row_table(QTableView(self), self.table_model, "modelsTable",
+                               selection=QAbstractItemView.SelectionMode.SingleSelection)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_selected)
 
         self.form = ModelForm(self)

@@ -26,13 +26,11 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QComboBox,
     QDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -46,6 +44,7 @@ from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatu
 from imperium_desk.domain.instruments import InstrumentError
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.row_table_model import RowTableModel
+from imperium_desk.ui.widgets import row_table
 
 # Semantic colours only; everything else comes from the theme's QSS.
 COLOURS = {"atm_row": "#4a4420", "error": "#ff6b6b"}
@@ -184,16 +183,6 @@ class LegTableModel(RowTableModel[LegPreview]):
                 return f"{est.cost_bps:.1f}"
 
 
-def _legs_view(model: LegTableModel, object_name: str, parent: QWidget) -> QTableView:
-    view = QTableView(parent)
-    view.setObjectName(object_name)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.verticalHeader().setVisible(False)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    view.horizontalHeader().setStretchLastSection(True)
-    return view
 
 
 class MultiStrikeConfirmDialog(QDialog):
@@ -217,7 +206,7 @@ class MultiStrikeConfirmDialog(QDialog):
 
         self.legs_model = LegTableModel(self)
         self.legs_model.set_legs(legs, None)
-        self.legs_view = _legs_view(self.legs_model, "confirmLegs", self)
+        self.legs_view = row_table(QTableView(self), self.legs_model, "confirmLegs")
         # Tall enough to list every strike without scrolling, up to a screenful.
         shown = min(len(legs), CONFIRM_ROWS_WITHOUT_SCROLL)
         view = self.legs_view
@@ -305,7 +294,7 @@ class MultiStrikePanel(QWidget):
         layout.addLayout(form)
 
         self.preview_model = LegTableModel(self)
-        self.preview_view = _legs_view(self.preview_model, "multiStrikePreview", self)
+        self.preview_view = row_table(QTableView(self), self.preview_model, "multiStrikePreview")
         layout.addWidget(self.preview_view, 1)
 
         self.totals_label = QLabel(self)

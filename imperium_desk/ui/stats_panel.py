@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QTableView,
     QVBoxLayout,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from imperium_desk.desk import AggregateView, Desk
 from imperium_desk.ui.row_table_model import RowTableModel
+from imperium_desk.ui.widgets import row_table
 
 ALL: Final = "All"
 DASH: Final = "—"
@@ -155,15 +155,8 @@ class StatsPanel(QWidget):
         self._set_combo_keys(self._combo_keys())
         self.key_combo.currentIndexChanged.connect(self._on_key_changed)
         self.table_model = StatsRowsModel(self)
-        self.table = QTableView(self)
-        self.table.setObjectName("statsTable")
-        self.table.setModel(self.table_model)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        self.table = row_table(QTableView(self), self.table_model, "statsTable",
+                               selection=QAbstractItemView.SelectionMode.NoSelection)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Key", self))

@@ -1,12 +1,13 @@
-"""Small widgets the panels share: a named, word-wrapping label, a label for live figures, a named push button."""
+"""Small widgets the panels share: a named, word-wrapping label, a label for live figures, a named push button,
+and the panels' read-only row tables."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import override
 
-from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+from PySide6.QtCore import QAbstractItemModel, QEvent
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QWidget
 
 
 def wrapped_label(parent: QWidget, name: str) -> QLabel:
@@ -57,3 +58,28 @@ def push_button(parent: QWidget, text: str, name: str, action: Callable[[], obje
     button.setObjectName(name)
     button.clicked.connect(lambda _checked=False: action())
     return button
+
+
+def row_table[V: QTableView](
+    view: V,
+    model: QAbstractItemModel,
+    name: str,
+    *,
+    selection: QAbstractItemView.SelectionMode | None = None,
+    word_wrap: bool = True,
+) -> V:
+    """`view` set up as the panels' read-only tables are: `model`, found by `name`, whole rows selected (in
+    `selection` mode when given), no editing, no row numbers, columns fitted to their contents with the last one
+    stretched."""
+    view.setObjectName(name)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    if selection is not None:
+        view.setSelectionMode(selection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().setVisible(False)
+    view.setWordWrap(word_wrap)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return view
