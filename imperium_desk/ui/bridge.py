@@ -1,12 +1,18 @@
 """The one signal bridge: engine events (`DeskEvent`s) in, Qt signals out.
 
-Everything runs on the Qt thread (qasync), so each event is emitted straight away; widgets that would redraw
-per event (charts, blotter) batch their updates on their own timers instead.
+Everything runs on the Qt thread (qasync). Events are emitted straight away, except the two that only carry the
+desk's current state (`state`, `portfolio`): of a burst of those the first is emitted at once and then at most the
+newest one per `COALESCE_MS`, because every emission repaints its labels. At 50 orders/s the desk changes its
+in-flight counts ~75 times a second and its account ~25 times, and each was a paint pass of its own
+(benchmarks/ui_responsiveness.py). Widgets that would redraw per record (charts, blotter) batch their updates on
+their own timers instead.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
 from imperium_desk.desk import (
     Desk,
@@ -25,6 +31,41 @@ from imperium_desk.desk import (
 from imperium_desk.domain.enums import ParentStatus
 
 _NEEDS_ATTENTION = frozenset({ParentStatus.REJECTED, ParentStatus.FAILED})
+COALESCE_MS = 100  # the status bar's and account summary's figures change at most 10 times a second
+
+
+class LatestOnly(QObject):
+    """Emits the newest of a burst of values on `signal`: a value after a quiet spell at once, then at most one
+    (the newest) per `interval_ms` while values keep coming. A state shown on screen is never older than
+    `interval_ms`, and a single change (the kill switch, the last order finishing) shows without delay."""
+
+    def __init__(self, signal: SignalInstance, interval_ms: int = COALESCE_MS, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._signal = signal
+        self._pending: tuple[Any] | None = None  # a 1-tuple, so that None can be a value too
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._release)
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def push(self, value: Any) -> None:
+        if self._timer.isActive():
+            self._pending = (value,)
+            return
+        self._signal.emit(value)
+        self._timer.start()
+
+    def _release(self) -> None:
+        if self._pending is None:
+            return  # the spell is over: the next value goes out at once
+        (value,) = self._pending
+        self._pending = None
+        self._signal.emit(value)
+        self._timer.start()
 
 
 class DeskBridge(QObject):
@@ -32,8 +73,8 @@ class DeskBridge(QObject):
     ticks = Signal(object)  # Sequence[Quote] that changed on this tick
     parent_started = Signal(object)  # ParentStarted
     parent_finished = Signal(object)  # ParentFinished
-    portfolio = Signal(object)  # PortfolioEvent
-    state = Signal(object)  # StateEvent
+    portfolio = Signal(object)  # PortfolioEvent: the newest, at most one per COALESCE_MS (LatestOnly)
+    state = Signal(object)  # StateEvent: the newest, at most one per COALESCE_MS (LatestOnly)
     message = Signal(str)  # a line for the status bar (rejections, errors the trader must see)
     models = Signal(object)  # ModelsChanged: latency/slippage models switched
     drill = Signal(object)  # DrillEvent: a drill started, one of its events began/ended, or it ended
@@ -41,6 +82,8 @@ class DeskBridge(QObject):
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.desk = desk
+        self._state = LatestOnly(self.state, parent=self)
+        self._portfolio = LatestOnly(self.portfolio, parent=self)
         desk.add_listener(self._dispatch)
 
     def _dispatch(self, event: DeskEvent) -> None:
@@ -57,9 +100,9 @@ class DeskBridge(QObject):
                 if result.reason and result.status in _NEEDS_ATTENTION:
                     self.message.emit(f"{result.parent_id} {result.symbol}: {result.status.value}: {result.reason}")
             case PortfolioEvent():
-                self.portfolio.emit(event)
+                self._portfolio.push(event)
             case StateEvent():
-                self.state.emit(event)
+                self._state.push(event)
             case ModelsChanged():
                 self.models.emit(event)
                 for switch in event.switches:

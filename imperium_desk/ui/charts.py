@@ -2,8 +2,9 @@
 
 Feeding is cheap and drawing is batched. Each telemetry record from `DeskBridge.record` costs a few O(1) ring-buffer
 appends (into the "All", underlying and symbol buffers, so switching the asset selector is instant) and sets a dirty
-flag; a QTimer at `redraw_hz` redraws the time series only when the shown key changed, and the expensive part
-(histograms, percentiles, fill rate over up to `capacity` points) at most `DISTRIBUTION_HZ` times a second.
+flag; a QTimer at `redraw_hz` redraws the time series only when the shown key changed. The expensive part
+(histograms, percentiles, fill rate over up to `capacity` points, `distributions.summarise`) runs on a worker
+thread at most `DISTRIBUTION_HZ` times a second, and a later frame draws its result.
 
 Time axis: x is seconds since the chart was created (the window builds it right after `Desk.start`), taken from
 `desk.clock.now()` when the record arrives. Records reach the widget synchronously on the Qt thread in the same
@@ -17,7 +18,8 @@ The stats line's figures (fills, latency p50/p95/p99, slippage mean/p95) are the
 (`Desk.aggregates`, the same source as the execution stats table) for the selected key over the session: they
 cover every fill, not only the `capacity` points the histograms hold. The session window rather than the
 1-minute one because it changes only when records arrive, and the line is refreshed only then: with the
-distributions, at most `DISTRIBUTION_HZ`, when the selected key got data. One cached snapshot read, no per-frame work.
+distributions' result, at most `DISTRIBUTION_HZ`, when the selected key got data. One cached snapshot read, no
+per-frame work.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, override
 
@@ -38,6 +41,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBox
 
 from imperium_desk.desk import AggregateView, Desk
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.distributions import Distribution, Distributions, DistributionWorker, SeriesSnapshot
 from imperium_desk.ui.drills_markers import DrillMarkers
 from imperium_desk.ui.paint_turns import PaintTurns
 from imperium_desk.ui.ring_buffer import FloatArray, RingBuffer, peak_decimate
@@ -56,12 +60,7 @@ HISTOGRAM_FILL_ALPHA: Final = 90
 ALL: Final = "All"
 FILL_EVENTS: Final = frozenset({"fill", "partial_fill"})
 DISTRIBUTION_HZ: Final = 5.0  # histograms + percentiles + fill rate: the part that scales with the point count
-HISTOGRAM_BINS: Final = 60
-# Histograms span the 0.5th..99.5th percentile and pile the tails into the edge bins, so one outlier does not
-# squash the shape into a single bar.
-HISTOGRAM_TAILS: Final = (0.5, 99.5)
 SYMBOL_CAPACITY_CAP: Final = 10_000  # per-symbol buffers: a trader touches dozens of strikes in a day
-RATE_BIN_S: Final = 1.0
 LIVE_WINDOW_S: Final = None  # the stats line shows the aggregates' session window (see the module docstring)
 
 
@@ -92,43 +91,6 @@ class KeySeries:
     def add_placed(self, t: float) -> None:
         self.placed.append(t)
         self.placed_total += 1
-
-
-@dataclass(frozen=True, slots=True)
-class Distribution:
-    """Summary and histogram of one buffered series (empty arrays and NaNs when there is no data)."""
-
-    n: int
-    mean: float
-    p50: float
-    p95: float
-    edges: FloatArray = field(repr=False)
-    counts: FloatArray = field(repr=False)
-
-    @classmethod
-    def of(cls, values: FloatArray, bins: int = HISTOGRAM_BINS) -> Distribution:
-        if values.size == 0:
-            return cls(0, float("nan"), float("nan"), float("nan"), np.empty(0), np.empty(0))
-        lo, p50, p95, hi = np.percentile(values, (HISTOGRAM_TAILS[0], 50.0, 95.0, HISTOGRAM_TAILS[1]))
-        if hi <= lo:  # one distinct value (e.g. a constant latency model): give it a visible bar
-            lo, hi = lo - 0.5, hi + 0.5
-        counts, edges = np.histogram(np.clip(values, lo, hi), bins=bins, range=(lo, hi))
-        return cls(int(values.size), float(values.mean()), float(p50), float(p95), edges.astype(np.float64),
-                   counts.astype(np.float64))
-
-
-def per_second(times: FloatArray, *, truncated: bool = False) -> tuple[FloatArray, FloatArray]:
-    """Events per `RATE_BIN_S` bin as (bin centres, counts), empty bins included. `truncated` (the ring dropped
-    older points) discards the oldest bin, which may be only partly held."""
-    if times.size == 0:
-        return np.empty(0), np.empty(0)
-    bins = np.floor(times / RATE_BIN_S)
-    first = bins.min()
-    counts = np.bincount((bins - first).astype(np.int64)).astype(np.float64)
-    centres = (first + np.arange(counts.size) + 0.5) * RATE_BIN_S
-    if truncated and counts.size > 1:
-        centres, counts = centres[1:], counts[1:]
-    return centres, counts / RATE_BIN_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +170,9 @@ class FillQualityCharts(QWidget):
         self._dirty = False  # the selected series has points not drawn yet
         self._distributions_stale = False  # ... or not yet in the histograms/stats
         self._last_distributions = float("-inf")
-        self._stats = FillStats(ALL, 0, Distribution.of(np.empty(0)), Distribution.of(np.empty(0)),
+        self._stats = FillStats(ALL, 0, Distribution.empty(), Distribution.empty(),
                                 self._aggregates.snapshot(ALL, LIVE_WINDOW_S))
-        self._stage = 0  # which third of the distribution work the next frame does
-        self._latency_dist = self._stats.latency
-        self._slippage_dist = self._stats.slippage
+        self._job: Future[Distributions] | None = None  # the distributions being computed on the worker
 
         self._x_range = GrowingRange()
         self._y_ranges: dict[Any, SteppedRange] = {}
@@ -366,7 +326,7 @@ class FillQualityCharts(QWidget):
         capacity = self.capacity if key == ALL or key in self._symbols_of else self.symbol_capacity
         self._selected = self._ensure(key, capacity)
         self._last_distributions = float("-inf")  # a new selection shows its histograms on the next frames
-        self._stage = 0
+        self._distributions_stale = True  # (a job in flight for the old key is dropped when it lands)
         self._reset_ranges()  # another asset, another scale
         self._mark_dirty()
 
@@ -452,7 +412,7 @@ class FillQualityCharts(QWidget):
     @property
     def redraw_pending(self) -> bool:
         """Something is not drawn yet (the timer is running or will start when the widget is shown)."""
-        return self._dirty or self._distributions_stale
+        return self._dirty or self._distributions_stale or self._job is not None
 
     @override
     def showEvent(self, event: QShowEvent) -> None:
@@ -469,14 +429,19 @@ class FillQualityCharts(QWidget):
             self._dirty = False
             self._draw_series()
             self._distributions_stale = drew = True
-        if self._distributions_stale and (
-            self._stage or time.monotonic() - self._last_distributions >= 1.0 / DISTRIBUTION_HZ
+        job = self._job
+        if job is not None and job.done():
+            self._job = None
+            drew = self._draw_distributions(job.result()) or drew
+        elif job is None and self._distributions_stale and (
+            time.monotonic() - self._last_distributions >= 1.0 / DISTRIBUTION_HZ
         ):
-            self._draw_distribution_stage()
-            drew = True
+            self._last_distributions = time.monotonic()
+            self._distributions_stale = False
+            self._job = DistributionWorker.submit(self._snapshot())
         if drew:
             self.redraws += 1
-        elif not self._distributions_stale:
+        elif not self.redraw_pending:
             self._timer.stop()  # nothing changed: no wake-ups until the next record
 
     def _draw_series(self) -> None:
@@ -548,36 +513,30 @@ class FillQualityCharts(QWidget):
         if y is not None:
             plot.setYRange(*y, padding=0)
 
-    def _draw_distribution_stage(self) -> None:
-        """One third of the distribution work per frame (latency histogram, slippage histogram, fill rate and
-        stats): at 100k points each third costs a few ms, and no single frame may hold the Qt thread for long
-        (benchmarks/ui_responsiveness.py: a 10 ms timer's largest gap)."""
+    def _snapshot(self) -> SeriesSnapshot:
         series = self._selected
-        if self._stage == 0:
-            self._last_distributions = time.monotonic()
-            self._latency_dist = Distribution.of(series.latency.column("ms"))
-            self._show_histogram(self.latency_hist_plot, self.latency_hist, self._latency_dist)
-            self._stage = 1
-            return
-        if self._stage == 1:
-            self._slippage_dist = Distribution.of(series.slippage.column("bps"))
-            self._show_histogram(self.slippage_hist_plot, self.slippage_hist, self._slippage_dist)
-            self._stage = 2
-            return
-        fills = series.slippage
-        x, rate = per_second(fills.column("t"), truncated=series.fills_total > len(fills))
-        self.fill_rate_curve.setData(x, rate, skipFiniteCheck=True)
-        placed = series.placed
-        x, placed_rate = per_second(placed.column("t"), truncated=series.placed_total > len(placed))
-        self.placed_rate_curve.setData(x, placed_rate, skipFiniteCheck=True)
-        self._follow_y(self.rate_plot, np.concatenate((rate, placed_rate)), include_zero=True)
-        self._stats = FillStats(series.key, series.fills_total, self._latency_dist, self._slippage_dist,
+        return SeriesSnapshot(
+            series.key, series.latency.column("ms"), series.slippage.column("bps"), series.slippage.column("t"),
+            series.placed.column("t"), fills_truncated=series.fills_total > len(series.slippage),
+            placed_truncated=series.placed_total > len(series.placed))
+
+    def _draw_distributions(self, result: Distributions) -> bool:
+        """Draw the worker's histograms, fill rates and the stats line; False (and nothing drawn) when the
+        trader picked another key while it ran (the next frame asks for that key's)."""
+        series = self._selected
+        if result.key != series.key:
+            return False
+        self._show_histogram(self.latency_hist_plot, self.latency_hist, result.latency)
+        self._show_histogram(self.slippage_hist_plot, self.slippage_hist, result.slippage)
+        self.fill_rate_curve.setData(*result.fill_rate, skipFiniteCheck=True)
+        self.placed_rate_curve.setData(*result.placed_rate, skipFiniteCheck=True)
+        self._follow_y(self.rate_plot, np.concatenate((result.fill_rate[1], result.placed_rate[1])), include_zero=True)
+        self._stats = FillStats(series.key, series.fills_total, result.latency, result.slippage,
                                 self._aggregates.snapshot(series.key, LIVE_WINDOW_S))
         text = self._stats.text()
         self.stats_label.setText(text)
         self.stats_label.setToolTip(text)  # the whole line, where the dock is too narrow to show it
-        self._stage = 0
-        self._distributions_stale = False
+        return True
 
     # -- read access (tests, the window) ---------------------------------------------------------------------
     @property

@@ -44,7 +44,7 @@ from imperium_desk.desk import Desk, ModelConfigError, ModelRow
 from imperium_desk.model_input import ModelKind
 from imperium_desk.models.resolver import ModelSwitch
 from imperium_desk.ui.bridge import DeskBridge
-from imperium_desk.ui.charts import Distribution
+from imperium_desk.ui.distributions import Distribution
 from imperium_desk.ui.models_form import GLOBAL_SCOPE, FormError, ModelForm, as_kind, format_number
 from imperium_desk.ui.row_table_model import RowTableModel
 from imperium_desk.ui.widgets import push_button, row_table, wrapped_label

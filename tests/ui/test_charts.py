@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +14,10 @@ from pytestqt.qtbot import QtBot
 from imperium_desk.desk import Desk
 from imperium_desk.domain.enums import Algo, OptionRight, Side
 from imperium_desk.execution.request import ExecutionRequest
+from imperium_desk.ui import distributions
 from imperium_desk.ui.bridge import DeskBridge
-from imperium_desk.ui.charts import ALL, FillQualityCharts, per_second
+from imperium_desk.ui.charts import ALL, FillQualityCharts
+from imperium_desk.ui.distributions import Distributions, SeriesSnapshot, per_second, summarise
 
 NIFTY_CE = "NIFTY24DEC24000CE"
 BANK_PE = "BANKNIFTY24DEC52000PE"
@@ -307,3 +310,41 @@ def test_a_zoomed_histogram_stays_zoomed_until_auto_range_is_pressed(
 def test_axes_keep_their_units_without_si_prefixes(charts: FillQualityCharts) -> None:
     for plot in (charts.latency_plot, charts.latency_hist_plot, charts.slippage_plot, charts.rate_plot):
         assert not plot.getAxis("left").autoSIPrefix and not plot.getAxis("bottom").autoSIPrefix
+
+
+def test_the_distributions_are_computed_off_the_qt_thread(
+    qtbot: QtBot, charts: FillQualityCharts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+
+    def on_a_thread(snapshot: SeriesSnapshot) -> Distributions:
+        threads.append(threading.current_thread())
+        return summarise(snapshot)
+
+    monkeypatch.setattr(distributions, "summarise", on_a_thread)
+    charts.ingest_many([record(latency_ms=float(i)) for i in range(10)], at=np.arange(10.0))
+    qtbot.waitUntil(lambda: charts.stats.latency.n == 10, timeout=1000)
+    assert threads and all(thread is not threading.main_thread() for thread in threads)
+
+
+def test_distributions_of_a_key_the_trader_has_left_are_dropped_for_the_new_keys(
+    qtbot: QtBot, charts: FillQualityCharts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    keys: list[str] = []
+
+    def held(snapshot: SeriesSnapshot) -> Distributions:
+        keys.append(snapshot.key)
+        release.wait(5.0)
+        return summarise(snapshot)
+
+    monkeypatch.setattr(distributions, "summarise", held)
+    charts.ingest(record(asset=NIFTY_CE, underlying="NIFTY", latency_ms=3.0))
+    charts.ingest(record(asset=BANK_PE, underlying="BANKNIFTY", latency_ms=9.0))
+    qtbot.waitUntil(lambda: keys == [ALL], timeout=1000)  # "All" is being summarised...
+    charts.set_asset(BANK_PE)  # ...when the trader picks another key
+    release.set()
+    qtbot.waitUntil(lambda: not charts.redraw_pending, timeout=2000)
+    assert keys == [ALL, BANK_PE]
+    assert charts.stats.key == BANK_PE and charts.stats.latency.n == 1
+    assert drawn(charts.latency_hist)[1].sum() == 1
