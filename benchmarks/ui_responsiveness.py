@@ -136,6 +136,7 @@ def measure_load(seconds: float) -> dict[str, Any]:
             "contracts_ticking": subscribed,
             "chart_points": charts.points("All"),
             "timer_10ms_max_gap_ms": round(max(gaps), 2),
+            "timer_10ms_largest_gaps_ms": [round(g, 1) for g in gaps_sorted[-5:][::-1]],
             "timer_10ms_p99_gap_ms": round(gaps_sorted[int(0.99 * (len(gaps_sorted) - 1))], 2),
             "timer_10ms_median_gap_ms": round(statistics.median(gaps), 2),
         })

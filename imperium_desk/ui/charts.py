@@ -173,6 +173,10 @@ class FillQualityCharts(QWidget):
         self._stats = FillStats(ALL, 0, Distribution.empty(), Distribution.empty(),
                                 self._aggregates.snapshot(ALL, LIVE_WINDOW_S))
         self._job: Future[Distributions] | None = None  # the distributions being computed on the worker
+        # Arrays the frames copy the shown buffers into, allocated once (see `RingBuffer.ordered_into`): the time
+        # series' (t, value) rows, and the worker's inputs (rewritten only when no job is in flight).
+        self._series_rows = (np.empty((2, capacity)), np.empty((2, capacity)))
+        self._snapshot_columns = tuple(np.empty(capacity) for _ in range(4))
 
         self._x_range = GrowingRange()
         self._y_ranges: dict[Any, SteppedRange] = {}
@@ -447,7 +451,8 @@ class FillQualityCharts(QWidget):
     def _draw_series(self) -> None:
         series = self._selected
         self.markers.sync(series.key, self._underlying_of_key(series.key))
-        latency, slippage = series.latency.view(), series.slippage.view()
+        latency = series.latency.ordered_into(self._series_rows[0])
+        slippage = series.slippage.ordered_into(self._series_rows[1])
         if self._check_following():
             t = slippage[0] if slippage.shape[1] else latency[0]
             if t.size:
@@ -515,9 +520,11 @@ class FillQualityCharts(QWidget):
 
     def _snapshot(self) -> SeriesSnapshot:
         series = self._selected
+        latency, slippage, fill_times, placed_times = self._snapshot_columns
         return SeriesSnapshot(
-            series.key, series.latency.column("ms"), series.slippage.column("bps"), series.slippage.column("t"),
-            series.placed.column("t"), fills_truncated=series.fills_total > len(series.slippage),
+            series.key, series.latency.column_into("ms", latency), series.slippage.column_into("bps", slippage),
+            series.slippage.column_into("t", fill_times), series.placed.column_into("t", placed_times),
+            fills_truncated=series.fills_total > len(series.slippage),
             placed_truncated=series.placed_total > len(series.placed))
 
     def _draw_distributions(self, result: Distributions) -> bool:

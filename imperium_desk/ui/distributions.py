@@ -3,8 +3,8 @@ points (Qt-free, so it runs on a worker thread and is tested without a display).
 
 At 100k points one histogram with its percentiles costs ~4 ms and the two fill rates ~1 ms: on the Qt thread that
 was a third of a frame's budget, and with the time series and their paint it made the window's longest stalls
-(benchmarks/ui_responsiveness.py). `summarise` takes a `SeriesSnapshot` (read-only copies the ring buffers hand
-out anyway, so the Qt thread may keep appending while it runs) and returns plain arrays the chart only has to
+(benchmarks/ui_responsiveness.py). `summarise` takes a `SeriesSnapshot` (copies of the ring buffers, so the Qt
+thread may keep appending while it runs) and returns plain arrays the chart only has to
 hand to pyqtgraph. Nearly all of it is numpy calls that release the GIL on arrays this size, so the worker does
 not hold the Qt thread up.
 """
@@ -69,7 +69,8 @@ def per_second(times: FloatArray, *, truncated: bool = False) -> tuple[FloatArra
 
 @dataclass(frozen=True, slots=True)
 class SeriesSnapshot:
-    """What the distributions of one selector key are computed from: read-only arrays no later append changes."""
+    """What the distributions of one selector key are computed from: copies of its buffers that no append changes
+    (the chart writes them only while no job of its own is in flight)."""
 
     key: str
     latency_ms: FloatArray

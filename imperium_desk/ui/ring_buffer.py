@@ -4,6 +4,11 @@ Storage is one preallocated `(columns, capacity)` array: each column is a contig
 pyqtgraph contiguous x and y arrays. Appends are O(1) and never allocate; `view()` builds the insertion-ordered copy
 with at most one `np.concatenate` and caches it until the next write, so a chart redrawing at 25 Hz pays for one copy
 per redraw however many records arrived in between.
+
+A live chart's frames use `ordered_into` / `column_into` instead: the same ordered rows, written into an array the
+chart allocated once. At 100,000 rows a fresh copy is 1.6 MB, which the C allocator maps and unmaps each time; the
+page faults of touching it made a copy cost 0.5-0.9 ms instead of 0.05 ms, twice a frame
+(benchmarks/ui_responsiveness.py).
 """
 
 from __future__ import annotations
@@ -92,6 +97,31 @@ class RingBuffer:
             self._cache = ordered
         return self._cache
 
+    def ordered_into(self, out: FloatArray) -> FloatArray:
+        """The rows in insertion order, written into `out` (a `(columns, >= len)` array the caller owns and
+        reuses), returned as `out[:, :len]`: `view()` without allocating. Valid until the caller writes `out`
+        again."""
+        if out.ndim != 2 or out.shape[0] != len(self._columns) or out.shape[1] < self._size:
+            raise ValueError(f"out: shape {out.shape} cannot hold {len(self._columns)} columns of {self._size} rows")
+        self._copy_ordered(self._data, out)
+        return out[:, :self._size]
+
+    def column_into(self, name: str, out: FloatArray) -> FloatArray:
+        """One column in insertion order, written into `out` (1-D, `>= len`), returned as `out[:len]`."""
+        if out.ndim != 1 or out.shape[0] < self._size:
+            raise ValueError(f"out: shape {out.shape} cannot hold {self._size} rows")
+        self._copy_ordered(self._data[self._index[name]], out)
+        return out[:self._size]
+
+    def _copy_ordered(self, data: FloatArray, out: FloatArray) -> None:
+        """`data` (the storage, or one of its rows) in insertion order into the front of `out` (last axis)."""
+        if self._size < self._capacity:
+            out[..., :self._size] = data[..., :self._size]
+            return
+        older = self._capacity - self._next  # the oldest rows sit from `_next` to the end of the storage
+        out[..., :older] = data[..., self._next:]
+        out[..., older:self._capacity] = data[..., :self._next]
+
     def column(self, name: str) -> FloatArray:
         """One column of `view()`, in insertion order (contiguous, read-only)."""
         row: FloatArray = self.view()[self._index[name]]
@@ -101,7 +131,8 @@ class RingBuffer:
 def peak_decimate(x: FloatArray, y: FloatArray, lo: float, hi: float, max_points: int) -> tuple[FloatArray, FloatArray]:
     """The points of (x, y) inside [lo, hi] (x ascending), reduced to at most `max_points` by keeping each
     bucket's minimum and maximum: spikes survive, and a 100,000-point series costs the plot a few thousand.
-    One point either side of the window is kept so a line still runs to the edges."""
+    One point either side of the window is kept so a line still runs to the edges. The result is always new
+    arrays (never views of x and y), so the caller may reuse its inputs while a plot holds the result."""
     if max_points < 4:
         raise ValueError(f"max_points: {max_points} must be at least 4")
     first = max(int(np.searchsorted(x, lo, side="left")) - 1, 0)
@@ -109,7 +140,7 @@ def peak_decimate(x: FloatArray, y: FloatArray, lo: float, hi: float, max_points
     xs, ys = x[first:last], y[first:last]
     n = xs.size
     if n <= max_points:
-        return xs, ys
+        return xs.copy(), ys.copy()
     buckets = max_points // 2
     per = -(-n // buckets)  # ceil
     usable = (n // per) * per

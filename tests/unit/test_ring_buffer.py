@@ -73,6 +73,29 @@ def test_extend_and_append_interleave_in_order() -> None:
     np.testing.assert_array_equal(buf.column("t"), expected[-6:])
 
 
+@pytest.mark.parametrize("appended", [0, 2, 3, 5, 7])
+def test_ordered_into_writes_what_view_shows_into_the_callers_array(appended: int) -> None:
+    buf = RingBuffer(3)
+    for i in range(appended):
+        buf.append(float(i), float(i) * 10.0)
+    out = np.full((2, 3), np.nan)
+    rows = buf.ordered_into(out)
+    np.testing.assert_array_equal(rows, buf.view())
+    assert rows.base is out  # a slice of the caller's array, not a new one
+    column = np.full(5, np.nan)
+    np.testing.assert_array_equal(buf.column_into("y", column), buf.column("y"))
+
+
+def test_ordered_into_refuses_an_array_too_small_for_the_rows() -> None:
+    buf = RingBuffer(4)
+    for i in range(3):
+        buf.append(float(i), 0.0)
+    with pytest.raises(ValueError, match=r"out: shape \(2, 2\) cannot hold 2 columns of 3 rows"):
+        buf.ordered_into(np.empty((2, 2)))
+    with pytest.raises(ValueError, match=r"out: shape \(2,\) cannot hold 3 rows"):
+        buf.column_into("t", np.empty(2))
+
+
 def test_view_is_cached_until_the_next_write_and_read_only() -> None:
     buf = RingBuffer(3)
     buf.append(1.0, 2.0)
