@@ -125,6 +125,14 @@ class ImperiumMainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
         dock.setWidget(widget)
+        # A dock whose tab is not the current one stays "visible" to Qt, only moved out of the window, so a panel
+        # that pauses while hidden would go on refreshing (timers, tables, charts) for nobody. Its content is
+        # hidden while its tab is away and shown when it comes back: the panel's hideEvent/showEvent pause and
+        # catch up.
+        policy = widget.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the dock keeps its size and the layout its shape meanwhile
+        widget.setSizePolicy(policy)
+        dock.visibilityChanged.connect(widget.setVisible)
         self.addDockWidget(area, dock)
         if tabify_with is not None:
             self.tabifyDockWidget(self.docks[tabify_with], dock)

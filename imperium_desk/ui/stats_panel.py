@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, override
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -169,7 +169,7 @@ class StatsPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setObjectName("statsRefreshTimer")
         self._timer.setInterval(max(1, round(1000.0 / refresh_hz)))
-        self._timer.timeout.connect(self._on_tick)
+        self._timer.timeout.connect(self.refresh)
         self.refresh()
 
     # -- keys ------------------------------------------------------------------------------------------------
@@ -227,14 +227,13 @@ class StatsPanel(QWidget):
         self.table_model.set_rows(self._aggregates.views(self._key))
         self.refreshes += 1
 
-    def _on_tick(self) -> None:
-        if not self.isVisible():  # a tabbed-away dock costs nothing; it catches up when shown
-            self._timer.stop()
-            return
-        self.refresh()
-
     @override
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self.refresh()
+        self.refresh()  # catch up on what happened while hidden
         self._timer.start()
+
+    @override
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self._timer.stop()  # a hidden panel (a closed or tabbed-away dock) costs nothing

@@ -209,6 +209,21 @@ def test_the_models_shortcut_brings_up_the_models_panel(qtbot: QtBot, window: Im
     assert window.models.table_model.rowCount() > 0
 
 
+def test_a_tabbed_away_panel_pauses_and_catches_up_when_its_tab_comes_back(
+    qtbot: QtBot, window: ImperiumMainWindow
+) -> None:
+    stats, charts = window.stats_panel, window.charts
+    window.docks["charts"].raise_()
+    qtbot.waitUntil(lambda: not stats.isVisible())  # Qt only moves a tabbed-away dock out of the window
+    assert not stats._timer.isActive()
+    refreshes, geometry = stats.refreshes, window.docks["charts"].geometry()
+
+    window.docks["stats"].raise_()
+    qtbot.waitUntil(lambda: stats.isVisible() and stats.refreshes > refreshes)
+    assert stats._timer.isActive() and not charts.isVisible()
+    assert window.docks["stats"].geometry() == geometry  # the hidden content kept the tab group's size
+
+
 def test_reload_config_is_offered_only_when_the_desk_has_a_config_file(window: ImperiumMainWindow) -> None:
     assert window.desk.config_path is None
     assert not window.actions_by_key["reload_config"].isEnabled()
