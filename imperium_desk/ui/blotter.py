@@ -22,6 +22,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QTreeView, QVBoxLayout, QWidget
@@ -46,12 +47,11 @@ _CHILD_TERMINAL = frozenset({"filled", "cancelled", "rejected"})
 
 WORKING = "working"
 # Parents the blotter keeps (older ones leave it; telemetry and `report` keep everything). After each flush that
-# adds parents the tree lays out every top-level row, one Python call each: ~6.5 ms per 1,000 rows on the CI VM,
-# and with the repaint after it that pause must stay well under the 30 ms the window allows itself
-# (benchmarks/ui_responsiveness.py); the cap bounds it, and memory.
+# adds parents the tree lays out every top-level row, one Python call each: 3-8 ms per 1,000 rows on the CI VM.
+# With paint turns the layout and the repaint after it take separate turns (`OrdersBlotter`), so each pause stays
+# well under the 30 ms the window allows itself (benchmarks/ui_responsiveness.py); the cap bounds it, and memory.
 MAX_PARENTS = 1000
 FLUSH_INTERVAL_MS = 100
-FLUSH_HOLD_MS = 32  # see PaintTurns
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
 
@@ -397,7 +397,11 @@ def _tone(item: ParentState | ChildState, col: int) -> str | None:
 
 
 class BlotterModel(QAbstractItemModel):
-    """Parents as top-level rows (newest first), children under them. `flush` publishes pending changes."""
+    """Parents as top-level rows (newest first), children under them. `flush` publishes pending changes, between
+    `flushing` and `flushed`."""
+
+    flushing = Signal()
+    flushed = Signal()
 
     def __init__(self, desk: Desk, parent: QObject | None = None, *, max_parents: int = MAX_PARENTS,
                  flush_interval_ms: int = FLUSH_INTERVAL_MS, turns: PaintTurns | None = None) -> None:
@@ -436,17 +440,17 @@ class BlotterModel(QAbstractItemModel):
         if self._turns is None:
             self.flush()
             return
-        # A flush's layout and paint follow on the tree's own timer, 10-15 ms at a thousand parents: its turn
-        # holds the others off until they are done.
         self._awaiting_turn = True
-        self._turns.run(self.flush, FLUSH_HOLD_MS)
+        self._turns.run(self.flush)
 
     def flush(self) -> None:
         """Tell the view what changed since the last flush: removed, new and changed rows."""
         self._awaiting_turn = False
+        self.flushing.emit()
         self._evict()
         self._insert_new()
         self._publish_changes()
+        self.flushed.emit()
 
     def _evict(self) -> None:
         positions: list[int] = []
@@ -700,9 +704,19 @@ class OrdersBlotter(QWidget):
         layout.addLayout(bar)
         layout.addWidget(split)
 
+        if turns is not None:
+            # A flush that adds rows makes the tree lay out every row, then repaint: 3-8 ms and 3-6 ms at a
+            # thousand parents. Back to back they were the window's longest pause; here the layout runs in the
+            # flush's turn and the repaint waits for the next one.
+            self.model.flushing.connect(self.view.hold_paint)
+            self.model.flushed.connect(lambda: self._lay_out_and_paint_next_turn(turns))
         bridge.record.connect(self.model.on_record)
         bridge.parent_started.connect(self.model.on_parent_started)
         bridge.parent_finished.connect(self.model.on_parent_finished)
+
+    def _lay_out_and_paint_next_turn(self, turns: PaintTurns) -> None:
+        self.view.lay_out_now()
+        turns.run(self.view.release_paint)
 
     def set_filter(self, mode: str) -> None:
         """"all", "working" or "done" (the combo calls this)."""

@@ -44,6 +44,18 @@ class BlotterView(QTreeView):
         self._tree_column = 0
         self._focus: QModelIndex | None = None
 
+    def hold_paint(self) -> None:
+        """No repaint until `release_paint` (the rows may change meanwhile; what is on screen stays)."""
+        self.setUpdatesEnabled(False)
+
+    def lay_out_now(self) -> None:
+        """Lay the rows out now rather than on the view's next timer (a no-op when nothing changed)."""
+        self.executeDelayedItemsLayout()
+
+    def release_paint(self) -> None:
+        """Repaint what changed since `hold_paint` (Qt repaints the whole view when updates come back on)."""
+        self.setUpdatesEnabled(True)
+
     @override
     def paintEvent(self, event: QPaintEvent) -> None:
         header = self.header()

@@ -14,6 +14,7 @@ from imperium_desk.domain.enums import Algo, OptionRight, Side
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.ui.blotter import COLUMNS, STATUS_COLUMN, OrdersBlotter
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.paint_turns import PaintTurns
 
 SLIP_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.title == "Slip bps")
 FILLED_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.title == "Filled")
@@ -182,3 +183,20 @@ def test_the_done_filter_hides_working_parents(qtbot: QtBot, desk: Desk, blotter
     assert blotter.filter.currentText() == "done" and visible_parents(blotter) == [done]
     qtbot.keyClick(blotter.filter, Qt.Key.Key_Home)  # type: ignore[no-untyped-call]
     assert blotter.filter.currentText() == "all" and visible_parents(blotter) == [working, done]
+
+
+def test_with_paint_turns_a_flush_lays_out_at_once_and_repaints_in_the_next_turn(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge
+) -> None:
+    turns = PaintTurns(spacing_ms=50)
+    blotter = OrdersBlotter(desk, bridge, turns=turns)
+    qtbot.addWidget(blotter)
+    blotter.show()
+    after_flush: list[tuple[bool, int]] = []
+    blotter.model.flushed.connect(lambda: after_flush.append(
+        (blotter.view.updatesEnabled(), turns.waiting)))
+    parent_id = desk.submit(ladder_buy(desk)).parent_id
+    qtbot.waitUntil(lambda: bool(after_flush), timeout=2000)
+    assert after_flush[0] == (False, 1)  # the repaint waits for a turn of its own...
+    assert blotter.view.visualRect(blotter.model.index_of(parent_id)).isValid()  # ...the rows are laid out
+    qtbot.waitUntil(lambda: blotter.view.updatesEnabled() and turns.waiting == 0, timeout=1000)
