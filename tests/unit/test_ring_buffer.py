@@ -145,3 +145,10 @@ def test_a_short_series_is_drawn_whole() -> None:
     x = np.arange(10, dtype=np.float64)
     xs, ys = peak_decimate(x, x * 2, -1.0, 100.0, 2000)
     assert xs.tolist() == x.tolist() and ys.tolist() == (x * 2).tolist()
+
+
+def test_peak_decimate_hands_back_new_arrays_even_when_nothing_is_dropped() -> None:
+    x = np.arange(10, dtype=np.float64)
+    xs, ys = peak_decimate(x, x * 2.0, 0.0, 9.0, 100)
+    np.testing.assert_array_equal(xs, x)
+    assert not np.shares_memory(xs, x) and not np.shares_memory(ys, x)  # the caller may overwrite its inputs
