@@ -33,7 +33,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
+    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -297,7 +299,14 @@ class ModelsPanel(QWidget):
         bottom = QWidget(self)
         side_by_side = QHBoxLayout(bottom)
         side_by_side.setContentsMargins(0, 0, 0, 0)
-        side_by_side.addWidget(editor, 3)
+        # The form scrolls rather than setting the dock's minimum height: tabbed with the charts, a 410 px form
+        # made the whole window at least 1,087 px tall, taller than a 1080p screen.
+        editor_scroll = QScrollArea(self)
+        editor_scroll.setObjectName("modelsEditorScroll")
+        editor_scroll.setWidgetResizable(True)
+        editor_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        editor_scroll.setWidget(editor)
+        side_by_side.addWidget(editor_scroll, 3)
         side_by_side.addWidget(self.preview_plot, 2)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)

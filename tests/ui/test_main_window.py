@@ -224,6 +224,11 @@ def test_a_tabbed_away_panel_pauses_and_catches_up_when_its_tab_comes_back(
     assert window.docks["stats"].geometry() == geometry  # the hidden content kept the tab group's size
 
 
+def test_the_window_fits_a_1080p_screen_with_room_for_a_taskbar(window: ImperiumMainWindow) -> None:
+    minimum = window.minimumSizeHint()
+    assert minimum.width() <= 1920 and minimum.height() <= 1000
+
+
 def test_reload_config_is_offered_only_when_the_desk_has_a_config_file(window: ImperiumMainWindow) -> None:
     assert window.desk.config_path is None
     assert not window.actions_by_key["reload_config"].isEnabled()
