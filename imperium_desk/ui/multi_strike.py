@@ -183,8 +183,6 @@ class LegTableModel(RowTableModel[LegPreview]):
                 return f"{est.cost_bps:.1f}"
 
 
-
-
 class MultiStrikeConfirmDialog(QDialog):
     """Lists every strike and the totals of a multi-strike BUY; the panel sends only when it is accepted.
     Opened with `.open()` (never exec) so the engine keeps running while the trader reads it."""

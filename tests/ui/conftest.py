@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import qasync
 from PySide6.QtCore import QCoreApplication, QEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.clock import WallClock
@@ -72,12 +72,16 @@ def bridge(desk: Desk) -> DeskBridge:
     return DeskBridge(desk)
 
 
+def show_sized[W: QWidget](qtbot: QtBot, widget: W, width: int, height: int) -> W:
+    """`widget` handed to qtbot (deleted after the test), sized, shown and exposed."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 @pytest.fixture
 def ladder(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> Iterator[StrikeLadder]:
     """The strike ladder on the running desk, shown at a size that fits its rows."""
-    widget = StrikeLadder(desk, bridge)
-    qtbot.addWidget(widget)
-    widget.resize(900, 600)
-    widget.show()
-    qtbot.waitExposed(widget)
-    yield widget
+    yield show_sized(qtbot, StrikeLadder(desk, bridge), 900, 600)

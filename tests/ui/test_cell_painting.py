@@ -18,6 +18,7 @@ from imperium_desk.ui.blotter import COLOURS, COLUMNS, SIDE_COLUMN, OrdersBlotte
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import StrikeLadder
 from imperium_desk.ui.text_delegate import PADDING_PX, CellLook, CellText
+from tests.ui.conftest import show_sized
 
 W, H = 120, 24
 RIGHT = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value
@@ -86,12 +87,7 @@ def test_every_ladder_cell_looks_as_its_data_roles_say(ladder: StrikeLadder) -> 
 
 @pytest.fixture
 def blotter(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> OrdersBlotter:
-    widget = OrdersBlotter(desk, bridge)
-    qtbot.addWidget(widget)
-    widget.resize(900, 300)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return show_sized(qtbot, OrdersBlotter(desk, bridge), 900, 300)
 
 
 def fill_two_parents(qtbot: QtBot, desk: Desk, blotter: OrdersBlotter) -> None:

@@ -18,6 +18,7 @@ from imperium_desk.ui import distributions
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import ALL, FillQualityCharts
 from imperium_desk.ui.distributions import Distributions, SeriesSnapshot, per_second, summarise
+from tests.ui.conftest import show_sized
 
 NIFTY_CE = "NIFTY24DEC24000CE"
 BANK_PE = "BANKNIFTY24DEC52000PE"
@@ -40,12 +41,7 @@ def record(
 
 
 def make_charts(qtbot: QtBot, desk: Desk, bridge: DeskBridge, **kwargs: Any) -> FillQualityCharts:
-    charts = FillQualityCharts(desk, bridge, **kwargs)
-    qtbot.addWidget(charts)
-    charts.resize(900, 600)
-    charts.show()
-    qtbot.waitExposed(charts)
-    return charts
+    return show_sized(qtbot, FillQualityCharts(desk, bridge, **kwargs), 900, 600)
 
 
 @pytest.fixture

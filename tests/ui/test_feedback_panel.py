@@ -28,7 +28,7 @@ from imperium_desk.feedback.webhooks.service import WebhookService
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.feedback_panel import FeedbackPanel
 from imperium_desk.ui.main_window import ImperiumMainWindow
-from tests.ui.conftest import ui_config
+from tests.ui.conftest import show_sized, ui_config
 from tests.webhook_receiver import Receiver
 
 # One attempt and no backoff: the first failed delivery is a dead letter straight away.
@@ -82,11 +82,7 @@ def start_api(qtbot: QtBot, panel: FeedbackPanel) -> str:
 @pytest.fixture
 def panel(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> FeedbackPanel:
     """The panel on its own, shown, with the API started through it."""
-    widget = FeedbackPanel(desk, bridge)
-    qtbot.addWidget(widget)
-    widget.resize(900, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = show_sized(qtbot, FeedbackPanel(desk, bridge), 900, 400)
     start_api(qtbot, widget)
     return widget
 

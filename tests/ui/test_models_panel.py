@@ -22,7 +22,7 @@ from imperium_desk.models.config import LATENCY_FAMILIES, SLIPPAGE_FAMILIES
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.models_form import ChoiceEditor
 from imperium_desk.ui.models_panel import ModelRowsModel, ModelsPanel
-from tests.ui.conftest import ui_config
+from tests.ui.conftest import show_sized, ui_config
 
 # NIFTY has a latency override of its own; everything else resolves to the fixture's global models
 # (constant 5 ms latency, constant 1 tick slippage).
@@ -40,12 +40,7 @@ def desk(qt_loop: qasync.QEventLoop, tmp_path: Path) -> Iterator[Desk]:
 
 @pytest.fixture
 def panel(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> ModelsPanel:
-    widget = ModelsPanel(desk, bridge)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 760)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return show_sized(qtbot, ModelsPanel(desk, bridge), 1000, 760)
 
 
 def click(qtbot: QtBot, widget: QWidget) -> None:

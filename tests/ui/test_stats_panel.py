@@ -15,18 +15,14 @@ from imperium_desk.execution.request import ExecutionRequest
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.main_window import ImperiumMainWindow
 from imperium_desk.ui.stats_panel import COLUMNS, StatsPanel
+from tests.ui.conftest import show_sized
 
 FILLS, REJECTS, RETRIES = 1, 9, 10
 SESSION = 2  # rows: 1 min, 5 min, session
 
 
 def make_panel(qtbot: QtBot, desk: Desk) -> StatsPanel:
-    panel = StatsPanel(desk)
-    qtbot.addWidget(panel)
-    panel.resize(900, 200)
-    panel.show()
-    qtbot.waitExposed(panel)
-    return panel
+    return show_sized(qtbot, StatsPanel(desk), 900, 200)
 
 
 def atm_call(desk: Desk) -> str:
