@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Product, Side, Urgency
+from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Product, Route, Side, Urgency
 
 
 class RequestMetadata(BaseModel):
@@ -55,3 +55,20 @@ class ParentResult:
     @property
     def unfilled_qty(self) -> int:
         return self.quantity - self.filled_qty
+
+
+class InvalidOrder(ValueError):
+    """The request cannot be executed as written; the message names the field and value."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreTradeEstimate:
+    symbol: str
+    route: Route
+    intended_price: float  # the first child's expected trade price (touch for take, near side for join)
+    arrival_price: float
+    expected_price: float  # arrival +/- half spread + impact (adverse)
+    half_spread: float
+    impact: float
+    cost_bps: float  # of the arrival price
+    premium: float  # expected_price * quantity

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus, Route, Urgency
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus, Urgency
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
@@ -27,7 +26,7 @@ from imperium_desk.execution.context import ChildContext, ParentContext
 from imperium_desk.execution.cost import SlippageModel
 from imperium_desk.execution.planner import ExecutionAlgoPlanner, PlannedChild, PlanRequest
 from imperium_desk.execution.ratelimit import OrderRateLimiter
-from imperium_desk.execution.request import ExecutionRequest, ParentResult
+from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, ParentResult, PreTradeEstimate
 from imperium_desk.execution.retry import RetryPolicy
 from imperium_desk.execution.risk import RiskGate
 from imperium_desk.execution.router import RouteDecision, SmartOrderRouter
@@ -35,23 +34,6 @@ from imperium_desk.execution.tracker import FillQualityTracker
 from imperium_desk.market.port import MarketData, Quote
 
 _SESSION_OPEN_S = 9 * 3600 + 15 * 60  # 09:15 IST
-
-
-class InvalidOrder(ValueError):
-    """The request cannot be executed as written; the message names the field and value."""
-
-
-@dataclass(frozen=True, slots=True)
-class PreTradeEstimate:
-    symbol: str
-    route: Route
-    intended_price: float  # the first child's expected trade price (touch for take, near side for join)
-    arrival_price: float
-    expected_price: float  # arrival +/- half spread + impact (adverse)
-    half_spread: float
-    impact: float
-    cost_bps: float  # of the arrival price
-    premium: float  # expected_price * quantity
 
 
 class ExecutionStack:
