@@ -28,10 +28,29 @@ class BrokerTimeout(BrokerNetworkError):
     status = 504
 
 
+class BrokerUnreachable(BrokerError):
+    """The request never reached the broker (connection refused, connect timeout): nothing was placed, so it may
+    be sent again without a lookup."""
+
+    status = 503
+
+
 class BrokerThrottled(BrokerError):
-    """HTTP 429: the request was refused before it was acted on."""
+    """HTTP 429: the request was refused before it was acted on. `retry_after_s` is the broker's own wait
+    (a `Retry-After` header) when it gave one."""
 
     status = 429
+
+    def __init__(self, message: str, status: int | None = None, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after_s = retry_after_s
+
+
+class BrokerSessionExpired(BrokerError):
+    """The session is no longer valid (Kite: TokenException, HTTP 403; the access token dies at 06:00 IST): nothing
+    was placed, and nothing more can be until the trader logs in again."""
+
+    status = 403
 
 
 class BrokerMarginError(BrokerError):
