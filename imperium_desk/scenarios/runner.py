@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ParentStatus
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
-from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
-from imperium_desk.execution.stack import ExecutionStack, InvalidOrder
+from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, ParentResult, RequestMetadata
+from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.market.port import MarketData
 from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, RandomEvent, ScenarioSpec
 from imperium_desk.scenarios.timeline import TimedEvent

@@ -22,7 +22,7 @@ from imperium_desk.desk import (
 )
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
 from imperium_desk.execution.request import ExecutionRequest
-from imperium_desk.execution.stack import InvalidOrder
+from imperium_desk.execution.request import InvalidOrder
 from tests.support import config
 
 

@@ -215,7 +215,7 @@ def test_on_the_wall_clock_the_baseline_runs_in_a_child_process_that_the_stop_le
         desk = Desk(config({"telemetry": {"fsync": False}}), home=tmp_path, clock=WallClock())
         desk.start()
         await desk.start_drill(user_drill(desk))
-        assert [c.name for c in desk._children] == ["drill-baseline"]
+        assert [c.name for c in desk.offload.children] == ["drill-baseline"]
         await desk.stop()  # mid-drill: the outcome still waits for its baseline
         return desk
 

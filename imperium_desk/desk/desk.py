@@ -1,0 +1,516 @@
+"""The running desk (window, `serve`): one engine on the wall clock, its telemetry file, and every operation the
+window offers. `Desk` is the one object the ui talks to (DESIGN §2); models, drills and the feedback API are
+collaborators behind it (`desk/models.py`, `desk/drills.py`, `desk/feedback.py`), each reached by one line here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from imperium_desk.clock import Cancellable, VirtualClock, WallClock
+from imperium_desk.config import Config
+from imperium_desk.desk.drills import DeskDrills
+from imperium_desk.desk.engine import build_engine
+from imperium_desk.desk.events import (
+    AccountView,
+    ChainRow,
+    DeskEmitter,
+    DeskListener,
+    DrillPreview,
+    LegPreview,
+    ModelRow,
+    ParentFinished,
+    ParentStarted,
+    PortfolioEvent,
+    PositionView,
+    RecordEvent,
+    StateEvent,
+    Submitted,
+    TicksEvent,
+)
+from imperium_desk.desk.feedback import DeskFeedback, FeedbackApi
+from imperium_desk.desk.models import DeskModels
+from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, ParentStatus, Side, Urgency
+from imperium_desk.domain.instruments import InstrumentError, OptionContract
+from imperium_desk.domain.validation import field_errors
+from imperium_desk.execution.request import (
+    ExecutionRequest,
+    InvalidOrder,
+    ParentResult,
+    PreTradeEstimate,
+    RequestMetadata,
+)
+from imperium_desk.execution.tracker import Record
+from imperium_desk.market.port import Quote
+from imperium_desk.model_input import ModelKind
+from imperium_desk.models.config import LatencyModels, SlippageModels
+from imperium_desk.models.resolver import ModelSwitch
+from imperium_desk.offload import Offloader
+from imperium_desk.scenarios.library import DrillInfo
+from imperium_desk.scenarios.live import DrillView, LiveDrill
+from imperium_desk.telemetry.aggregates import LiveAggregates
+from imperium_desk.telemetry.factory import build_secondaries
+from imperium_desk.telemetry.hub import TelemetryHub
+from imperium_desk.telemetry.secondary import SinkStatus
+from imperium_desk.telemetry.sqlite_index import index_path_for
+
+PORTFOLIO_REFRESH_S = 1.0
+
+
+class Desk:
+    """The running desk. Widgets call these methods and listen to `DeskEvent`s; nothing in the ui touches the
+    broker, the market or the stack directly.
+
+    Threading: every method is called on the clock's loop (the Qt thread under qasync); blocking work goes through
+    `offload`. `stop()` is the one way down (no new orders, working parents cancelled, the feed stopped, telemetry
+    flushed), shared by every caller.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        home: Path,
+        clock: WallClock | VirtualClock,
+        mode: Mode = Mode.PAPER,
+        seed: int | None = None,
+        config_path: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.mode = mode
+        self.clock = clock
+        self._loop = clock.loop
+        self.offload = Offloader(clock)
+        self.events = DeskEmitter()
+        # Telemetry: the JSONL (torn tail repaired, rotated by size/day) and the secondary sinks that follow it.
+        self.telemetry_path = home / f"execution_quality_{mode.value}.jsonl"
+        self.telemetry_index_path = index_path_for(self.telemetry_path)
+        self._writer = TelemetryHub(
+            self.telemetry_path, config.telemetry, build_secondaries(config.telemetry, self.telemetry_path),
+            append=True, rotate=True,
+        )
+        self.engine = build_engine(
+            config, clock=clock, seed=config.market.seed if seed is None else seed, mode=mode,
+            sink=self._writer.write,
+        )
+        self.engine.tracker.seq = self._writer.last_seq  # seq continues across restarts, gap-free
+        self.catalog = self.engine.catalog
+        # Orders: parents running now, and exits in flight (parent id -> symbol). A symbol with an exit travelling
+        # is skipped by the next EXIT: the broker's position may already include the fill whose answer has not
+        # arrived, so counting is unsafe.
+        self._tasks: dict[str, Submitted] = {}
+        self._exits: dict[str, str] = {}
+        self._group_seq = 0
+        # Portfolio: refreshed from the broker every second and after fills; empty until the first refresh (which
+        # start() asks for at once), since only the broker knows the account.
+        self._portfolio_timer: Cancellable | None = None
+        self._portfolio_pending = False
+        self.last_portfolio = PortfolioEvent([], AccountView(0.0, 0.0, 0.0, 0.0, 0.0))
+        # Live execution figures (stats table, charts). Registered before `_on_record`, so a widget reacting to a
+        # record already finds it counted.
+        self.aggregates = LiveAggregates(clock.now)
+        self.engine.tracker.add_listener(self.aggregates.add)
+        self.engine.tracker.add_listener(self._on_record)
+        self.engine.feed.add_listener(self._on_ticks)
+        # What a trader does besides orders, each behind its own object.
+        self.models = DeskModels(self.engine, config=config, config_path=config_path, clock=clock,
+                                 offload=self.offload, emit=self.events.emit)
+        self.drills = DeskDrills(
+            self.engine, config=config, clock=clock, offload=self.offload, emit=self.events.emit,
+            drills_dir=home / "scenarios", submit=self._submit_for_drill, cancel_parents=self._cancel_parents,
+            stopping=lambda: self._stopped, models=self.models_config, record_outcome=self._record_outcome,
+        )
+        self.feedback = FeedbackApi(self)
+        # Lifecycle.
+        self._stopped = False  # stop requested: no new orders
+        self._closed = False  # stop finished
+        self._stop_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the market feed, the portfolio refresh and the config watch (the clock's loop must be the app's)."""
+        self.engine.market.start()
+        self._portfolio_timer = self.clock.call_later(PORTFOLIO_REFRESH_S, self._portfolio_tick)
+        self._schedule_portfolio()
+        self.models.start()
+        self._emit_state()
+
+    async def stop(self) -> None:
+        """Stop cleanly: no new orders, running parents cancelled, the feed stopped, telemetry flushed. Every caller
+        (the window's close, Ctrl+C, a test's teardown) awaits the same single stop."""
+        await asyncio.shield(self.start_stop())
+
+    def start_stop(self) -> asyncio.Task[None]:
+        """`stop` as a task, for callers that are not coroutines (the window's close)."""
+        if self._stop_task is None:
+            self._stopped = True  # from now on submit() refuses
+            self._stop_task = self._loop.create_task(self._stop())
+        return self._stop_task
+
+    async def _stop(self) -> None:
+        if self.feedback.running:
+            await self.feedback.stop()  # first: no request reaches a desk that is stopping
+        if self._portfolio_timer is not None:
+            self._portfolio_timer.cancel()
+        self.models.stop()
+        if self.drills.drill is not None:
+            await self.drills.drill.stop()  # its events undone and its parents cancelled before the market stops
+            await asyncio.sleep(0)  # its done callback (the outcome record) runs while the log is still open
+        self.offload.kill_children()  # none is left once the drill has its outcome; a stop leaves none behind
+        self.engine.market.stop()
+        tasks = [s.task for s in self._tasks.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.engine.tracker.markouts is not None:
+            self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
+        # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
+        await self.offload.thread(self._writer.close, "telemetry-close")
+        self._closed = True
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for: no new order, drill or API start is accepted."""
+        return self._stopped
+
+    @property
+    def stopped(self) -> bool:
+        """True once the stop has finished (telemetry flushed and closed)."""
+        return self._closed
+
+    @property
+    def telemetry_flushed_seq(self) -> int:
+        """The last `seq` the JSONL writer has flushed (what followers of the file may read)."""
+        return self._writer.flushed_seq
+
+    def telemetry_status(self) -> list[SinkStatus]:
+        """Each telemetry sink (the JSONL, then SQLite/Redis): live, catching up or down, for the status bar."""
+        return self._writer.status()
+
+    def add_listener(self, listener: DeskListener) -> None:
+        self.events.add_listener(listener)
+
+    # -- feedback API (desk/feedback.py) ---------------------------------------------------------------------
+    async def start_feedback(self) -> str:
+        """Serve the feedback API on this desk's loop and return its address (see `FeedbackApi.start`)."""
+        return await self.feedback.start()
+
+    async def stop_feedback(self) -> None:
+        await self.feedback.stop()
+
+    @property
+    def feedback_token_path(self) -> Path:
+        return self.feedback.token_path
+
+    @property
+    def feedback_address(self) -> str | None:
+        return self.feedback.address
+
+    @property
+    def feedback_backend(self) -> DeskFeedback | None:
+        return self.feedback.backend
+
+    # -- market --------------------------------------------------------------------------------------------
+    @property
+    def underlyings(self) -> list[str]:
+        return self.engine.market.underlyings
+
+    def lot_size(self, underlying: str) -> int:
+        return self.catalog.underlying(underlying).lot_size
+
+    def expiries(self, underlying: str, count: int = 4) -> list[date]:
+        return self.catalog.expiries(underlying, datetime.fromtimestamp(self.clock.now(), UTC), count)
+
+    def spot(self, underlying: str) -> float:
+        return self.engine.market.spot(underlying)
+
+    def atm_strike(self, underlying: str) -> float:
+        return self.catalog.atm_strike(underlying, self.spot(underlying))
+
+    def chain(self, underlying: str, expiry: date, strikes_each_side: int) -> list[ChainRow]:
+        """The ladder around ATM, lowest strike first; every contract in it is subscribed (and ticks)."""
+        contracts = self.engine.market.chain(underlying, expiry, strikes_each_side)
+        atm = self.atm_strike(underlying)
+        market = self.engine.feed
+        rows: list[ChainRow] = []
+        for i in range(0, len(contracts), 2):
+            call, put = contracts[i], contracts[i + 1]
+            rows.append(ChainRow(call.strike, call.strike == atm, market.quote(call.symbol),
+                                 market.quote(put.symbol)))
+        return rows
+
+    def contract(self, underlying: str, expiry: date, strike: float, right: OptionRight) -> OptionContract:
+        contract = self.catalog.contract(underlying, expiry, strike, right)
+        self.engine.feed.subscribe(contract)
+        return contract
+
+    def quote(self, symbol: str) -> Quote:
+        return self.engine.feed.subscribe(self.catalog.resolve(symbol))
+
+    # -- orders ----------------------------------------------------------------------------------------------
+    def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
+        """Pre-trade estimate for a ticket; raises InvalidOrder naming the field."""
+        return self.engine.stack.preview(request)
+
+    def submit(self, request: ExecutionRequest) -> Submitted:
+        """Validate (InvalidOrder names the field) and start the parent on the stack."""
+        if self._stopped:
+            raise InvalidOrder("desk: stopping; no new orders")
+        stack = self.engine.stack
+        stack.validate(request)
+        parent_id = stack.reserve_parent_id()
+        task = self._loop.create_task(stack.execute(request, parent_id), name=f"parent-{parent_id}")
+        submitted = Submitted(parent_id, request, task)
+        self._tasks[parent_id] = submitted
+        if request.metadata.is_exit:
+            self._exits[parent_id] = request.symbol
+        task.add_done_callback(lambda t: self._finished(submitted, t))
+        self.events.emit(ParentStarted(parent_id, request))
+        self._emit_state()
+        return submitted
+
+    def submit_many(self, requests: Sequence[ExecutionRequest]) -> list[Submitted]:
+        """Several parents as one action: all validated before any is sent, so one bad leg sends nothing."""
+        for request in requests:
+            self.engine.stack.validate(request)
+        return [self.submit(r) for r in requests]
+
+    def new_group(self, prefix: str) -> str:
+        self._group_seq += 1
+        return f"{prefix}-{self._group_seq:04d}"
+
+    def multi_strike_legs(
+        self,
+        *,
+        underlying: str,
+        expiry: date,
+        right: OptionRight,
+        strikes_below: int,
+        strikes_above: int,
+        lots: int,
+        side: Side = Side.BUY,
+        order_type: OrderType = OrderType.MARKET,
+        algo: Algo | None = None,
+        group: str | None = None,
+        limit_offset_ticks: int = 0,
+    ) -> list[LegPreview]:
+        """The strikes a multi-strike action trades, lowest first, each with its request and estimate.
+        LIMIT legs are priced at the near-side touch of their own book, `limit_offset_ticks` through it.
+        Raises InvalidOrder naming the field."""
+        if lots < 1:
+            raise InvalidOrder(f"lots: {lots} must be at least 1")
+        if strikes_below < 0 or strikes_above < 0:
+            raise InvalidOrder(f"strikes: below {strikes_below} / above {strikes_above} must not be negative")
+        try:
+            lot = self.lot_size(underlying)
+            spot = self.spot(underlying)
+            legs: list[LegPreview] = []
+            for k in range(-strikes_below, strikes_above + 1):
+                strike = self.catalog.strike_offset(underlying, spot, k)
+                if strike <= 0:
+                    continue
+                contract = self.contract(underlying, expiry, strike, right)
+                quote = self.engine.feed.quote(contract.symbol)
+                limit: float | None = None
+                if order_type is OrderType.LIMIT:
+                    touch = quote.ask if side is Side.BUY else quote.bid
+                    limit = max(contract.tick_size,
+                                round(touch + side.sign * limit_offset_ticks * contract.tick_size, 2))
+                request = ExecutionRequest(
+                    symbol=contract.symbol, side=side, quantity=lots * lot, order_type=order_type, algo=algo,
+                    limit_price=limit, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
+                    metadata=RequestMetadata(source="multi_strike", group=group),
+                )
+                legs.append(LegPreview(contract, request, self.preview(request)))
+        except InstrumentError as exc:
+            raise InvalidOrder(f"instrument: {exc}") from None
+        except ValidationError as exc:
+            raise InvalidOrder(field_errors(exc)[0]) from None
+        return legs
+
+    async def exit_positions(
+        self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
+    ) -> list[Submitted]:
+        """Close every open position (of one option type / underlying, or all) with MARKET exits that the risk
+        gate never blocks. A symbol whose exit is still travelling is skipped, so pressing EXIT twice never flips a
+        position."""
+        group = self.new_group("EXIT")
+        requests: list[ExecutionRequest] = []
+        for position in await self.engine.broker.positions():
+            contract = self.catalog.resolve(position.symbol)
+            if (right is not None and contract.right is not right) or (
+                underlying is not None and contract.underlying != underlying
+            ):
+                continue
+            open_qty = position.quantity
+            if open_qty == 0 or position.symbol in self._exits.values():
+                continue
+            quote = self.quote(contract.symbol)
+            requests.append(ExecutionRequest(
+                symbol=contract.symbol, side=Side.SELL if open_qty > 0 else Side.BUY, quantity=abs(open_qty),
+                algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
+                metadata=RequestMetadata(source=source, group=group, is_exit=True),
+            ))
+        return self.submit_many(requests)
+
+    def start_exit(
+        self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
+    ) -> asyncio.Task[list[Submitted]]:
+        """`exit_positions` as a task, for callers that are not coroutines (buttons, shortcuts)."""
+        return self._loop.create_task(self.exit_positions(right=right, underlying=underlying, source=source))
+
+    @property
+    def kill_switch(self) -> bool:
+        return self.engine.stack.risk.config.kill_switch
+
+    def set_kill_switch(self, on: bool) -> None:
+        risk = self.engine.stack.risk
+        risk.update(risk.config.model_copy(update={"kill_switch": on}))
+        self._emit_state()
+
+    @property
+    def parents_in_flight(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def children_in_flight(self) -> int:
+        return self.engine.stack.children_in_flight
+
+    def _submit_for_drill(self, request: ExecutionRequest) -> tuple[str, asyncio.Task[ParentResult]]:
+        submitted = self.submit(request)
+        return submitted.parent_id, submitted.task
+
+    async def _cancel_parents(self, parent_ids: set[str]) -> None:
+        tasks = [s.task for pid, s in list(self._tasks.items()) if pid in parent_ids]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- portfolio -------------------------------------------------------------------------------------------
+    async def refresh_portfolio(self) -> PortfolioEvent:
+        """Positions and the account from the broker, valued at the feed's last prices."""
+        broker, market = self.engine.broker, self.engine.feed
+        positions = await broker.positions()
+        margins = await broker.margins()
+        views: list[PositionView] = []
+        for p in positions:
+            contract = self.catalog.resolve(p.symbol)
+            ltp = market.subscribe(contract).ltp
+            unrealised = (ltp - p.average_price) * p.quantity if p.quantity else 0.0
+            views.append(PositionView(p.symbol, contract.underlying, contract.right, p.quantity, p.average_price,
+                                      ltp, round(p.realised_pnl, 2), round(unrealised, 2)))
+        account = AccountView(
+            capital=margins.capital, margin_used=round(margins.used, 2),
+            margin_available=round(margins.available, 2),
+            realised_pnl=round(sum(v.realised_pnl for v in views), 2),
+            unrealised_pnl=round(sum(v.unrealised_pnl for v in views), 2),
+        )
+        event = PortfolioEvent(views, account)
+        self.last_portfolio = event
+        self.events.emit(event)
+        return event
+
+    def _portfolio_tick(self) -> None:
+        self._portfolio_timer = self.clock.call_later(PORTFOLIO_REFRESH_S, self._portfolio_tick)
+        self._schedule_portfolio()
+        self._emit_state()
+
+    def _schedule_portfolio(self) -> None:
+        if not self._portfolio_pending and not self._stopped:
+            self._portfolio_pending = True
+            self._loop.create_task(self._refresh_once())
+
+    async def _refresh_once(self) -> None:
+        try:
+            await self.refresh_portfolio()
+        finally:
+            self._portfolio_pending = False
+
+    # -- latency and slippage models (desk/models.py) --------------------------------------------------------
+    @property
+    def config_path(self) -> Path | None:
+        return self.models.config_path
+
+    def models_config(self) -> tuple[LatencyModels, SlippageModels]:
+        return self.models.models_config()
+
+    def model_rows(self) -> list[ModelRow]:
+        return self.models.rows(self.underlyings)
+
+    async def switch_model(self, kind: ModelKind, scope: str, model: Mapping[str, Any] | None, *,
+                           lane: str = "order", source: str = "panel") -> ModelSwitch:
+        return await self.models.switch(kind, scope, model, lane=lane, source=source)
+
+    async def preview_samples(self, kind: ModelKind, model: Mapping[str, Any], n: int = 20_000) -> np.ndarray:
+        return await self.models.preview_samples(kind, model, n)
+
+    async def reload_config(self) -> list[ModelSwitch]:
+        return await self.models.reload_config()
+
+    # -- drills (desk/drills.py) -----------------------------------------------------------------------------
+    @property
+    def drill(self) -> LiveDrill | None:
+        return self.drills.drill
+
+    @property
+    def drills_dir(self) -> Path:
+        return self.drills.drills_dir
+
+    async def drill_library(self) -> list[DrillInfo]:
+        return await self.drills.library()
+
+    async def drill_preview(self, path: Path) -> DrillPreview:
+        return await self.drills.preview(path)
+
+    async def start_drill(self, path: Path) -> DrillView:
+        return await self.drills.start(path)
+
+    async def stop_drill(self) -> DrillView | None:
+        return await self.drills.stop()
+
+    def _record_outcome(self, posted: dict[str, Any]) -> None:
+        backend = self.feedback.backend
+        if backend is not None:
+            backend.record_outcome(posted)
+        else:
+            self.engine.tracker.scenario_outcome(posted)
+
+    # -- events ----------------------------------------------------------------------------------------------
+    def _emit_state(self) -> None:
+        self.events.emit(StateEvent(self.kill_switch, self.parents_in_flight, self.children_in_flight,
+                                    self.engine.market.running, self.clock.now()))
+
+    def _on_record(self, record: Record) -> None:
+        self.events.emit(RecordEvent(record))
+        if record["event"] in {"fill", "partial_fill"}:
+            self._schedule_portfolio()
+
+    def _on_ticks(self, quotes: Sequence[Quote]) -> None:
+        self.events.emit(TicksEvent(quotes))
+
+    def _finished(self, submitted: Submitted, task: asyncio.Task[ParentResult]) -> None:
+        self._tasks.pop(submitted.parent_id, None)
+        request = submitted.request
+        self._exits.pop(submitted.parent_id, None)
+        if task.cancelled():
+            result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
+                                  ParentStatus.CANCELLED, reason="desk stopped")
+        elif task.exception() is not None:
+            exc = task.exception()
+            result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
+                                  ParentStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        else:
+            result = task.result()
+        self.events.emit(ParentFinished(result))
+        self._emit_state()
+        self._schedule_portfolio()

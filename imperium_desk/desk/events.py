@@ -1,0 +1,172 @@
+"""What the running desk shows and tells: the views its operations return and the events its listeners receive.
+
+The window's signal bridge (ui/bridge.py) turns each `DeskEvent` into a Qt signal; `serve` and the tests listen
+directly. Every view and event is frozen: a listener may keep what it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from imperium_desk.domain.enums import OptionRight
+from imperium_desk.domain.instruments import OptionContract
+from imperium_desk.execution.request import ExecutionRequest, ParentResult, PreTradeEstimate
+from imperium_desk.execution.tracker import Record
+from imperium_desk.market.port import Quote
+from imperium_desk.models.resolver import ModelSwitch
+from imperium_desk.scenarios.library import DrillInfo
+from imperium_desk.scenarios.live import DrillView
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One strike of the ladder: its call and put quotes."""
+
+    strike: float
+    atm: bool
+    call: Quote
+    put: Quote
+
+
+@dataclass(frozen=True, slots=True)
+class LegPreview:
+    """One strike of a multi-strike action, as the confirmation lists it."""
+
+    contract: OptionContract
+    request: ExecutionRequest
+    estimate: PreTradeEstimate
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    underlying: str
+    right: OptionRight
+    quantity: int  # net, signed
+    average_price: float
+    ltp: float
+    realised_pnl: float
+    unrealised_pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    capital: float
+    margin_used: float
+    margin_available: float
+    realised_pnl: float
+    unrealised_pnl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A parent the desk accepted: its id at once, its result when the task ends."""
+
+    parent_id: str
+    request: ExecutionRequest
+    task: asyncio.Task[ParentResult]
+
+
+# What the desk tells its listeners (the UI bridge turns each into a Qt signal).
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class TicksEvent:
+    quotes: Sequence[Quote]
+
+
+@dataclass(frozen=True, slots=True)
+class ParentStarted:
+    parent_id: str
+    request: ExecutionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ParentFinished:
+    result: ParentResult
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioEvent:
+    positions: list[PositionView]
+    account: AccountView
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    kill_switch: bool
+    parents_in_flight: int
+    children_in_flight: int
+    feed_running: bool
+    market_time: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsChanged:
+    """Models switched (panel, REST, config reload or a scenario): the panel refreshes its table."""
+
+    switches: list[ModelSwitch]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A line for the trader (the status bar), e.g. a config reload's result."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """The model an asset uses for one kind and lane, and the scope it was resolved from."""
+
+    asset: str
+    kind: str  # latency | slippage
+    lane: str  # order | insert | report | cancel | market_data
+    scope: str  # the key that matched: a trading symbol, an underlying or "global"
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DrillEvent:
+    """A drill started, one of its events began or ended, or the drill ended (`phase`), and how it stands."""
+
+    phase: str  # started | event_start | event_end | finished | stopped | failed
+    view: DrillView
+
+
+@dataclass(frozen=True, slots=True)
+class DrillPreview:
+    """A drill before it runs: what the scenario panel shows when one is picked."""
+
+    info: DrillInfo
+    timeline: list[dict[str, Any]]  # {at_s, event, type, target, duration_s, params}, in firing order
+    orders: int  # parents the drill will place
+
+
+DeskEvent = (
+    RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent | ModelsChanged
+    | MessageEvent | DrillEvent
+)
+DeskListener = Callable[[DeskEvent], None]
+
+
+
+class DeskEmitter:
+    """The desk's listeners, and the one way to tell them something. Called on the loop only; a listener must
+    not raise (the window's bridge only re-emits)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[DeskListener] = []
+
+    def add_listener(self, listener: DeskListener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: DeskEvent) -> None:
+        for listener in self._listeners:
+            listener(event)

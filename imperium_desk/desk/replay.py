@@ -1,0 +1,273 @@
+"""The headless deterministic run: a scenario's orders and events on the virtual clock, written to `--out`.
+
+`run_replay` writes `telemetry.jsonl` (and the index, when configured), `run.json` and, for a scenario with events,
+`outcome.json` (the run against the same orders with no events). Everything that can reject the input is checked
+before anything is written, and files are renamed into place only when the run completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imperium_desk import __version__
+from imperium_desk.broker.faults import FaultRates
+from imperium_desk.clock import VirtualClock
+from imperium_desk.config import Config, ConfigError, merged_config
+from imperium_desk.desk.engine import build_engine, load_catalog
+from imperium_desk.domain.enums import Mode, ParentStatus
+from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError
+from imperium_desk.execution.request import ParentResult
+from imperium_desk.execution.tracker import Record
+from imperium_desk.feedback.learning.plugin import LearnerLoadError
+from imperium_desk.feedback.learning.replay import ReplayLearning
+from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
+from imperium_desk.scenarios.rerun import RERUN_KEY, rerun_section
+from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner, check_instruments
+from imperium_desk.scenarios.spec import LoadedScenario
+from imperium_desk.scenarios.timeline import expand_timeline
+from imperium_desk.telemetry.replay_files import ReplayTelemetry
+
+
+@dataclass
+class RunStats:
+    """Counts records by event and keeps fill latency/slippage for the run summary."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    latency_ms: list[float] = field(default_factory=list)
+    slippage_bps: list[float] = field(default_factory=list)
+
+    def __call__(self, record: Record) -> None:
+        event = record["event"]
+        self.events[event] += 1
+        if event in {"fill", "partial_fill"}:
+            if record["latency_ms"] is not None:
+                self.latency_ms.append(record["latency_ms"])
+            self.slippage_bps.append(record["slippage_bps"])
+
+    def fill_quality(self) -> dict[str, dict[str, float] | None]:
+        return {"latency_ms": _describe(self.latency_ms), "slippage_bps": _describe(self.slippage_bps)}
+
+    def counts(self, parents: int) -> dict[str, int]:
+        e = self.events
+        return {
+            "parents": parents,
+            "children": e["placed"],
+            "fills": e["fill"] + e["partial_fill"],
+            "errors": e["error"],
+            "retries": e["retry"],
+            "cancels": e["cancel"],
+            "rejects": e["reject"],
+        }
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay wrote and returns: `run` is run.json's content, `results` each parent's end."""
+
+    run: dict[str, Any]
+    results: list[ParentResult]
+    telemetry_path: Path
+    outcome: dict[str, Any] | None = None  # the run against its no-event baseline (scenarios with events)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the run's outcome metrics (events or not)
+
+
+def prepare_replay(scenario: LoadedScenario, config: Config) -> tuple[Config, InstrumentCatalog]:
+    """Everything that can reject the input, done before anything is written."""
+    spec = scenario.spec
+    effective = merged_config(config, spec.config, f"{scenario.path}: config") if spec.config else config
+    catalog = load_catalog(effective)
+    for name in effective.market.underlyings:
+        try:
+            catalog.underlying(name)
+        except InstrumentError as exc:
+            raise ConfigError([f"market.underlyings: {exc}"]) from None
+    problems = check_instruments(spec, catalog, list(effective.market.underlyings))
+    if problems:
+        raise ConfigError([f"{scenario.path}: {p}" for p in problems])
+    return effective, catalog
+
+
+def run_replay(
+    scenario: LoadedScenario,
+    config: Config,
+    out_dir: Path,
+    *,
+    seed: int | None = None,
+    progress: ProgressCallback | None = None,
+    faults: FaultRates | None = None,
+) -> ReplaySummary:
+    """Deterministic headless run on the virtual clock; writes `telemetry.jsonl` and `run.json` to out_dir.
+
+    Files are written under temporary names and renamed when the run completes, so a failed run leaves no
+    half-written output behind.
+    """
+    spec = scenario.spec
+    run_seed = spec.seed if seed is None else seed
+    effective, catalog = prepare_replay(scenario, config)
+    learning = _replay_learning(effective)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Temp names, renamed together by commit(); the run id names this run in a shared Redis stream.
+    run_id = f"{spec.id}:{run_seed}:{scenario.sha256[:8]}{effective.sha256()[:8]}"
+    writer = ReplayTelemetry(out_dir, effective.telemetry, run_id)
+    counter = RunStats()
+    metrics = OutcomeMetrics()
+    wall_start = time.perf_counter()
+    # With events the no-event baseline runs after the run: each gets half of the progress bar.
+    first_half, second_half = _split_progress(progress, 2 if spec.events else 1)
+    try:
+        simulated = _simulate(scenario, effective, catalog, run_seed, sink=writer.write, listeners=(counter, metrics),
+                              progress=first_half, faults=faults, learning=learning)
+        outcome = None
+        if spec.events:
+            # The same orders on the same seed with no events: what the drill did, metric by metric.
+            baseline = OutcomeMetrics()
+            calm = scenario.model_copy(update={"spec": spec.model_copy(update={"events": []})})
+            _simulate(calm, effective, catalog, run_seed, sink=_discard, listeners=(baseline,),
+                      progress=second_half, faults=faults)
+            outcome = compare(spec.id, run_seed, metrics.summary(), baseline.summary())
+        learned = learning.summary() if learning is not None else None
+        if outcome is not None and learned is not None:
+            outcome["learning"] = learned  # per asset, each model's error before and after a learner changed it
+    except BaseException:
+        writer.abort()
+        raise
+    results, timeline, clock = simulated
+    telemetry_path = writer.commit()
+    wall_s = time.perf_counter() - wall_start
+    statuses = Counter(r.status.value for r in results)
+    run = {
+        "id": spec.id,
+        "seed": run_seed,
+        "config_sha256": effective.sha256(),
+        "scenario_sha256": scenario.sha256,
+        "version": __version__,
+        "duration_s": spec.duration_s,
+        "virtual_elapsed_s": round(clock.monotonic(), 6),
+        "start": datetime.fromtimestamp(effective.market.start.timestamp(), UTC).isoformat(),
+        "counts": counter.counts(len(results)),
+        "timeline": timeline,
+        "fill_quality": counter.fill_quality(),
+        "parent_status": {s.value: statuses.get(s.value, 0) for s in ParentStatus},
+        "records": writer.written,
+        "wall_s": round(wall_s, 3),
+    }
+    if learned is not None:
+        run["learning"] = learned
+    if faults is None:  # faults injected by a caller are not part of the scenario: such a run cannot be re-run
+        run[RERUN_KEY] = rerun_section(scenario, config)
+    if outcome is not None:
+        write_json_atomic(out_dir / "outcome.json", outcome)
+    write_json_atomic(out_dir / "run.json", run)
+    return ReplaySummary(run=run, results=results, telemetry_path=telemetry_path, outcome=outcome,
+                         metrics=metrics.summary())
+
+
+def _split_progress(
+    progress: ProgressCallback | None, parts: int
+) -> tuple[ProgressCallback | None, ProgressCallback | None]:
+    """Progress callbacks for the first and second of `parts` runs sharing one bar (None: no bar)."""
+    if progress is None or parts == 1:
+        return progress, None
+    report = progress
+    return (lambda f: report(f / parts)), (lambda f: report((1 + f) / parts))
+
+
+def _discard(record: Record) -> None:
+    """The baseline run's sink: only its outcome metrics are kept."""
+
+
+def no_event_summary(calm: LoadedScenario, config: Config, catalog: InstrumentCatalog, seed: int) -> dict[str, Any]:
+    """A live drill's baseline: its orders replayed with no events on the virtual clock, measured as the drill
+    is. Module-level, because it runs in a child process (see `Offloader.process`)."""
+    metrics = OutcomeMetrics()
+    _simulate(calm, config, catalog, seed, sink=_discard, listeners=(metrics,), progress=None, faults=None)
+    return metrics.summary()
+
+
+def _replay_learning(config: Config) -> ReplayLearning | None:
+    """The learners of a replay's main run (the baseline runs without: it is what the orders do with no events),
+    loaded before anything is written so an unknown learner is an input error."""
+    if not config.feedback.learning.enabled:
+        return None
+    try:
+        return ReplayLearning(config.feedback.learning)
+    except LearnerLoadError as exc:
+        raise ConfigError(exc.errors) from None
+
+
+def _simulate(
+    scenario: LoadedScenario,
+    config: Config,
+    catalog: InstrumentCatalog,
+    seed: int,
+    *,
+    sink: Callable[[Record], None],
+    listeners: Sequence[Callable[[Record], None]],
+    progress: ProgressCallback | None,
+    faults: FaultRates | None,
+    learning: ReplayLearning | None = None,
+) -> tuple[list[ParentResult], list[dict[str, Any]], VirtualClock]:
+    """One run of a scenario on a fresh virtual clock: its parents' results and its event timeline."""
+    spec = scenario.spec
+    clock = VirtualClock(config.market.start.timestamp())
+    engine = build_engine(
+        config, clock=clock, seed=seed, mode=Mode.REPLAY, sink=sink,
+        scenario_id=spec.id, catalog=catalog, faults=faults, id_prefix="R",
+    )
+    for listener in listeners:
+        engine.tracker.add_listener(listener)
+    if learning is not None:
+        # Auto-applied proposals switch on the loop turn after the fill that raised them (never inside a record
+        # callback), at the same virtual instant in every run.
+        learning.attach(
+            clock=clock, models=engine.models, underlying_of=engine.underlying_of_scope,
+            apply=lambda p, source: engine.switch_model(p.kind, p.scope, p.parsed, lane=p.lane, source=source),
+            streams=engine.streams, add_listener=engine.tracker.add_listener,
+            tick_size=lambda symbol: catalog.resolve(symbol).tick_size,
+        )
+    injector = engine.event_injector()
+    timeline = expand_timeline(spec, engine.streams.stream("scenario", "random"), scenario.path.parent)
+    runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
+                            timeline=timeline, on_event=injector.start)
+
+    async def main() -> list[ParentResult]:
+        engine.market.start()
+        try:
+            results = await runner.run(progress)
+            injector.stop()  # events still running at the end of the run end with it
+            await engine.settle_markouts()
+            return results
+        finally:
+            engine.market.stop()
+
+    return clock.run(main()), injector.timeline, clock
+
+
+def _describe(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=float)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return {
+        "mean": round(float(arr.mean()), 4),
+        "p50": round(float(p50), 4),
+        "p95": round(float(p95), 4),
+        "p99": round(float(p99), 4),
+    }
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """`data` as indented JSON at `path`, written under a temporary name and renamed: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
