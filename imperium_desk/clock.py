@@ -30,6 +30,9 @@ T = TypeVar("T")
 
 
 class Cancellable(Protocol):
+    """A scheduled callback (asyncio's handle, or the virtual loop's): `cancel` stops it running; on one that already
+    ran it does nothing."""
+
     def cancel(self) -> None: ...
 
 

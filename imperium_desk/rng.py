@@ -18,6 +18,11 @@ def _spawn_key(name: tuple[str, ...]) -> tuple[int, ...]:
 
 
 class RandomStreams:
+    """The named streams of one run (module docstring). `stream` returns the same generator for a name every time, so
+    everything that asks for one name shares its draws: a consumer takes a name of its own. `buffered` makes a new
+    buffer on that generator at each call, so ask once per name and keep it. Not thread-safe (numpy generators are not):
+    one thread, the engine's loop."""
+
     def __init__(self, root_seed: int) -> None:
         if root_seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {root_seed}")

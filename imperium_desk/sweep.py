@@ -30,6 +30,9 @@ SeedProgress = Callable[[int, int], None]  # (runs done, runs in all)
 
 @dataclass(frozen=True, slots=True)
 class SeedRun:
+    """One seed of a sweep as its worker process reports it: where its files are, its record count, its wall and virtual
+    seconds, its telemetry's SHA-256 (what a later `replay --seed` must reproduce) and its outcome document."""
+
     seed: int
     out_dir: Path
     records: int

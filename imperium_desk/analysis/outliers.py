@@ -34,6 +34,9 @@ BoolArray = NDArray[np.bool_]
 
 @dataclass(frozen=True, slots=True)
 class RobustStats:
+    """The location and spread of one metric's values (in that metric's own units, e.g. ms or bps) that both
+    outlier rules are applied against; `n` is how many values they were computed from."""
+
     n: int
     median: float
     mad: float

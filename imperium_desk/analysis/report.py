@@ -48,6 +48,11 @@ _CHUNK = 65_536  # fills per vectorised outlier check in the second pass
 
 @dataclass(frozen=True)
 class ReportOptions:
+    """How `build_report` reads a file. `sample_capacity` bounds each reservoir (latency, slippage) and so the
+    memory; past it, outlier thresholds come from the sample and a second pass counts outliers exactly. `seed`
+    makes the sampled figures reproducible. `progress` is called on the caller's thread with the fraction done
+    (0 to 1)."""
+
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     sample_capacity: int = DEFAULT_CAPACITY
     seed: int = DEFAULT_SEED

@@ -18,6 +18,10 @@ OPEN_PATHS: frozenset[str] = frozenset({"/health", "/openapi.json", "/docs", "/d
 
 
 class BearerAuth:
+    """ASGI middleware that answers 401 (with a `WWW-Authenticate` challenge) to every HTTP request outside
+    `open_paths` whose bearer credential is missing or is not `token`; anything else, websockets and lifespan
+    included, passes through to `app` untouched."""
+
     def __init__(self, app: ASGIApp, token: str, open_paths: Collection[str] = OPEN_PATHS) -> None:
         self.app = app
         self._token = token.encode("ascii")

@@ -21,6 +21,9 @@ def is_loopback(host: str) -> bool:
 
 
 class FeedbackConfig(BaseModel):
+    """The `feedback:` section. Refuses a non-loopback `host` unless `allow_remote` says so: the API can switch the
+    desk's models. A request body over `max_body_bytes` is answered 413."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True  # the desk (and `serve`) run the server; replays never do

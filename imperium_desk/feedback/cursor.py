@@ -14,7 +14,7 @@ _MAX_DIGITS: Final = 19  # a seq fits in SQLite's signed 64-bit integer
 
 
 class SinceError(ValueError):
-    pass
+    """`since` is neither an ISO-8601 time nor a cursor; the message shows both forms (the API answers 422)."""
 
 
 def encode_cursor(seq: int) -> str:

@@ -39,10 +39,15 @@ class ProposalIn(ModelProposal):
 
 
 class ProposalList(BaseModel):
+    """The decision history the learner host keeps: every proposal not yet decided, and the latest decided ones up to
+    `feedback.learning.history_limit`."""
+
     proposals: list[Decision] = Field(description="decisions, oldest first")
 
 
 class RejectIn(BaseModel):
+    """The optional body of a reject: the reason kept with the decision."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reason: str = Field(default="rejected over the API", min_length=1, max_length=500)

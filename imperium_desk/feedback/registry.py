@@ -17,7 +17,8 @@ _NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class RegistryError(ValueError):
-    pass
+    """A feedback type that cannot be registered (a bad name, a name already taken, a non-2xx status); nothing was
+    registered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class FeedbackType:
 
 
 class FeedbackRegistry:
+    """The feedback types one app serves, by unique name, in registration order (the order of their routes). The app
+    reads it once, when it is built: a type registered later gets no route."""
+
     def __init__(self) -> None:
         self._types: dict[str, FeedbackType] = {}
 

@@ -48,6 +48,12 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class FeedbackServer:
+    """The feedback app served on the running loop (module docstring); `start` and `stop` are called on that loop.
+    `start` returns once the server accepts connections, with its address (`port` is the bound one from then on), or
+    raises `FeedbackServerError` naming the setting. `stop` returns when every request has finished or was cancelled
+    after `GRACEFUL_SHUTDOWN_S`. A non-loopback host is refused here too unless `allow_remote`: the check does not rely
+    on the config having been validated."""
+
     def __init__(self, app: FastAPI, host: str, port: int, *, allow_remote: bool = False) -> None:
         self.app = app
         self.host = host

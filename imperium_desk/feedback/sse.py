@@ -49,6 +49,10 @@ def frame(seq: int, event: str, data: bytes) -> bytes:
 
 
 class RecordStreams:
+    """The live record streams of one app (module docstring). Runs on the desk's loop, where the backend delivers
+    records: `events` is one response body, a generator of SSE frames that subscribes on its first step and unsubscribes
+    when the response ends, however it ends. Memory per stream is bounded by `client_buffer` records."""
+
     def __init__(
         self,
         backend: FeedbackBackend,

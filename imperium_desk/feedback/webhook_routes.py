@@ -25,14 +25,21 @@ _UNKNOWN: Final[dict[int | str, dict[str, Any]]] = {404: {"model": ErrorOut, "de
 
 
 class SubscriberList(BaseModel):
+    """Every subscriber, from the config file and from the API."""
+
     subscribers: list[SubscriberView]
 
 
 class DeadLetterList(BaseModel):
+    """The deliveries that ran out of attempts, kept until redelivered or their subscriber is removed."""
+
     dead_letters: list[DeadLetterView] = Field(description="deliveries that ran out of attempts, oldest first")
 
 
 class Redelivered(BaseModel):
+    """The dead letter is queued again with fresh attempts, ahead of its subscriber's later deliveries, under the same
+    message id."""
+
     redelivered: int = Field(description="the dead letter queued again")
 
 

@@ -28,6 +28,8 @@ def default_instruments_path() -> Path:
 
 
 class UnderlyingMarketConfig(BaseModel):
+    """One underlying's entry under `market.per_underlying`: where its simulated spot starts and how much it moves."""
+
     model_config = ConfigDict(extra="forbid")
 
     spot: float | None = Field(default=None, gt=0, le=1e7, description="None: the reference spot")

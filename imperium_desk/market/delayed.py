@@ -17,6 +17,14 @@ DelayPlan = Callable[[Sequence[Quote]], list[float] | None]
 
 
 class DelayedMarketData:
+    """The `MarketData` the client side reads: the true market (`inner`) with each tick batch held back by the
+    delays `plan` draws, so the execution stack prices against stale quotes the way a real feed makes it.
+
+    `quote` and `subscribe` answer the latest quote delivered (the true one until a delayed one arrives); spot,
+    price vol, expected volume and regime are the true market's, undelayed. Listeners are called on the clock's
+    loop, from a timer when the quotes were delayed, with the quotes that share one delay; a quote delivered after a
+    newer one (a shorter later delay) is passed to listeners but never replaces the newer one in `quote`."""
+
     def __init__(self, inner: MarketData, clock: Clock, plan: DelayPlan) -> None:
         self._inner = inner
         self._clock = clock

@@ -19,6 +19,11 @@ class _HasSymbol(Protocol):
 
 
 class FeedDelays:
+    """The `DelayPlan` of `DelayedMarketData`: the seconds each quote of a tick batch takes to reach the client,
+    from the `market_data` lane its symbol resolves to (0 for a symbol with no lane model), scaled by the
+    underlying's regime where the model has `scale_with`. `draws` is a stream of its own, so feed delays never shift
+    the draws of orders."""
+
     def __init__(
         self,
         resolver: ModelResolver,

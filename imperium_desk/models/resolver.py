@@ -111,6 +111,14 @@ def dump_model(cfg: Any) -> dict[str, Any]:
 
 
 class ModelResolver:
+    """The live latency and slippage models of one engine and what each asset resolves to (order: see the module
+    docstring). A resolution is cached and returned as the same frozen `ResolvedModels` until the next switch or
+    burst, so a caller may keep it: an order holds the models it was placed with.
+
+    `switch` and `replace` take validated model configs; `switch` changes nothing when it raises
+    `ModelSwitchError`. `version` is bumped by every switch and by a `replace` that changed something. Bursts sit
+    above every scope and never edit the configured sections. Not thread-safe: the engine's loop thread only."""
+
     def __init__(self, latency: LatencyModels, slippage: SlippageModels) -> None:
         self._latency = latency
         self._slippage = slippage

@@ -47,6 +47,14 @@ _KDE_CDF_CHUNK = 1 << 22  # elements of the (points x samples) matrix evaluated 
 
 
 class Sampler(Protocol):
+    """One model's distribution, in the model's unit (module docstring). It keeps no state beyond its parameters: every
+    random value comes from the `draws` or `gen` passed in, so the caller's stream alone decides the values (replay is
+    exact) and one sampler may serve any number of callers.
+
+    `draw` is one value from `draws` (the per-fill hot path); `sample` is `n` independent values from `gen`; `cdf` is
+    the distribution function at each `x`, truncation at zero included; `mean` is inf or nan where the distribution has
+    none (a Student t with df <= 1)."""
+
     def draw(self, draws: BufferedDraws) -> float: ...
 
     def sample(self, gen: np.random.Generator, n: int) -> FloatArray: ...
@@ -84,6 +92,8 @@ def _redraw_negatives(out: FloatArray, fresh: Callable[[int], FloatArray]) -> Fl
 
 
 class Constant:
+    """Always `value`: a fixed latency or slippage (a point mass; its CDF is a step)."""
+
     __slots__ = ("value",)
 
     def __init__(self, value: float) -> None:
@@ -156,6 +166,8 @@ class Normal:
 
 
 class Lognormal:
+    """exp(mu + sigma · Z): `mu` and `sigma` are of the log of the value, so exp(mu) is the median."""
+
     __slots__ = ("mu", "sigma")
 
     def __init__(self, mu: float, sigma: float) -> None:
@@ -184,6 +196,8 @@ class Lognormal:
 
 
 class Exponential:
+    """Exponential with the given mean (`scale`, the inverse of the rate): memoryless waits."""
+
     __slots__ = ("scale",)
 
     def __init__(self, mean: float) -> None:
@@ -310,6 +324,9 @@ class Scaled:
 
 
 class Mixture:
+    """A component chosen by weight (weights are normalised to sum to 1), then a draw of that component: one uniform
+    draw picks it, so a mixture costs one draw more than its component."""
+
     __slots__ = ("_mean", "_thresholds", "_thresholds_array", "components", "weights")
 
     def __init__(self, weights: list[float], components: list[Sampler]) -> None:

@@ -31,6 +31,9 @@ class SampleFileError(ValueError):
 
 @dataclass(frozen=True)
 class SampleColumn:
+    """The values read from one column of a sample file, with the file and the column they came from (the column chosen
+    when none was asked for). In the column's own unit: see `column_kind`."""
+
     path: Path
     column: str
     values: NDArray[np.float64]

@@ -42,6 +42,10 @@ ModelSwitcher = Callable[[ModelSwitchEvent], None]
 
 @dataclass(slots=True, eq=False)
 class ActiveEvent:
+    """One event in force: the scheduled event, when it started (clock seconds since the injector was made), the
+    underlyings it touches, and the steps that take its changes back. Owned by the injector; a caller keeps it only as
+    the handle to `end` it."""
+
     timed: TimedEvent
     started_at_s: float
     underlyings: list[str]
@@ -50,6 +54,11 @@ class ActiveEvent:
 
 
 class EventInjector:
+    """Applies scenario events to one engine (module docstring), on the engine's loop thread. `start` applies an event
+    at once and, when it has a duration, schedules its end on the clock; `end` is safe to call twice; `stop` undoes
+    everything in force. A model-switch event is permanent: it goes through `switch_model` and never appears in
+    `active`. `on_change` hears each start and end after it is recorded; `timeline` keeps them all for run.json."""
+
     def __init__(
         self,
         *,

@@ -31,6 +31,9 @@ CancelParents = Callable[[set[str]], Awaitable[None]]
 
 
 class DrillState(enum.StrEnum):
+    """Where a drill is: RUNNING until its orders are done (FINISHED), it is stopped (STOPPED) or it breaks (FAILED,
+    with the error). The outcome comes after the state changes, once the baseline is in."""
+
     RUNNING = "running"
     FINISHED = "finished"
     STOPPED = "stopped"
@@ -39,6 +42,8 @@ class DrillState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ActiveEventView:
+    """One event in force as the desk shows it; times are seconds since the drill started."""
+
     label: str  # events.N or events.N[k]
     type: str
     target: str | None
@@ -75,6 +80,11 @@ class _ParentFilter:
 
 
 class LiveDrill:
+    """One drill on the desk's loop (module docstring), started by constructing it; every method is called on that loop.
+    While it runs, every record the tracker writes carries the drill's scenario id, and the records of its own parents
+    feed its metrics. `view` is a snapshot a caller may keep. `stop` returns once the events are undone, the drill's
+    working parents cancelled and the outcome worked out (when the baseline came through)."""
+
     def __init__(
         self,
         spec: ScenarioSpec,

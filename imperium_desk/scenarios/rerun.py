@@ -36,6 +36,11 @@ def is_run_document(raw: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Rerun:
+    """What a run.json says to run again: the scenario (its text checked against `scenario_sha256`), the config as given
+    to the replay, the seed, and the desk version that wrote it (None if not recorded). The caller checks
+    `config_sha256` once the scenario's overrides are applied, since that is where a newer desk could read the config
+    differently."""
+
     scenario: LoadedScenario
     config: Config
     seed: int

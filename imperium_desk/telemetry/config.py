@@ -31,6 +31,10 @@ class RotationConfig(BaseModel):
 
 
 class TelemetryConfig(BaseModel):
+    """The `telemetry:` section. The JSONL writer thread flushes every `flush_interval_ms` or as soon as `flush_records`
+    wait, whichever is first; with `fsync` a record counts as flushed only once it is on the disk (telemetry/jsonl.py),
+    which is what the desk's "acknowledged" means."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sinks: list[SinkName] = Field(default_factory=_default_sinks, min_length=1)

@@ -172,6 +172,9 @@ class RedisStreamSink:
 
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
+    """One record of the shared stream as a consumer reads it: which desk wrote it, its seq in that desk's own sequence
+    (seqs of different desks interleave), its event, and the record decoded from its JSONL line."""
+
     id: str  # the stream entry id (`<ms>-<n>`), for resuming a read
     desk: str
     seq: int

@@ -21,6 +21,9 @@ _PROBE_BYTES: Final = 1 << 16  # a telemetry line is far shorter: no line break 
 
 
 class ReindexInputError(ValueError):
+    """The files or home given to `reindex` cannot be indexed; nothing was rebuilt. `errors` has one line per problem,
+    each naming its file or folder."""
+
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
@@ -28,6 +31,9 @@ class ReindexInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ReindexJob:
+    """One index to rebuild: the SQLite file `db_path` and every JSONL file it is built from (all the segments of each
+    log, never part of one)."""
+
     db_path: Path
     files: list[Path]  # every segment of the log(s), in seq order per log
 

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class TailState:
+    """A JSONL file as `repair_tail` left it: its length, what was cut, and its first and last complete records,
+    from which an appending writer continues the seq (and learns the segment's first seq and the day of its last
+    record, for rotation)."""
+
     size: int  # bytes in the file after repair
     cut_bytes: int  # bytes removed from its end (0: the file was whole)
     first: Record | None  # first and last complete records (None: the file holds none)

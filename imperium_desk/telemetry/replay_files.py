@@ -28,6 +28,11 @@ INDEX_NAME = "telemetry.sqlite"
 
 
 class ReplayTelemetry:
+    """The telemetry of one replay run, from its first record to its files in place. `write` is the engine's sink
+    (called on the replay's loop, a deque append); after the loop has finished the run ends with exactly one of
+    `commit`, which blocks (it drains the writer, waits for a configured Redis stream, fsyncs and builds the index as
+    configured), or `abort`."""
+
     def __init__(self, out_dir: Path, config: TelemetryConfig, run_id: str | None = None) -> None:
         self.path = out_dir / JSONL_NAME
         self.index_path = out_dir / INDEX_NAME

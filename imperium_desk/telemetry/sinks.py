@@ -18,6 +18,11 @@ class SinkUnavailable(Exception):
 
 
 class SecondarySink(Protocol):
+    """A store that follows the JSONL (module docstring). Every method is called on the sink's own worker thread
+    (telemetry/secondary.py), never on the event loop, so each may block, but briefly: a close waits for it. After a
+    failure the worker calls `close` and later `open` again, so `open` must work on a closed sink. The same record dicts
+    go to every sink: a sink must not change them, and may keep the `lines` (bytes)."""
+
     name: str  # "sqlite", "redis": names the sink in the status bar and in log lines
 
     def open(self) -> int:

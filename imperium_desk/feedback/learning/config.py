@@ -113,6 +113,9 @@ class RecalibrationConfig(BaseModel):
 
 
 class LearningConfig(BaseModel):
+    """The `feedback.learning:` section: which learners the host loads (entry points, in order), whether a proposal that
+    passes the guardrails applies itself, and how many decided proposals are remembered."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # In-process learners are fed the desk's records (and a replay's); off by default so runs cost nothing extra.

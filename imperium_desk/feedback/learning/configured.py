@@ -23,6 +23,10 @@ class ModelSource(Protocol):
 
 
 class ConfiguredModels:
+    """The configured models as learners and the report see them (module docstring). It reads `source` on every call and
+    caches nothing, so its answers follow every switch at once. Scope and model answers are `(scope, config)`: the scope
+    says which override a change would have to replace. Called where the source lives: the engine's loop thread."""
+
     def __init__(self, source: ModelSource, underlying_of: Callable[[str], str | None]) -> None:
         self._source = source
         self._underlying_of = underlying_of

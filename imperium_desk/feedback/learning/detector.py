@@ -22,6 +22,9 @@ _EXCURSION_KEPT = 4096  # residuals kept for dating a change (an excursion longe
 
 @dataclass(frozen=True, slots=True)
 class Alarm:
+    """A detected change: which way the residuals moved and from which sample the new regime runs, so the refit that
+    follows uses only samples from `start` on."""
+
     direction: Literal["up", "down"]
     start: int  # index of the first sample of the new regime (counting every sample given since the reset)
     at: int  # index of the sample that raised the alarm
@@ -29,6 +32,11 @@ class Alarm:
 
 
 class Cusum:
+    """The two-sided CUSUM of the module docstring, fed one standardised residual at a time; `drift` is k, `threshold`
+    h, `clip` the bound on a residual (all in standard deviations). `count` numbers the samples since construction, the
+    indices an `Alarm` is given in. Keeps the last 4096 residuals of an excursion and nothing else: constant memory
+    however long it runs."""
+
     __slots__ = ("_clip", "_drift", "_neg", "_neg_start", "_pos", "_pos_start", "_recent", "_threshold", "count")
 
     def __init__(self, drift: float, threshold: float, clip: float) -> None:
@@ -98,6 +106,9 @@ class Cusum:
 
 @dataclass(frozen=True, slots=True)
 class MeanShift:
+    """How far one window of slippage fills sits from the model's mean: the window's mean (in the model's unit), its
+    distance in standard errors, and its relative distance."""
+
     mean: float
     z: float  # (window mean - reference) / standard error
     relative: float  # |window mean - reference| / max(|reference|, floor)

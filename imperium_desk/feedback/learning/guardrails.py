@@ -19,6 +19,11 @@ def _key(proposal: ModelProposal) -> Key:
 
 
 class Guardrails:
+    """The checks of the module docstring for one learner host. Stateful: it remembers when each (kind, scope, lane)
+    last changed, so the host calls `record_applied` as it starts applying a change and `forget_applied` if that change
+    then fails. Times are the clock's monotonic seconds (virtual in a replay). Not thread-safe: the host's loop
+    thread."""
+
     def __init__(self, config: GuardrailsConfig, stats: StatsCache | None = None) -> None:
         self.config = config
         self._stats = stats or StatsCache()

@@ -45,6 +45,14 @@ class ProposalNotPending(ValueError):
 
 
 class LearnerHost:
+    """The `ProposalDesk` of feedback/backend.py, and the feed of the in-process learners (module docstring). Everything
+    runs on the clock's loop thread: record and outcome callbacks, REST handlers, the window's calls through the desk.
+
+    Every `Decision` it hands out, returned or passed to a listener, is a copy a caller may keep; later statuses arrive
+    as new copies. `propose` and `accept` return once the change is decided (applied, refused or failed), awaiting an
+    asynchronous `apply`. Listeners are called inside the host's bookkeeping and must not raise. After `close` learners'
+    proposals are dropped."""
+
     def __init__(
         self,
         config: LearningConfig,

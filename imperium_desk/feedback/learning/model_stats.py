@@ -18,6 +18,9 @@ _CACHE_LIMIT = 256
 
 @dataclass(frozen=True, slots=True)
 class ModelStats:
+    """Summary figures of one model config, in the model's unit (ms for latency): median and quartiles from its CDF, so
+    they exist for every family, and a mean that may not."""
+
     median: float
     mean: float  # nan when the model has none (a Student t with df <= 1)
     log_scale: float  # sigma of ln(value) for a positive model, from its quartiles; nan when not positive

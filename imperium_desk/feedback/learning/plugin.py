@@ -30,6 +30,11 @@ GROUP = "imperium_desk.learners"
 
 @runtime_checkable
 class Learner(Protocol):
+    """What a learner plugin implements (module docstring). Both methods are called on the desk's loop thread (a
+    replay's, in a replay) and must not block; a record is the same dict the telemetry writer serialises, so a learner
+    must not change it. What they return is decided on the next loop turn, through the guardrails, never inside the
+    call. An exception is logged and counted and that call's output dropped; the learner keeps receiving records."""
+
     @property
     def name(self) -> str: ...
 

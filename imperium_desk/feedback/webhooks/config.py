@@ -36,6 +36,10 @@ class SubscriberConfig(BaseModel):
 
 
 class WebhooksConfig(BaseModel):
+    """The `feedback.webhooks:` section: the subscribers configured in the file (API subscribers are added at runtime),
+    the hosts any subscriber URL may name, and the delivery policy (timeout, retries with backoff, dead letters). Every
+    configured URL is checked against `allow_hosts` here, so a config that names a host not allowed never loads."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True  # the desk runs the outbox and delivers (API subscribers included)

@@ -53,6 +53,11 @@ class _Outcome:
 
 
 class Dispatcher:
+    """The delivery lanes of the webhook service (module docstring): one task per active subscriber, on the running
+    loop, where every method is called. The outbox is only touched inside `thread.run`, on the outbox thread. An
+    acknowledgement waits in memory up to a quarter second for its batch's write; one lost in a crash only means the
+    delivery is sent again with the same id, which receivers deduplicate on."""
+
     def __init__(
         self, thread: OutboxThread, outbox: Callable[[], Outbox], config: WebhooksConfig, clock: Clock,
         client: httpx.AsyncClient, rng: random.Random,

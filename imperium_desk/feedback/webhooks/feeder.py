@@ -25,6 +25,10 @@ STEP_RECORDS: Final = 2_000  # records per outbox transaction: bounds how long a
 
 
 class RecordFeeder:
+    """The hand-over from the telemetry log to the outbox (module docstring). `hand` may be called from any thread and
+    never blocks; `start` and `step` run on the outbox thread only, where the outbox lives. The records handed over are
+    kept, not copied: a caller must not change them afterwards."""
+
     def __init__(
         self, outbox: Outbox, source: TelemetrySource, desk_id: str,
         subscribers: Callable[[], Sequence[Subscriber]], *, buffer_records: int = BUFFER_RECORDS,

@@ -67,6 +67,10 @@ _FED_SEQ: Final = "fed_seq"
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
+    """A subscriber as the outbox stores it, from the config file or added over the API. `secret` is its signing key as
+    given (`whsec_…`), `events` the event names it wants (None: every event); a disabled subscriber gets no new
+    deliveries."""
+
     id: str
     url: str
     secret: str
@@ -80,6 +84,9 @@ class Subscriber:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
+    """One message waiting for one subscriber, as the dispatcher reads it: `pos` is the message's place in outbox order,
+    `attempts` those made so far, `body` the payload exactly as every attempt sends it."""
+
     id: int
     pos: int
     attempts: int
@@ -90,6 +97,9 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One payload to deliver, stored once however many subscribers get it. `msg_id` is the id receivers deduplicate on;
+    `seq` the telemetry record's, None for a message published directly."""
+
     msg_id: str
     event: str
     seq: int | None
@@ -113,6 +123,10 @@ def iso(epoch: float | None) -> str:
 
 
 class Outbox:
+    """The outbox file of one desk (module docstring). Opened and called only on the outbox thread: every call blocks on
+    SQLite, waiting up to 5 s for a lock another connection holds. A new file is readable by its owner only, since it
+    holds the subscribers' secrets; a file of another schema version is refused (`sqlite3.DatabaseError`)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,10 @@ _ERROR_PAUSE_S: Final = 1.0  # after a failed step (disk full, database locked):
 
 
 class OutboxThread:
+    """The outbox's own thread (module docstring). `call` and `run` may be used from any thread: work runs in submission
+    order, one call at a time, with a feeder step between calls, and what `work` returns or raises lands on its future.
+    `call`, `feed` and `wake` never block; `stop` waits for the work already submitted."""
+
     def __init__(self, step: Callable[[], bool], poll_s: float, name: str = "webhooks-outbox") -> None:
         """`step()` feeds the outbox once and says whether more is waiting; it runs on this thread only."""
         self._step = step

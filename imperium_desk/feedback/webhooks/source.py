@@ -19,6 +19,9 @@ _OPEN_ATTEMPTS = 5
 
 
 class TelemetrySource(Protocol):
+    """The telemetry log as the feeder reads it back (module docstring): called on the outbox thread only, and `read`
+    blocks on the files. Records are parsed afresh from the log, so the caller owns them."""
+
     def flushed_seq(self) -> int:
         """The highest seq durably in the telemetry log (every record up to it can be read)."""
         ...

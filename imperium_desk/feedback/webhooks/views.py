@@ -23,6 +23,9 @@ class NewSubscriber(BaseModel):
 
 
 class SubscriberView(BaseModel):
+    """A subscriber as the API shows it: its settings without the secret, its state, and its delivery counts at
+    the time of the call."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -39,6 +42,9 @@ class SubscriberView(BaseModel):
 
 
 class DeadLetterView(BaseModel):
+    """A delivery that ran out of attempts, kept until it is redelivered (with the same message id) or its subscriber is
+    removed."""
+
     model_config = ConfigDict(frozen=True)
 
     id: int
