@@ -1,0 +1,1 @@
+"""A fake Kite Connect (REST and ticker websocket) for tests: packet encoder first, the server beside it."""
