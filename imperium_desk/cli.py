@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from imperium_desk import __version__
 from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config, read_document
+from imperium_desk.scenarios.prepare import prepare_config, prepare_scenario
 from imperium_desk.scenarios.rerun import is_run_document, load_rerun
 from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
 
@@ -108,8 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="config tools")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
-    validate = cfg_sub.add_parser("validate", help="validate a config or scenario file")
+    validate = cfg_sub.add_parser(
+        "validate", help="check a config, scenario or run.json file as gui/serve or replay would run it"
+    )
     validate.add_argument("file", type=Path)
+    validate.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS,
+        help="for a scenario: the desk config replay would run it on (default: embedded)",
+    )
     validate.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
@@ -126,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "gui"
     try:
         if command == "config":
-            return _config_validate(args.file)
+            return _config_validate(args.file, args.config)
         if command == "report":
             return _report(args.telemetry, args.html, args.json, args.config)
         if command == "reindex":
@@ -153,13 +160,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _config_validate(path: Path) -> int:
+def _config_validate(path: Path, config_path: Path | None) -> int:
+    """Judge `path` by the checks the command that runs it makes (`prepare_scenario` for a scenario or run.json,
+    `prepare_config` for a config), so a file called valid here runs, and a bad one fails with replay's lines."""
     raw = read_document(path)
+    if is_run_document(raw):
+        scenario, config, seed = _rerun_inputs(path, raw, config_path, None)
+        prepare_scenario(scenario, config, seed=seed)
+        print(f"{path}: valid run record")
+        return EXIT_OK
     if isinstance(raw, dict) and {"orders", "duration_s", "events"} & raw.keys():  # a scenario, not a config
-        load_scenario(path)
+        scenario = load_scenario(path)
+        prepare_scenario(scenario, load_config(config_path))
         print(f"{path}: valid scenario")
         return EXIT_OK
-    config_from_mapping(raw, str(path), path.parent)
+    if config_path is not None:
+        raise ConfigError([f"--config: {path} is a config itself; --config names the config a scenario runs on"])
+    prepare_config(config_from_mapping(raw, str(path), path.parent))
     print(f"{path}: valid config")
     return EXIT_OK
 
@@ -241,6 +258,9 @@ def _replay(
     else:
         scenario = load_scenario(scenario_path)
         config = load_config(config_path)
+        # The checks `config validate` makes, on this run's seed: a file it passes runs, one it fails fails here
+        # with the same lines, before anything is written.
+        prepare_scenario(scenario, config, seed=seed)
     out_dir = out if out is not None else home / "runs" / scenario.spec.id
     bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
     summary = run_replay(scenario, config, out_dir, seed=seed, progress=bar)
@@ -260,15 +280,13 @@ def _rerun_inputs(
     path: Path, document: dict[str, Any], config_path: Path | None, seed: int | None
 ) -> tuple[LoadedScenario, Config, int]:
     """The scenario, config and seed of the run a run.json records, checked to give the same config hash."""
-    from imperium_desk.desk import prepare_replay
-
     errors = [f"{flag}: a run.json re-runs its own {what}; give the scenario file to change it"
               for flag, given, what in (("--config", config_path, "config"), ("--seed", seed, "seed"))
               if given is not None]
     if errors:
         raise ConfigError(errors)
     rerun = load_rerun(path, document)
-    effective, _ = prepare_replay(rerun.scenario, rerun.config)
+    effective, _ = prepare_scenario(rerun.scenario, rerun.config, seed=rerun.seed)
     if effective.sha256() != rerun.config_sha256:
         raise ConfigError([f"{path}: config_sha256: the recorded config now reads as {effective.sha256()}, not "
                            f"{rerun.config_sha256} (written by version {rerun.version}, this is {__version__})"])
@@ -294,6 +312,7 @@ def _sweep(
         raise ConfigError([f"--seeds: {scenario_path} is a run.json, which re-runs its one seed; "
                            "sweep the scenario file"])
     scenario = load_scenario(scenario_path)  # a bad file is exit 2 before any process starts
+    prepare_scenario(scenario, load_config(config_path))
     out_dir = out if out is not None else home / "runs" / f"{scenario.spec.id}-sweep"
     bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
     sweep = run_sweep(

@@ -16,10 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imperium_desk.analysis.fees import FeeSchedule
 from imperium_desk.broker.config import BrokerConfig
+
+# Also importable from here, where it lived before domain/validation.py; new code imports it from domain.
+from imperium_desk.domain.validation import validation_errors
 from imperium_desk.execution.config import ExecutionConfig, RiskConfig
 from imperium_desk.feedback.config import FeedbackConfig
 from imperium_desk.market.config import MarketConfig
 from imperium_desk.models.config import LatencyModels, SlippageModels
+from imperium_desk.models.stochastic import alias_params, is_stochastic_alias
 from imperium_desk.telemetry.config import TelemetryConfig
 
 
@@ -52,37 +56,6 @@ class ConfigError(ValueError):
         self.errors = errors
 
 
-def _path_as_written(raw: Any, loc: tuple[int | str, ...]) -> str:
-    """The error location as the user wrote it: pydantic inserts the tag of a tagged union (e.g. `normal`
-    in `latency_model.global.normal.foo`), which is not a key of the file."""
-    parts: list[str] = []
-    node = raw
-    for part in loc:
-        if isinstance(node, dict) and part not in node and node.get("type") == part:
-            continue  # the discriminator value, not a key
-        parts.append(str(part))
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return ".".join(parts)
-
-
-def validation_errors(source: str, exc: ValidationError, raw: Any = None) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = _path_as_written(raw, err["loc"]) if raw is not None else ".".join(str(p) for p in err["loc"])
-        loc = loc or "(top level)"
-        value = err.get("input")
-        shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        lines.append(f"{source}: {loc}: {err['msg']} (got {shown})")
-    return lines
-
-
 def read_document(path: Path) -> Any:
     """Parse a YAML or JSON file (JSON is YAML), with errors that name the file and line."""
     try:
@@ -106,7 +79,8 @@ def resolve_relative_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths inside a config (instrument file, model data files) are relative to the config file.
 
     Model data files are the `source` of historical models, wherever a model may stand: `global`, `per_asset`
-    values and lanes of `latency_model` and `slippage_model`, mixture components and shifted inner models.
+    values and lanes of `latency_model` and `slippage_model`, mixture components and shifted inner models, and
+    the `params` of a model in the `stochastic` spelling.
     The mapping is copied where it changes, never mutated.
     """
     market = raw.get("market")
@@ -146,6 +120,10 @@ def _resolve_model_paths(model: Any, base: Path) -> Any:
         return {**model, "components": [_resolve_model_paths(c, base) for c in model["components"]]}
     if kind == "shifted" and "model" in model:
         return {**model, "model": _resolve_model_paths(model["model"], base)}
+    params = alias_params(model) if is_stochastic_alias(model) else None
+    if params is not None and "type" not in params:  # with a `type` in params, validation refuses the alias
+        plain = _resolve_model_paths({**params, "type": model.get("distribution")}, base)
+        return {**model, "params": {key: value for key, value in plain.items() if key != "type"}}
     return model
 
 

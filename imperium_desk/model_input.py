@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from imperium_desk.config import ConfigError, resolve_relative_paths, validation_errors
+from imperium_desk.config import ConfigError, resolve_relative_paths
+from imperium_desk.domain.validation import validation_errors
 from imperium_desk.models.config import LATENCY_ADAPTER, SLIPPAGE_ADAPTER
 
 ModelKind = Literal["latency", "slippage"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
@@ -26,7 +25,6 @@ from imperium_desk.execution.risk import RiskGate
 from imperium_desk.execution.router import SmartOrderRouter
 from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.execution.tracker import FillQualityTracker, Record
-from imperium_desk.market.config import default_instruments_path
 from imperium_desk.market.delayed import DelayedMarketData
 from imperium_desk.market.simulator import MarketSimulator
 from imperium_desk.model_input import ModelKind
@@ -35,16 +33,8 @@ from imperium_desk.models.feed_delay import FeedDelays
 from imperium_desk.models.resolver import ModelResolver, ModelSwitch
 from imperium_desk.rng import RandomStreams
 from imperium_desk.scenarios.injector import ActiveEvent, EventInjector
+from imperium_desk.scenarios.prepare import load_catalog
 from imperium_desk.scenarios.spec import ModelSwitchEvent
-
-
-def load_catalog(config: Config) -> InstrumentCatalog:
-    """The instruments file the config names (or the shipped one); a bad file is a ConfigError at its field."""
-    path = config.market.instruments or default_instruments_path()
-    try:
-        return InstrumentCatalog.load(Path(path))
-    except InstrumentError as exc:
-        raise ConfigError([f"market.instruments: {exc}"]) from None
 
 
 @dataclass(kw_only=True)

@@ -22,17 +22,18 @@ import numpy as np
 from imperium_desk import __version__
 from imperium_desk.broker.faults import FaultRates
 from imperium_desk.clock import VirtualClock
-from imperium_desk.config import Config, ConfigError, merged_config
-from imperium_desk.desk.engine import build_engine, load_catalog
+from imperium_desk.config import Config, ConfigError
+from imperium_desk.desk.engine import build_engine
 from imperium_desk.domain.enums import Mode, ParentStatus
-from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError
+from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.execution.request import ParentResult
 from imperium_desk.execution.tracker import Record
 from imperium_desk.feedback.learning.plugin import LearnerLoadError
 from imperium_desk.feedback.learning.replay import ReplayLearning
 from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
+from imperium_desk.scenarios.prepare import prepare_scenario
 from imperium_desk.scenarios.rerun import RERUN_KEY, rerun_section
-from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner, check_instruments
+from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner
 from imperium_desk.scenarios.spec import LoadedScenario
 from imperium_desk.scenarios.timeline import expand_timeline
 from imperium_desk.telemetry.replay_files import ReplayTelemetry
@@ -81,20 +82,12 @@ class ReplaySummary:
     metrics: dict[str, Any] = field(default_factory=dict)  # the run's outcome metrics (events or not)
 
 
-def prepare_replay(scenario: LoadedScenario, config: Config) -> tuple[Config, InstrumentCatalog]:
-    """Everything that can reject the input, done before anything is written."""
-    spec = scenario.spec
-    effective = merged_config(config, spec.config, f"{scenario.path}: config") if spec.config else config
-    catalog = load_catalog(effective)
-    for name in effective.market.underlyings:
-        try:
-            catalog.underlying(name)
-        except InstrumentError as exc:
-            raise ConfigError([f"market.underlyings: {exc}"]) from None
-    problems = check_instruments(spec, catalog, list(effective.market.underlyings))
-    if problems:
-        raise ConfigError([f"{scenario.path}: {p}" for p in problems])
-    return effective, catalog
+def prepare_replay(
+    scenario: LoadedScenario, config: Config, seed: int | None = None
+) -> tuple[Config, InstrumentCatalog]:
+    """Everything that can reject the input, done before anything is written: `config validate` makes the same
+    checks (`scenarios/prepare.py`), so what it calls valid, a replay runs."""
+    return prepare_scenario(scenario, config, seed=seed)
 
 
 def run_replay(
@@ -113,7 +106,7 @@ def run_replay(
     """
     spec = scenario.spec
     run_seed = spec.seed if seed is None else seed
-    effective, catalog = prepare_replay(scenario, config)
+    effective, catalog = prepare_replay(scenario, config, run_seed)
     learning = _replay_learning(effective)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Temp names, renamed together by commit(); the run id names this run in a shared Redis stream.

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imperium_desk.domain.enums import OptionRight
+from imperium_desk.domain.validation import validation_errors
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
@@ -112,9 +113,7 @@ class InstrumentCatalog:
         try:
             return cls(InstrumentsFile.model_validate(raw))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise InstrumentError(f"{path}: {loc}: {first['msg']}") from exc
+            raise InstrumentError("\n".join(validation_errors(str(path), exc, raw))) from exc
 
     @property
     def underlyings(self) -> list[str]:

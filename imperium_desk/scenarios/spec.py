@@ -22,8 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from imperium_desk.config import ConfigError, parse_document, validation_errors
+from imperium_desk.config import ConfigError, parse_document
 from imperium_desk.domain.enums import Algo, ErrorBucket, OptionRight, OrderType, Side, Urgency
+from imperium_desk.domain.validation import field_error_text, validation_errors
 from imperium_desk.execution.config import RiskConfig
 from imperium_desk.model_input import ModelConfigError, model_path, parse_model
 
@@ -264,8 +265,7 @@ class RiskChangeEvent(_Targeted):
         try:
             RiskConfig.model_validate(self.risk)
         except ValidationError as exc:
-            raise ValueError("; ".join(f"risk.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                       for e in exc.errors())) from None
+            raise ValueError(field_error_text(exc, self.risk, prefix="risk")) from None
         return self
 
 
@@ -360,17 +360,15 @@ class RandomEvent(_Spec):
                 try:
                     distributions[key] = Distribution.model_validate(value)
                 except ValidationError as exc:
-                    raise ValueError("; ".join(
-                        f"event.{'.'.join(str(p) for p in (key, *e['loc']))}: {e['msg']}" for e in exc.errors()
-                    )) from None
+                    raise ValueError(field_error_text(exc, value, prefix=f"event.{key}")) from None
                 concrete[key] = distributions[key].representative()
             else:
                 concrete[key] = value
+        candidate = {**concrete, "at_s": 0.0}
         try:
-            _INJECTED_ADAPTER.validate_python({**concrete, "at_s": 0.0}, context=info.context)
+            _INJECTED_ADAPTER.validate_python(candidate, context=info.context)
         except ValidationError as exc:
-            raise ValueError("; ".join(f"event.{'.'.join(str(p) for p in e['loc'][1:]) or 'type'}: {e['msg']}"
-                                       for e in exc.errors())) from None
+            raise ValueError(field_error_text(exc, candidate, prefix="event")) from None
         self._distributions = distributions
         return self
 

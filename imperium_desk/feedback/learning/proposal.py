@@ -10,6 +10,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from imperium_desk.domain.validation import field_error_text
 from imperium_desk.models.config import LATENCY_ADAPTER, SLIPPAGE_ADAPTER
 from imperium_desk.models.resolver import dump_model
 
@@ -30,11 +31,6 @@ class Evidence(BaseModel):
     realised: dict[str, float] = Field(default_factory=dict)  # e.g. {"median_ms": 151.2, "mean": 160.3}
 
 
-def _nested_errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"model.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else f"model: {e['msg']}"
-        for e in exc.errors()
-    )
 
 
 class ModelProposal(BaseModel):
@@ -67,7 +63,7 @@ class ModelProposal(BaseModel):
         try:
             self._parsed = adapter.validate_python(self.model)
         except ValidationError as exc:
-            raise ValueError(_nested_errors(exc)) from None
+            raise ValueError(field_error_text(exc, prefix="model")) from None
         return self
 
     def normalised_model(self) -> dict[str, Any]:
