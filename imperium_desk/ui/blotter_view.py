@@ -24,6 +24,8 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class RowLooks(Protocol):
+    """What `BlotterView` asks of its model to paint a row in one pass (`BlotterModel` provides it)."""
+
     def row_looks(self, index: Index, columns: list[int]) -> list[CellLook] | None:
         """The row's cells in these columns, in their order (None: the row is gone)."""
         ...
@@ -34,6 +36,9 @@ class RowLooks(Protocol):
 
 
 class BlotterView(QTreeView):
+    """The blotter's tree: paints each row in one pass from `RowLooks.row_looks`; `hold_paint`/`release_paint`
+    and `lay_out_now` let the blotter split a flush's layout and repaint across paint turns."""
+
     def __init__(self, rows: RowLooks, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows = rows  # the model (a filter may sit between it and the view)

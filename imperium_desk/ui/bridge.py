@@ -69,6 +69,9 @@ class LatestOnly(QObject):
 
 
 class DeskBridge(QObject):
+    """The desk's events as Qt signals, on the Qt thread: one signal per event kind (`state` and `portfolio`
+    coalesced by `LatestOnly`), plus a status-bar `message` for rejections and failures the trader must see."""
+
     record = Signal(object)  # a telemetry record (dict), as written to the JSONL file
     ticks = Signal(object)  # Sequence[Quote] that changed on this tick
     parent_started = Signal(object)  # ParentStarted

@@ -19,11 +19,11 @@ from PySide6.QtWidgets import QTableView, QWidget
 from imperium_desk.desk import Desk, DrillEvent, DrillState, DrillView
 from imperium_desk.domain.instruments import IST
 from imperium_desk.scenarios.live import ActiveEventView
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.row_table_model import RowTableModel
 from imperium_desk.ui.widgets import SteadyLabel, row_table
 
-ACTIVE_COLOUR: Final = "#d29922"  # the blotter's "warn" tone: something is being done to the market right now
 MAX_EVENT_ROWS: Final = 500
 REFRESH_MS: Final = 1000
 ALL_ASSETS: Final = "all"  # an event without an underlying or symbol acts on every asset
@@ -93,7 +93,7 @@ class DrillEventsModel(RowTableModel[EventRow]):
         super().__init__(parent)
         self.max_rows = max_rows
         self.active: set[tuple[str, str]] = set()
-        self._brush = QBrush(QColor(ACTIVE_COLOUR))
+        self._brush = QBrush(QColor(palette.WARN))
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -174,7 +174,7 @@ class DrillStatusLabel(SteadyLabel):
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("statusDrill")
-        self.setStyleSheet(f"color: {ACTIVE_COLOUR}; font-weight: bold;")
+        self.setStyleSheet(f"color: {palette.WARN}; font-weight: bold;")
         self._desk = desk
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)

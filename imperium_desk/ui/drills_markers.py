@@ -25,6 +25,9 @@ END_COLOUR: Final = (232, 106, 146, 110)
 
 @dataclass(frozen=True, slots=True)
 class DrillMarker:
+    """One drill event's start or end, at the chart's x, with what it targets (to show it only on the charts of
+    that asset or underlying)."""
+
     t: float  # the chart's x: seconds since it started
     start: bool
     type: str

@@ -35,12 +35,12 @@ from PySide6.QtWidgets import (
 from imperium_desk.config import ConfigError
 from imperium_desk.desk import Desk, DrillEvent, DrillInfo, DrillPreview, DrillState, DrillView
 from imperium_desk.scenarios.outcome import outcome_rows
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_live import params_text, target_text
 from imperium_desk.ui.row_table_model import RowTableModel
 from imperium_desk.ui.widgets import push_button, row_table, wrapped_label
 
-ERROR_COLOUR: Final = "#ff6b6b"
 REFRESH_MS: Final = 1000
 PROGRESS_STEPS_PER_S: Final = 10  # QProgressBar counts in integers: tenths of a second
 
@@ -228,7 +228,7 @@ class DrillsPanel(QWidget):
         self.description = wrapped_label(self, "drillsDescription")
         self.summary = wrapped_label(self, "drillsSummary")
         self.error_label = wrapped_label(self, "drillsError")
-        self.error_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.error_label.setStyleSheet(f"color: {palette.ERROR};")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
 

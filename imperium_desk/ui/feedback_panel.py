@@ -38,6 +38,7 @@ from imperium_desk.config import ConfigError
 from imperium_desk.desk import Desk, DeskFeedback
 from imperium_desk.feedback.learning.proposal import Decision
 from imperium_desk.feedback.webhooks.views import DeadLetterView, SubscriberView
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.feedback_tables import DeadLettersModel, ProposalsModel, SubscribersModel, mask_token
 from imperium_desk.ui.widgets import push_button, row_table, wrapped_label
@@ -47,7 +48,6 @@ if TYPE_CHECKING:  # the service module imports httpx: the desk loads it off the
     from imperium_desk.feedback.webhooks.service import WebhookService
 
 REFRESH_MS: Final = 1000  # the outbox counters move with every delivery; once a second is plenty to read them
-ERROR_COLOUR: Final = "#ff6b6b"
 REJECTED_IN_DESK: Final = "rejected in the desk"
 
 WebhookState = tuple[list[SubscriberView], list[DeadLetterView]]
@@ -160,7 +160,7 @@ class FeedbackPanel(QWidget):
         self.tabs.addTab(dead, "Dead letters")
         self.status_label = wrapped_label(self, "feedbackStatus")
         self.error_label = wrapped_label(self, "feedbackError")
-        self.error_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.error_label.setStyleSheet(f"color: {palette.ERROR};")
         self.error_label.setVisible(False)
 
         layout = QVBoxLayout(self)

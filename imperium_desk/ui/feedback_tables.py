@@ -16,13 +16,14 @@ from PySide6.QtGui import QBrush, QColor
 from imperium_desk.domain.instruments import IST
 from imperium_desk.feedback.learning.proposal import Decision
 from imperium_desk.feedback.webhooks.views import DeadLetterView, SubscriberView
+from imperium_desk.ui import palette
 from imperium_desk.ui.models_panel import format_params
 from imperium_desk.ui.row_table_model import RowTableModel
 
-# Semantic colours only (the theme's QSS does the rest): what needs the trader's eye.
+# Statuses that need the trader's eye, in the palette's colours.
 STATUS_COLOURS: Final = {
-    "pending": "#e0b341", "applying": "#e0b341", "applied": "#4caf50",
-    "refused": "#ff6b6b", "rejected": "#9e9e9e", "failed": "#ff6b6b", "disabled": "#ff6b6b",
+    "pending": palette.NOTICE, "applying": palette.NOTICE, "applied": palette.GOOD,
+    "refused": palette.ERROR, "rejected": palette.MUTED, "failed": palette.ERROR, "disabled": palette.ERROR,
 }
 
 
@@ -96,6 +97,8 @@ class _KeyedRows[R](RowTableModel[R]):
 
 
 class SubscribersModel(_KeyedRows[SubscriberView]):
+    """The webhook subscribers: URL, events, delivery state and counts, the last error; the state coloured."""
+
     HEADERS = ("URL", "Events", "State", "Pending", "Delivered", "Dead", "Last error")
     URL, EVENTS, STATE, PENDING, DELIVERED, DEAD, ERROR = range(7)
     STATUS_COLUMN = STATE
@@ -129,6 +132,9 @@ class SubscribersModel(_KeyedRows[SubscriberView]):
 
 
 class DeadLettersModel(_KeyedRows[DeadLetterView]):
+    """Webhook deliveries that gave up (dead letters): when, to which subscriber, the event, its attempts and
+    the last answer."""
+
     HEADERS = ("Dead at", "Subscriber", "Event", "Seq", "Attempts", "Last answer", "Message id")
     DEAD_AT, SUBSCRIBER, EVENT, SEQ, ATTEMPTS, ANSWER, MESSAGE = range(7)
 

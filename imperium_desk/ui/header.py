@@ -13,19 +13,21 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QWidget,
 )
 
 from imperium_desk.desk import Desk, StateEvent
 from imperium_desk.domain.enums import Mode
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.widgets import spin_box
 
 QUICK_UNDERLYINGS = ("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX")
-MAX_LOTS = 500
 
 
 class HeaderBar(QWidget):
+    """The bar above the ladder: the instrument (underlying, expiry) and lots the trader works in, announced
+    through `instrument_changed` and `lots_changed`, plus the mode badge, EXIT ALL and the kill switch."""
+
     instrument_changed = Signal(str, object)  # underlying, expiry (date)
     lots_changed = Signal(int)
 
@@ -61,9 +63,8 @@ class HeaderBar(QWidget):
         layout.addWidget(self.expiry_combo)
 
         layout.addWidget(QLabel("Lots"))
-        self.lots_spin = QSpinBox()
-        self.lots_spin.setObjectName("lotsSpin")
-        self.lots_spin.setRange(1, MAX_LOTS)
+        # The risk gate refuses bigger orders, so the box offers no more.
+        self.lots_spin = spin_box(self, "lotsSpin", range=(1, desk.config.risk.max_order_lots), value=1)
         self.lots_spin.valueChanged.connect(self.lots_changed)
         layout.addWidget(self.lots_spin)
         self.lot_label = QLabel()

@@ -37,17 +37,18 @@ from PySide6.QtWidgets import (
 from imperium_desk.desk import ChainRow, Desk
 from imperium_desk.domain.enums import OptionRight, Side
 from imperium_desk.market.port import Quote
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.paint_turns import PaintTurns
 from imperium_desk.ui.text_delegate import CellLook, TextCellDelegate
 from imperium_desk.ui.widgets import SteadyLabel
 
-# Semantic colours only (the theme's QSS does the rest): the ATM row, the strike column, buy/sell touch text.
+# The tones cells name (the ATM row, the strike column, buy/sell touch text), in the palette's colours.
 COLOURS: dict[str, str] = {
-    "atm_background": "#4a3f1c",
-    "strike_background": "#2a3140",
-    "buy_text": "#3fb97a",
-    "sell_text": "#e5605a",
+    "atm_background": palette.ATM_ROW,
+    "strike_background": palette.STRIKE_COLUMN,
+    "buy_text": palette.BUY,
+    "sell_text": palette.SELL,
 }
 
 FLUSH_INTERVAL_MS = 100  # ticks are coalesced into one repaint pass per interval (~10 Hz)
@@ -66,6 +67,8 @@ _NUMBER = (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value
 
 @dataclass(frozen=True, slots=True)
 class LadderColumn:
+    """One ladder column: its title, the option right it shows (None for the strike column) and the quote field."""
+
     title: str
     right: OptionRight | None  # None for the strike column
     field: CellField

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QToo
 from imperium_desk import __version__
 from imperium_desk.desk import Desk
 from imperium_desk.domain.enums import Side
-from imperium_desk.ui.blotter import OrdersBlotter
+from imperium_desk.ui.blotter.widget import OrdersBlotter
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import FillQualityCharts
 from imperium_desk.ui.drills_menu import DrillsMenu
@@ -42,6 +42,9 @@ LAYOUT_VERSION = 5  # bump when docks change so an old saved layout is not force
 
 
 class ImperiumMainWindow(QMainWindow):
+    """The desk window: header, docks, menus and status bar around the panels; it stops the desk cleanly on close
+    and then emits `closed`."""
+
     closed = Signal()  # after the desk has stopped and the window really closes
 
     def __init__(self, desk: Desk, bridge: DeskBridge, settings: QSettings | None = None) -> None:

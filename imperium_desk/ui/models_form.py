@@ -10,7 +10,7 @@ An empty editor means "not given": optional fields are left out, required ones c
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
 from pathlib import Path
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from imperium_desk.model_input import ModelKind
 from imperium_desk.models.config import LATENCY_FAMILIES, SLIPPAGE_FAMILIES
+from imperium_desk.ui.widgets import combo_box
 
 KINDS: Final = ("latency", "slippage")
 LATENCY_LANES: Final = ("order", "insert", "report", "cancel", "market_data")
@@ -70,6 +71,8 @@ class FormError(ValueError):
 
 # -- what a field is -----------------------------------------------------------------------------------------
 class FieldKind(Enum):
+    """How a model field is edited on the form, decided from its type annotation."""
+
     NUMBER = auto()  # float/int: a line edit with a number validator
     CHOICE = auto()  # Literal: a combo
     TEXT = auto()  # str: a line edit
@@ -80,6 +83,8 @@ class FieldKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
+    """One field of a model family as the form edits it: name, kind, required or default, choices and a hint."""
+
     name: str
     kind: FieldKind
     required: bool
@@ -339,12 +344,12 @@ class ModelForm(QWidget):
         self.editors: dict[str, FieldEditor] = {}
         self._fields_box: QWidget | None = None
 
-        self.kind_combo = self._combo("modelsKind", KINDS)
-        self.lane_combo = self._combo("modelsLane", LATENCY_LANES)
-        self.scope_combo = self._combo("modelsScope", (GLOBAL_SCOPE,))
+        self.kind_combo = combo_box(self, "modelsKind", KINDS)
+        self.lane_combo = combo_box(self, "modelsLane", LATENCY_LANES)
+        self.scope_combo = combo_box(self, "modelsScope", (GLOBAL_SCOPE,))
         self.scope_combo.setEditable(True)  # a trading symbol may be typed in
         self.scope_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.type_combo = self._combo("modelsType", tuple(families("latency")))
+        self.type_combo = combo_box(self, "modelsType", tuple(families("latency")))
 
         self._layout = QFormLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -358,12 +363,6 @@ class ModelForm(QWidget):
         self.lane_combo.currentTextChanged.connect(lambda _text: self.edited.emit())
         self.scope_combo.currentTextChanged.connect(lambda _text: self.edited.emit())
         self._rebuild_fields()
-
-    def _combo(self, name: str, items: Iterable[str]) -> QComboBox:
-        combo = QComboBox(self)
-        combo.setObjectName(name)
-        combo.addItems(list(items))
-        return combo
 
     # -- reading ---------------------------------------------------------------------------------------------
     @property

@@ -45,14 +45,16 @@ from PySide6.QtWidgets import (
 from imperium_desk.desk import Desk, ModelConfigError, ModelRow
 from imperium_desk.model_input import ModelKind
 from imperium_desk.models.resolver import ModelSwitch
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.distributions import Distribution
 from imperium_desk.ui.models_form import GLOBAL_SCOPE, FormError, ModelForm, as_kind, format_number
 from imperium_desk.ui.row_table_model import RowTableModel
 from imperium_desk.ui.widgets import push_button, row_table, wrapped_label
 
-# Semantic colours only; everything else comes from the theme's QSS.
-COLOURS: Final = {"override": "#e0b341", "error": "#ff6b6b", "preview": (74, 163, 255), "mean": (224, 179, 65)}
+# Chart series (RGB, as pyqtgraph takes them): they tell the preview from the mean line, no meaning beyond that.
+PREVIEW_COLOUR: Final = (74, 163, 255)
+MEAN_COLOUR: Final = (224, 179, 65)
 PREVIEW_FILL_ALPHA: Final = 90
 PREVIEW_SAMPLES: Final = 20_000
 PREVIEW_BINS: Final = 60
@@ -154,7 +156,7 @@ class ModelRowsModel(RowTableModel[ModelRow]):
                 return json.dumps(row.params, indent=1)
         if override and column == self.SCOPE:
             if role == Qt.ItemDataRole.ForegroundRole:
-                return QBrush(QColor(COLOURS["override"]))
+                return QBrush(QColor(palette.NOTICE))
             if role == Qt.ItemDataRole.FontRole:
                 font = QFont()
                 font.setBold(True)
@@ -195,15 +197,15 @@ class ModelPreview(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             stepMode="center",
             fillLevel=0,
             antialias=False,
-            pen=pg.mkPen(COLOURS["preview"], width=1),
-            brush=pg.mkBrush(*COLOURS["preview"], PREVIEW_FILL_ALPHA),
+            pen=pg.mkPen(PREVIEW_COLOUR, width=1),
+            brush=pg.mkBrush(*PREVIEW_COLOUR, PREVIEW_FILL_ALPHA),
         )
         self.mean_line = pg.InfiniteLine(
             angle=90,
             movable=False,
-            pen=pg.mkPen(COLOURS["mean"], width=1),
+            pen=pg.mkPen(MEAN_COLOUR, width=1),
             label="mean",
-            labelOpts={"position": 0.95, "color": COLOURS["mean"]},
+            labelOpts={"position": 0.95, "color": MEAN_COLOUR},
         )
         self.mean_line.setZValue(10)  # over the histogram's fill, label included
         self.mean_line.setVisible(False)
@@ -271,7 +273,7 @@ class ModelsPanel(QWidget):
         self.form.edited.connect(self._on_form_edited)
         self.scope_note = wrapped_label(self, "modelsScopeNote")
         self.error_label = wrapped_label(self, "modelsError")
-        self.error_label.setStyleSheet(f"color: {COLOURS['error']};")
+        self.error_label.setStyleSheet(f"color: {palette.ERROR};")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
         self.status_label = wrapped_label(self, "modelsStatus")

@@ -27,13 +27,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QComboBox,
     QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -42,15 +40,13 @@ from PySide6.QtWidgets import (
 from imperium_desk.desk import Desk, InvalidOrder, LegPreview, ParentFinished, Submitted
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
 from imperium_desk.domain.instruments import InstrumentError
+from imperium_desk.domain.validation import field_error_text
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.row_table_model import RowTableModel
-from imperium_desk.ui.widgets import row_table
-
-# Semantic colours only; everything else comes from the theme's QSS.
-COLOURS = {"atm_row": "#4a4420", "error": "#ff6b6b"}
+from imperium_desk.ui.widgets import chosen, enum_combo, row_table, spin_box
 
 MAX_STRIKES_EACH_SIDE = 20
-MAX_LOTS = 500
 PREVIEW_REFRESH_MS = 500
 CONFIRM_ROWS_WITHOUT_SCROLL = 15
 # Confirm rebuilds a band this much wider than the confirmed one, so the confirmed strikes are still found when
@@ -65,7 +61,7 @@ INPUT_ERRORS = (InvalidOrder, InstrumentError, ValidationError)
 def describe_input_error(exc: Exception) -> str:
     """One line naming the field, the way the ticket shows InvalidOrder."""
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        return field_error_text(exc)
     return str(exc)
 
 
@@ -100,6 +96,8 @@ class MultiStrikeInputs:
 
 @dataclass(frozen=True, slots=True)
 class LegTotals:
+    """The totals of a multi-strike preview or confirmation: units, lots, premium and expected cost."""
+
     quantity: int  # units
     lots: int
     premium: float  # rupees
@@ -160,7 +158,7 @@ class LegTableModel(RowTableModel[LegPreview]):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() != self.SYMBOL:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and leg.contract.strike == self._atm:
-            return QBrush(QColor(COLOURS["atm_row"]))
+            return QBrush(QColor(palette.ATM_ROW))
         return None
 
     def _text(self, leg: LegPreview, column: int) -> str:
@@ -235,6 +233,9 @@ class MultiStrikeConfirmDialog(QDialog):
 
 
 class MultiStrikePanel(QWidget):
+    """The multi-strike Buy/Exit panel: inputs, a live preview of the legs, BUY (after a confirmation) and EXIT.
+    `submitted` carries the parents of a confirmed BUY, `exit_started` the exit's task."""
+
     submitted = Signal(object)  # list[Submitted], one per strike of a confirmed BUY
     exit_started = Signal(object)  # asyncio.Task[list[Submitted]] from Desk.start_exit
 
@@ -279,11 +280,16 @@ class MultiStrikePanel(QWidget):
         self._rights.idToggled.connect(self._on_right_toggled)
 
         form = QFormLayout()
-        self.strikes_below_spin = self._spin("strikesBelowSpin", 0, MAX_STRIKES_EACH_SIDE, 1)
-        self.strikes_above_spin = self._spin("strikesAboveSpin", 0, MAX_STRIKES_EACH_SIDE, 1)
-        self.lots_spin = self._spin("multiStrikeLotsSpin", 1, MAX_LOTS, 1)
-        self.order_type_combo = self._combo("orderTypeCombo", [t.value for t in OrderType], OrderType.MARKET.value)
-        self.algo_combo = self._combo("algoCombo", [a.value for a in Algo], self._desk.config.execution.algo.value)
+        max_lots = self._desk.config.risk.max_order_lots  # the risk gate refuses more, so the box offers no more
+        self.strikes_below_spin = spin_box(self, "strikesBelowSpin", range=(0, MAX_STRIKES_EACH_SIDE), value=1)
+        self.strikes_above_spin = spin_box(self, "strikesAboveSpin", range=(0, MAX_STRIKES_EACH_SIDE), value=1)
+        self.lots_spin = spin_box(self, "multiStrikeLotsSpin", range=(1, max_lots), value=1)
+        self.order_type_combo = enum_combo(self, "orderTypeCombo", OrderType, OrderType.MARKET)
+        self.algo_combo = enum_combo(self, "algoCombo", Algo, self._desk.config.execution.algo)
+        for spin in (self.strikes_below_spin, self.strikes_above_spin, self.lots_spin):
+            spin.valueChanged.connect(self._on_input_changed)
+        for combo in (self.order_type_combo, self.algo_combo):
+            combo.currentIndexChanged.connect(self._on_input_changed)
         form.addRow("Strikes below ATM", self.strikes_below_spin)
         form.addRow("Strikes above ATM", self.strikes_above_spin)
         form.addRow("Lots per strike", self.lots_spin)
@@ -301,7 +307,7 @@ class MultiStrikePanel(QWidget):
         self.error_label = QLabel(self)
         self.error_label.setObjectName("multiStrikeError")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {COLOURS['error']};")
+        self.error_label.setStyleSheet(f"color: {palette.ERROR};")
         self.error_label.setVisible(False)
         layout.addWidget(self.error_label)
         self.status_label = QLabel(self)
@@ -326,22 +332,6 @@ class MultiStrikePanel(QWidget):
         self._rights.addButton(button, 0 if right is OptionRight.CE else 1)
         return button
 
-    def _spin(self, name: str, low: int, high: int, value: int) -> QSpinBox:
-        spin = QSpinBox(self)
-        spin.setObjectName(name)
-        spin.setRange(low, high)
-        spin.setValue(value)
-        spin.valueChanged.connect(self._on_input_changed)
-        return spin
-
-    def _combo(self, name: str, items: list[str], current: str) -> QComboBox:
-        combo = QComboBox(self)
-        combo.setObjectName(name)
-        combo.addItems(items)
-        combo.setCurrentText(current)
-        combo.currentIndexChanged.connect(self._on_input_changed)
-        return combo
-
     # -- public ----------------------------------------------------------------------------------------------
     def set_instrument(self, underlying: str, expiry: date) -> None:
         self._underlying, self._expiry = underlying, expiry
@@ -359,8 +349,8 @@ class MultiStrikePanel(QWidget):
         return MultiStrikeInputs(
             underlying=self._underlying, expiry=self._expiry, right=self.right,
             strikes_below=self.strikes_below_spin.value(), strikes_above=self.strikes_above_spin.value(),
-            lots=self.lots_spin.value(), order_type=OrderType(self.order_type_combo.currentText()),
-            algo=Algo(self.algo_combo.currentText()),
+            lots=self.lots_spin.value(), order_type=chosen(self.order_type_combo, OrderType),
+            algo=chosen(self.algo_combo, Algo),
         )
 
     def refresh_preview(self) -> None:

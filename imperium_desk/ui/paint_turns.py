@@ -23,6 +23,9 @@ DEFAULT_SPACING_MS = 16
 
 
 class PaintTurns(QObject):
+    """Runs heavy view updates one per turn, at least `spacing_ms` apart (see the module docstring). Qt thread
+    only; `waiting` counts the jobs waiting for a turn."""
+
     def __init__(self, spacing_ms: int = DEFAULT_SPACING_MS, parent: QObject | None = None) -> None:
         super().__init__(parent)
         if spacing_ms < 1:

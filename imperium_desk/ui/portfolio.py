@@ -22,11 +22,12 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QTableView, QVBoxLayout, QWidget
 
 from imperium_desk.desk import AccountView, Desk, PortfolioEvent, PositionView
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.widgets import SteadyLabel
 
-# Semantic colours only (the theme owns the rest).
-COLOURS: dict[str, str] = {"profit": "#3fb950", "loss": "#f85149", "flat": "#7d8590"}
+# The tones P&L figures name, in the palette's colours.
+COLOURS: dict[str, str] = {"profit": palette.PROFIT, "loss": palette.LOSS, "flat": palette.MUTED}
 _BRUSHES = {name: QBrush(QColor(hex_)) for name, hex_ in COLOURS.items()}
 SORT_ROLE = Qt.ItemDataRole.UserRole  # raw values, so numeric columns sort as numbers
 Index = QModelIndex | QPersistentModelIndex
@@ -57,6 +58,9 @@ def pnl_tone(value: float) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class PositionColumn:
+    """One positions column: its title, the raw value (for sorting), the text, and whether it is P&L-coloured or
+    numeric (right-aligned)."""
+
     title: str
     value: Callable[[PositionView], Any]
     text: Callable[[PositionView], str]

@@ -7,56 +7,47 @@ Non-modal: open it with `.open()` and listen to `placed`; Enter places (Place is
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from enum import StrEnum
-from typing import override
+from dataclasses import dataclass
+from typing import Any, override
 
 from pydantic import ValidationError
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
-    QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from imperium_desk.desk import Desk, InvalidOrder, PreTradeEstimate, Submitted
 from imperium_desk.domain.enums import Algo, OrderType, Side, Urgency
+from imperium_desk.domain.validation import field_error_text
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.market.port import Quote
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import LadderClick, format_strike
-
-# Semantic colours only: the checked BUY/SELL toggle and the inline error.
-COLOURS: dict[str, str] = {"buy": "#1f8f4e", "sell": "#c0392b", "error": "#ff6b61", "on_colour": "#ffffff"}
+from imperium_desk.ui.widgets import chosen, enum_combo, spin_box
 
 ESTIMATE_THROTTLE_MS = 250  # at most four estimate refreshes a second from ticks
-MAX_LOTS = 10_000  # risk limits reject bigger orders; this only bounds the spin box
 MAX_PRICE = 1_000_000.0
 MAX_HORIZON_S = 6.5 * 3600  # one session
 MAX_CHILD_ORDERS = 1000
 SOURCE = "ladder"
 
-# Which parameter rows each algo uses.
+# Which algo parameters (ExecutionRequest fields) each algo uses; the others are hidden and sent as None.
 ALGO_PARAMS: dict[Algo, frozenset[str]] = {
     Algo.IMMEDIATE: frozenset(),
-    Algo.IS: frozenset({"horizon", "children", "urgency"}),
-    Algo.TWAP: frozenset({"horizon", "children"}),
-    Algo.VWAP: frozenset({"horizon", "children"}),
-    Algo.POV: frozenset({"participation", "horizon"}),
+    Algo.IS: frozenset({"horizon_s", "max_child_orders", "urgency"}),
+    Algo.TWAP: frozenset({"horizon_s", "max_child_orders"}),
+    Algo.VWAP: frozenset({"horizon_s", "max_child_orders"}),
+    Algo.POV: frozenset({"participation_rate", "horizon_s"}),
 }
-
-
-def describe_validation(exc: ValidationError) -> str:
-    """pydantic errors as `field: message`, one per problem."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
 
 
 def format_estimate(estimate: PreTradeEstimate) -> str:
@@ -69,6 +60,14 @@ def format_estimate(estimate: PreTradeEstimate) -> str:
 def _positive(price: float) -> float | None:
     # A one-sided book shows 0; the request wants a positive price or none.
     return price if price > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoParamField:
+    """One algo parameter on the ticket: the widget on its form row, and its value as the request wants it."""
+
+    widget: QWidget
+    value: Callable[[], Any]
 
 
 class QuickOrderDialog(QDialog):
@@ -92,71 +91,75 @@ class QuickOrderDialog(QDialog):
         self.submitted: Submitted | None = None
         contract = desk.contract(click.underlying, click.expiry, click.strike, click.right)
         self.lot_size = contract.lot_size
+        self._tick_size = contract.tick_size
         self._limit_edited = False  # the trader typed a limit price: side flips leave it alone
         self._prefilling = False
         self._bridge = bridge
 
-        self.setWindowTitle(f"{click.symbol}")
+        self._build_fields(lots)
+        self._lay_out()
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setSingleShot(True)
+        self._tick_timer.setInterval(ESTIMATE_THROTTLE_MS)
+        self._connect_signals()
+
+        self._prefill_limit()
+        self._apply_side_look()
+        self.refresh()
+        self.lots_spin.setFocus()
+        self.lots_spin.selectAll()
+
+    # -- construction --------------------------------------------------------------------------------------
+    def _build_fields(self, lots: int) -> None:
+        click = self.click
         self.symbol_label = QLabel(
             f"{click.underlying} {format_strike(click.strike)} {click.right.value}   {click.expiry:%d %b %Y}", self
         )
         self.symbol_label.setObjectName("ticketSymbol")
         self.symbol_label.setToolTip(click.symbol)
 
-        self.buy_button = self._side_button("BUY", "ticketBuy", COLOURS["buy"])
-        self.sell_button = self._side_button("SELL", "ticketSell", COLOURS["sell"])
+        self.buy_button = self._side_button("BUY", "ticketBuy", palette.BUY_FILL)
+        self.sell_button = self._side_button("SELL", "ticketSell", palette.SELL_FILL)
         self._sides = QButtonGroup(self)
         self._sides.setExclusive(True)
         self._sides.addButton(self.buy_button)
         self._sides.addButton(self.sell_button)
         (self.buy_button if click.side is Side.BUY else self.sell_button).setChecked(True)
-        sides = QHBoxLayout()
-        sides.addWidget(self.buy_button)
-        sides.addWidget(self.sell_button)
 
-        self.lots_spin = QSpinBox(self)
-        self.lots_spin.setObjectName("ticketLots")
-        self.lots_spin.setRange(1, MAX_LOTS)
-        self.lots_spin.setValue(max(1, min(lots, MAX_LOTS)))
+        max_lots = self.desk.config.risk.max_order_lots  # the risk gate refuses more, so the box offers no more
+        self.lots_spin = spin_box(self, "ticketLots", range=(1, max_lots), value=max(1, min(lots, max_lots)))
         self.units_label = QLabel(self)
         self.units_label.setObjectName("ticketUnits")
-        lots_row = QHBoxLayout()
-        lots_row.addWidget(self.lots_spin)
-        lots_row.addWidget(self.units_label, 1)
 
-        self.order_type_combo = self._combo("ticketOrderType", list(OrderType), OrderType.MARKET)
-        self.limit_spin = QDoubleSpinBox(self)
-        self.limit_spin.setObjectName("ticketLimitPrice")
-        self.limit_spin.setDecimals(2)
-        self.limit_spin.setSingleStep(contract.tick_size)
-        self.limit_spin.setRange(0.0, MAX_PRICE)  # 0 is typeable on purpose: it is shown as an error, not hidden
+        self.order_type_combo = enum_combo(self, "ticketOrderType", OrderType, OrderType.MARKET)
+        # 0 is typeable on purpose: it is shown as an error, not hidden
+        self.limit_spin = spin_box(self, "ticketLimitPrice", range=(0.0, MAX_PRICE), value=0.0, decimals=2)
+        self.limit_spin.setSingleStep(self._tick_size)
 
-        execution = desk.config.execution
-        self.algo_combo = self._combo("ticketAlgo", list(Algo), execution.algo)
-        self.horizon_spin = QDoubleSpinBox(self)
-        self.horizon_spin.setObjectName("ticketHorizon")
-        self.horizon_spin.setDecimals(1)
-        self.horizon_spin.setRange(0.0, MAX_HORIZON_S)
-        self.horizon_spin.setSuffix(" s")
-        self.horizon_spin.setValue(execution.horizon_s)
-        self.children_spin = QSpinBox(self)
-        self.children_spin.setObjectName("ticketChildren")
-        self.children_spin.setRange(1, MAX_CHILD_ORDERS)
-        self.children_spin.setValue(execution.max_child_orders)
-        self.participation_spin = QDoubleSpinBox(self)
-        self.participation_spin.setObjectName("ticketParticipation")
-        self.participation_spin.setDecimals(1)
-        self.participation_spin.setRange(0.0, 100.0)
-        self.participation_spin.setSuffix(" %")
-        self.participation_spin.setValue(execution.participation_rate * 100.0)
-        self.urgency_combo = self._combo("ticketUrgency", list(Urgency), execution.urgency)
+        execution = self.desk.config.execution
+        self.algo_combo = enum_combo(self, "ticketAlgo", Algo, execution.algo)
+        self.horizon_spin = spin_box(self, "ticketHorizon", range=(0.0, MAX_HORIZON_S), value=execution.horizon_s,
+                                     decimals=1, suffix="s")
+        self.children_spin = spin_box(self, "ticketChildren", range=(1, MAX_CHILD_ORDERS),
+                                      value=execution.max_child_orders)
+        self.participation_spin = spin_box(self, "ticketParticipation", range=(0.0, 100.0),
+                                           value=execution.participation_rate * 100.0, decimals=1, suffix="%")
+        self.urgency_combo = enum_combo(self, "ticketUrgency", Urgency, execution.urgency)
+        # Keyed by ExecutionRequest field, as ALGO_PARAMS names them: drives the rows shown and the request sent.
+        self._algo_params: dict[str, AlgoParamField] = {
+            "horizon_s": AlgoParamField(self.horizon_spin, self.horizon_spin.value),
+            "max_child_orders": AlgoParamField(self.children_spin, self.children_spin.value),
+            "participation_rate": AlgoParamField(self.participation_spin,
+                                                 lambda: self.participation_spin.value() / 100.0),
+            "urgency": AlgoParamField(self.urgency_combo, lambda: self.urgency),
+        }
 
         self.estimate_label = QLabel(self)
         self.estimate_label.setObjectName("ticketEstimate")
         self.error_label = QLabel(self)
         self.error_label.setObjectName("ticketError")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {COLOURS['error']};")
+        self.error_label.setStyleSheet(f"color: {palette.ERROR};")
 
         self.place_button = QPushButton("Place", self)
         self.place_button.setObjectName("ticketPlace")
@@ -164,6 +167,14 @@ class QuickOrderDialog(QDialog):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("ticketCancel")
         self.cancel_button.setAutoDefault(False)  # Enter always means Place, wherever the focus is
+
+    def _lay_out(self) -> None:
+        sides = QHBoxLayout()
+        sides.addWidget(self.buy_button)
+        sides.addWidget(self.sell_button)
+        lots_row = QHBoxLayout()
+        lots_row.addWidget(self.lots_spin)
+        lots_row.addWidget(self.units_label, 1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
@@ -186,30 +197,19 @@ class QuickOrderDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
 
-        self._tick_timer = QTimer(self)
-        self._tick_timer.setSingleShot(True)
-        self._tick_timer.setInterval(ESTIMATE_THROTTLE_MS)
+    def _connect_signals(self) -> None:
         self._tick_timer.timeout.connect(self.refresh)
-        if bridge is not None:
-            bridge.ticks.connect(self._on_ticks)
-
+        if self._bridge is not None:
+            self._bridge.ticks.connect(self._on_ticks)
         self._sides.buttonToggled.connect(self._on_side_toggled)
-        self.lots_spin.valueChanged.connect(self.refresh)
         self.order_type_combo.currentIndexChanged.connect(self._on_order_type_changed)
         self.limit_spin.valueChanged.connect(self._on_limit_changed)
+        for refreshing in (self.lots_spin, self.horizon_spin, self.children_spin, self.participation_spin):
+            refreshing.valueChanged.connect(self.refresh)
         self.algo_combo.currentIndexChanged.connect(self.refresh)
-        self.horizon_spin.valueChanged.connect(self.refresh)
-        self.children_spin.valueChanged.connect(self.refresh)
-        self.participation_spin.valueChanged.connect(self.refresh)
         self.urgency_combo.currentIndexChanged.connect(self.refresh)
         self.place_button.clicked.connect(self.place)
         self.cancel_button.clicked.connect(self.reject)
-
-        self._prefill_limit()
-        self._apply_side_look()
-        self.refresh()
-        self.lots_spin.setFocus()
-        self.lots_spin.selectAll()
 
     # -- what the ticket says ------------------------------------------------------------------------------
     @property
@@ -222,47 +222,42 @@ class QuickOrderDialog(QDialog):
 
     @property
     def order_type(self) -> OrderType:
-        return OrderType(self.order_type_combo.currentData())
+        return chosen(self.order_type_combo, OrderType)
 
     @property
     def algo(self) -> Algo:
-        return Algo(self.algo_combo.currentData())
+        return chosen(self.algo_combo, Algo)
 
     @property
     def urgency(self) -> Urgency:
-        return Urgency(self.urgency_combo.currentData())
+        return chosen(self.urgency_combo, Urgency)
 
     def build_request(self) -> ExecutionRequest:
         """The request as the ticket stands; pydantic's ValidationError names a bad field."""
         quote = self._quote()
-        params = ALGO_PARAMS[self.algo]
-        return ExecutionRequest(
-            symbol=self.click.symbol,
-            side=self.side,
-            quantity=self.lots * self.lot_size,
-            order_type=self.order_type,
-            limit_price=round(self.limit_spin.value(), 2) if self.order_type is OrderType.LIMIT else None,
-            algo=self.algo,
-            horizon_s=self.horizon_spin.value() if "horizon" in params else None,
-            max_child_orders=self.children_spin.value() if "children" in params else None,
-            participation_rate=self.participation_spin.value() / 100.0 if "participation" in params else None,
-            urgency=self.urgency if "urgency" in params else None,
-            ltp=_positive(quote.ltp),
-            bid=_positive(quote.bid),
-            ask=_positive(quote.ask),
-            metadata=RequestMetadata(source=SOURCE),
-        )
+        used = ALGO_PARAMS[self.algo]
+        return ExecutionRequest.model_validate({
+            "symbol": self.click.symbol,
+            "side": self.side,
+            "quantity": self.lots * self.lot_size,
+            "order_type": self.order_type,
+            "limit_price": round(self.limit_spin.value(), 2) if self.order_type is OrderType.LIMIT else None,
+            "algo": self.algo,
+            **{key: param.value() if key in used else None for key, param in self._algo_params.items()},
+            "ltp": _positive(quote.ltp),
+            "bid": _positive(quote.bid),
+            "ask": _positive(quote.ask),
+            "metadata": RequestMetadata(source=SOURCE),
+        })
 
     # -- actions -------------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-validate and re-estimate: the units line, parameter rows, estimate, error and Place state."""
         self.units_label.setText(f"x {self.lot_size} = {self.lots * self.lot_size:,} units")
         self.limit_spin.setEnabled(self.order_type is OrderType.LIMIT)
-        params = ALGO_PARAMS[self.algo]
-        self._form.setRowVisible(self.horizon_spin, "horizon" in params)
-        self._form.setRowVisible(self.children_spin, "children" in params)
-        self._form.setRowVisible(self.participation_spin, "participation" in params)
-        self._form.setRowVisible(self.urgency_combo, "urgency" in params)
+        used = ALGO_PARAMS[self.algo]
+        for key, param in self._algo_params.items():
+            self._form.setRowVisible(param.widget, key in used)
         estimate = self._checked(self.desk.preview)
         if estimate is None:
             return
@@ -275,7 +270,7 @@ class QuickOrderDialog(QDialog):
         try:
             return action(self.build_request())
         except ValidationError as exc:
-            self._show_invalid(describe_validation(exc))
+            self._show_invalid(field_error_text(exc))
         except InvalidOrder as exc:
             self._show_invalid(str(exc))
         return None
@@ -307,17 +302,9 @@ class QuickOrderDialog(QDialog):
         button.setCheckable(True)
         button.setAutoDefault(False)  # Enter on a focused toggle still places
         button.setStyleSheet(
-            f"QPushButton#{name}:checked {{ background-color: {colour}; color: {COLOURS['on_colour']}; }}"
+            f"QPushButton#{name}:checked {{ background-color: {colour}; color: {palette.ON_FILL}; }}"
         )
         return button
-
-    def _combo(self, name: str, choices: Sequence[StrEnum], current: StrEnum) -> QComboBox:
-        combo = QComboBox(self)
-        combo.setObjectName(name)
-        for choice in choices:  # Qt hands a StrEnum back as a plain str: store the value, convert on read
-            combo.addItem(choice.value, choice.value)
-        combo.setCurrentIndex(max(0, combo.findData(current.value)))
-        return combo
 
     def _quote(self) -> Quote:
         return self.desk.quote(self.click.symbol)

@@ -9,6 +9,9 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 
 class RowTableModel[R](QAbstractTableModel):
+    """A read-only table over a list of rows under `HEADERS`; subclasses say how a row reads and replace their
+    rows through `_replace_rows`."""
+
     HEADERS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, parent: Any = None) -> None:

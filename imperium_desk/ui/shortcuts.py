@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 
 @dataclass(frozen=True, slots=True)
 class ShortcutSpec:
+    """One keyboard shortcut: its key sequence, what it does, and whether it works only in trading focus mode."""
+
     key: str  # QKeySequence text
     name: str  # what it does
     focus_mode_only: bool = False
@@ -73,6 +75,8 @@ def typing_in_progress() -> bool:
 
 
 class ShortcutHelpDialog(QDialog):
+    """The F1 list of every shortcut and ladder key."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")

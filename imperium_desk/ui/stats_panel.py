@@ -59,6 +59,8 @@ def bucket_text(counts: Mapping[str, int]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StatsColumn:
+    """One execution-stats column: its title, a row's text, the header's tooltip and an optional cell tooltip."""
+
     title: str
     text: Callable[[AggregateView], str]
     about: str  # the header's tooltip

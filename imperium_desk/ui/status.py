@@ -9,15 +9,18 @@ from PySide6.QtWidgets import QStatusBar, QWidget
 
 from imperium_desk.desk import Desk, StateEvent
 from imperium_desk.domain.instruments import IST
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.drills_live import DrillStatusLabel
 from imperium_desk.ui.widgets import SteadyLabel
 
 MESSAGE_MS = 8000
-ERROR_COLOUR = "#ff6b6b"
 
 
 class DeskStatusBar(QStatusBar):
+    """The status bar: a running drill, mode and broker, feed and market clock, the stack's load, the feedback
+    server's address, and the last message for `MESSAGE_MS`."""
+
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.mode_label = SteadyLabel(f"{desk.mode.value.upper()} · {desk.config.broker.kind}")
@@ -45,7 +48,7 @@ class DeskStatusBar(QStatusBar):
 
     def set_server_error(self, error: str) -> None:
         """The feedback API could not start: the desk runs without it, and the bar says why."""
-        self.server_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.server_label.setStyleSheet(f"color: {palette.ERROR};")
         self.server_label.setToolTip(error)
         self.server_label.setText("feedback API off")
         self.server_label.show()

@@ -13,6 +13,9 @@ import math
 
 
 class SteppedRange:
+    """An axis range that grows with headroom when the data leave it and shrinks only when they use a small part
+    of it (see the module docstring)."""
+
     def __init__(self, headroom: float = 0.25, min_span: float = 1.0, shrink_below: float = 0.3) -> None:
         if headroom <= 0 or min_span <= 0 or not 0 < shrink_below < 1:
             raise ValueError("headroom and min_span must be > 0, shrink_below within (0, 1)")

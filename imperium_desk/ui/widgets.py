@@ -1,13 +1,24 @@
 """Small widgets the panels share: a named, word-wrapping label, a label for live figures, a named push button,
-and the panels' read-only row tables."""
+named spin boxes and combo boxes (plain text, or the members of a StrEnum), and the panels' read-only row tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import override
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import overload, override
 
 from PySide6.QtCore import QAbstractItemModel, QEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QWidget,
+)
 
 
 def wrapped_label(parent: QWidget, name: str) -> QLabel:
@@ -58,6 +69,55 @@ def push_button(parent: QWidget, text: str, name: str, action: Callable[[], obje
     button.setObjectName(name)
     button.clicked.connect(lambda _checked=False: action())
     return button
+
+
+@overload
+def spin_box(parent: QWidget, name: str, *, range: tuple[int, int], value: int, decimals: None = None,
+             suffix: str = "") -> QSpinBox: ...
+@overload
+def spin_box(parent: QWidget, name: str, *, range: tuple[float, float], value: float, decimals: int,
+             suffix: str = "") -> QDoubleSpinBox: ...
+def spin_box(parent: QWidget, name: str, *, range: tuple[float, float], value: float, decimals: int | None = None,
+             suffix: str = "") -> QSpinBox | QDoubleSpinBox:
+    """A spin box named `name` over `range` (both ends allowed), showing `value`: whole numbers without
+    `decimals`, else a decimal box with that many places. `suffix` is a unit shown after the number and a space."""
+    spin: QSpinBox | QDoubleSpinBox
+    if decimals is None:
+        spin = QSpinBox(parent)
+        spin.setRange(int(range[0]), int(range[1]))
+        spin.setValue(int(value))
+    else:
+        spin = QDoubleSpinBox(parent)
+        spin.setDecimals(decimals)  # before the range and value, which it rounds
+        spin.setRange(range[0], range[1])
+        spin.setValue(value)
+    spin.setObjectName(name)
+    if suffix:
+        spin.setSuffix(f" {suffix}")
+    return spin
+
+
+def combo_box(parent: QWidget, name: str, items: Iterable[str]) -> QComboBox:
+    """A combo box named `name` offering `items` as plain text (the first is current)."""
+    combo = QComboBox(parent)
+    combo.setObjectName(name)
+    combo.addItems(list(items))
+    return combo
+
+
+def enum_combo(parent: QWidget, name: str, choices: Iterable[StrEnum], current: StrEnum) -> QComboBox:
+    """A combo box named `name` offering `choices` by value, `current` chosen. Read it with `chosen`."""
+    combo = QComboBox(parent)
+    combo.setObjectName(name)
+    for choice in choices:  # Qt hands a StrEnum back as a plain str: store the value, convert on read
+        combo.addItem(choice.value, choice.value)
+    combo.setCurrentIndex(max(0, combo.findData(current.value)))
+    return combo
+
+
+def chosen[E: StrEnum](combo: QComboBox, kind: type[E]) -> E:
+    """The member of `kind` an `enum_combo` shows."""
+    return kind(combo.currentData())
 
 
 def row_table[V: QTableView](

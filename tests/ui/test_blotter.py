@@ -12,12 +12,14 @@ from pytestqt.qtbot import QtBot
 from imperium_desk.desk import Desk
 from imperium_desk.domain.enums import Algo, OptionRight, Side
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
-from imperium_desk.ui.blotter import COLUMNS, STATUS_COLUMN, OrdersBlotter
+from imperium_desk.ui.blotter.columns import column_index
+from imperium_desk.ui.blotter.widget import OrdersBlotter
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.paint_turns import PaintTurns
 
-SLIP_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.title == "Slip bps")
-FILLED_COLUMN = next(i for i, c in enumerate(COLUMNS) if c.title == "Filled")
+STATUS_COLUMN = column_index("status")
+SLIP_COLUMN = column_index("slippage")
+FILLED_COLUMN = column_index("filled")
 
 
 def atm_call(desk: Desk) -> str:
@@ -97,28 +99,6 @@ def test_a_twap_parent_shows_one_child_row_per_slice(
     assert row["slippage_bps"] == pytest.approx(sum(f["qty"] * f["slippage_bps"] for f in fills) / qty)
 
 
-def test_errors_and_retries_are_summed_on_the_parent_and_shown_on_the_child(
-    qtbot: QtBot, desk: Desk, bridge: DeskBridge, blotter: OrdersBlotter
-) -> None:
-    # The paper desk has no fault switch, so these are records in the DESIGN §5 shape a throttled child writes.
-    common = {"parent_id": "P9", "client_tag": "P9C0", "order_id": None, "asset": atm_call(desk),
-              "underlying": "NIFTY", "side": "buy", "qty": 65, "execution_algo": "IMMEDIATE", "child_index": 0,
-              "children": 1, "route": "take"}
-    bridge.record.emit({**common, "event": "placed"})
-    for attempt in (1, 2):
-        bridge.record.emit({**common, "event": "error", "error_bucket": "throttle", "error": "429", "attempt": attempt})
-        bridge.record.emit({**common, "event": "retry", "error_bucket": "throttle", "attempt": attempt})
-    bridge.record.emit({**common, "event": "ack", "order_id": "42", "latency_ms": 7.5})
-    qtbot.waitUntil(lambda: shown_status(blotter, "P9") == "working", timeout=1000)
-
-    parent = blotter.model.index_of("P9")
-    errors_column = next(i for i, c in enumerate(COLUMNS) if c.title == "Errors")
-    assert blotter.model.data(parent.siblingAtColumn(errors_column)) == "2 err (throttle) / 2 retries"
-    child = blotter.model.index(0, 0, parent)
-    assert blotter.model.data(child.siblingAtColumn(STATUS_COLUMN)) == "acked"
-    assert blotter.model.data(child.siblingAtColumn(errors_column)) == "throttle #2"
-
-
 def test_a_kill_switch_rejection_shows_rejected_with_its_reason(
     qtbot: QtBot, desk: Desk, blotter: OrdersBlotter
 ) -> None:
@@ -130,7 +110,7 @@ def test_a_kill_switch_rejection_shows_rejected_with_its_reason(
     row = blotter.parent_row(parent_id)
     assert row is not None and "kill switch" in row["reason"]
     assert row["children"] == [] and row["filled_qty"] == 0
-    reason = blotter.model.data(blotter.model.index_of(parent_id).siblingAtColumn(len(COLUMNS) - 1))
+    reason = blotter.model.data(blotter.model.index_of(parent_id).siblingAtColumn(column_index("reason")))
     assert "kill switch" in str(reason)
 
 

@@ -12,9 +12,11 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPalette
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk
-from imperium_desk.domain.enums import OptionRight, Side
+from imperium_desk.domain.enums import OptionRight, ParentStatus, Side
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
-from imperium_desk.ui.blotter import COLOURS, COLUMNS, SIDE_COLUMN, OrdersBlotter
+from imperium_desk.ui import palette
+from imperium_desk.ui.blotter.columns import COLUMNS, column_index
+from imperium_desk.ui.blotter.widget import OrdersBlotter
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import StrikeLadder
 from imperium_desk.ui.text_delegate import PADDING_PX, CellLook, CellText
@@ -95,8 +97,9 @@ def fill_two_parents(qtbot: QtBot, desk: Desk, blotter: OrdersBlotter) -> None:
     for side in (Side.BUY, Side.SELL):
         desk.submit(ExecutionRequest(symbol=symbol, side=side, quantity=desk.lot_size("NIFTY"),
                                      metadata=RequestMetadata(source="ladder")))
+    parents = blotter.model.book.parents
     qtbot.waitUntil(lambda: blotter.model.rowCount() == 2 and not blotter.model.has_pending_changes
-                    and all(p.status == "complete" for p in blotter.model.book.parents.values()), timeout=3000)
+                    and all(p.status is ParentStatus.COMPLETE for p in parents.values()), timeout=3000)
 
 
 def test_every_blotter_cell_looks_as_its_data_roles_say(
@@ -122,7 +125,7 @@ def test_every_blotter_cell_looks_as_its_data_roles_say(
 def side_cell_pixels(blotter: OrdersBlotter, index: QModelIndex) -> set[str]:
     """The colours the view painted in a row's Side cell."""
     view = blotter.view
-    rect = view.visualRect(index.siblingAtColumn(SIDE_COLUMN))
+    rect = view.visualRect(index.siblingAtColumn(column_index("side")))
     image = view.viewport().grab(rect).toImage()
     return {image.pixelColor(x, y).name() for x in range(image.width()) for y in range(image.height())}
 
@@ -132,10 +135,10 @@ def test_the_blotter_paints_each_rows_side_in_its_colour(
 ) -> None:
     fill_two_parents(qtbot, desk, blotter)
     model = blotter.model
-    sides = {model.data(model.index(r, SIDE_COLUMN)): model.index(r, 0) for r in range(2)}
-    assert COLOURS["buy"] in side_cell_pixels(blotter, sides["BUY"])
-    assert COLOURS["sell"] in side_cell_pixels(blotter, sides["SELL"])
-    assert COLOURS["buy"] not in side_cell_pixels(blotter, sides["SELL"])
+    sides = {model.data(model.index(r, column_index("side"))): model.index(r, 0) for r in range(2)}
+    assert palette.BUY in side_cell_pixels(blotter, sides["BUY"])
+    assert palette.SELL in side_cell_pixels(blotter, sides["SELL"])
+    assert palette.BUY not in side_cell_pixels(blotter, sides["SELL"])
 
 
 def test_a_selected_blotter_row_is_painted_in_the_highlight(

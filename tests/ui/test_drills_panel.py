@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk, DrillState
+from imperium_desk.domain.enums import ParentStatus
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.main_window import ImperiumMainWindow
 
@@ -165,10 +166,10 @@ def test_running_a_drill_sends_its_orders_through_the_blotter_and_lists_its_even
     assert (start.scenario_id, start.phase, start.label, start.type, start.target) == (
         "ui-drill", "start", "events.0", "latency_burst", "NIFTY")
 
-    def drill_parents() -> list[str]:
+    def drill_parents() -> list[ParentStatus | None]:
         return [p.status for p in book.parents.values() if p.source == "drill"]
 
-    qtbot.waitUntil(lambda: drill_parents() == ["complete"] * 8, timeout=10000)
+    qtbot.waitUntil(lambda: drill_parents() == [ParentStatus.COMPLETE] * 8, timeout=10000)
     qtbot.waitUntil(lambda: not window.blotter.model.has_pending_changes, timeout=2000)
     assert window.blotter.model.rowCount() == len(book.parents)  # every parent is a row; no desk records
     qtbot.waitUntil(lambda: len(events.events.rows) == 2, timeout=5000)

@@ -79,7 +79,7 @@ def test_the_multi_strike_panel_sends_one_parent_per_strike_after_confirmation(
     panel.refresh_preview()
     legs = panel.preview_model.rowCount()
     assert legs == 3  # one strike below ATM, ATM, one above (the panel defaults)
-    click(qtbot, panel.findChild(QWidget, "buyButton"))
+    click(qtbot, panel.buy_button)
     qtbot.waitUntil(lambda: panel.confirm_dialog is not None and panel.confirm_dialog.isVisible(), timeout=2000)
     assert not records  # nothing before Confirm
     dialog = panel.confirm_dialog
@@ -168,7 +168,7 @@ def test_no_order_action_sits_on_a_bare_key_outside_focus_mode() -> None:
 def test_the_help_dialog_lists_every_shortcut(qtbot: QtBot, window: ImperiumMainWindow) -> None:
     dialog = window.show_shortcuts()
     qtbot.addWidget(dialog)
-    listed = {dialog.table.item(i, 0).text() for i in range(dialog.table.rowCount())}
+    listed = {item.text() for i in range(dialog.table.rowCount()) if (item := dialog.table.item(i, 0)) is not None}
     assert {s.key for s in SHORTCUTS.values()} <= listed
 
 
