@@ -258,9 +258,6 @@ def _replay(
     else:
         scenario = load_scenario(scenario_path)
         config = load_config(config_path)
-        # The checks `config validate` makes, on this run's seed: a file it passes runs, one it fails fails here
-        # with the same lines, before anything is written.
-        prepare_scenario(scenario, config, seed=seed)
     out_dir = out if out is not None else home / "runs" / scenario.spec.id
     bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
     summary = run_replay(scenario, config, out_dir, seed=seed, progress=bar)
