@@ -8,6 +8,9 @@ from __future__ import annotations
 
 
 class BrokerError(Exception):
+    """Any failure a broker reports. `status` is the HTTP status it corresponds to; a subclass says what the
+    failure means for the order (placed or not, worth retrying or not)."""
+
     status: int | None = None
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -72,4 +75,6 @@ class BrokerOrderRejected(BrokerError):
 
 
 class OrderNotFound(BrokerError):
+    """The broker does not know the order id (yet: a new order may take a moment to appear)."""
+
     status = 404

@@ -2,23 +2,75 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from dataclasses import dataclass
+from typing import Any
 
-from imperium_desk.domain.enums import Algo, Urgency
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+
+from imperium_desk.domain.enums import Algo, ErrorBucket, Urgency
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """One retryable bucket's limits, resolved: attempts in all (the first send included), and the exponential
+    backoff's first step and cap."""
+
+    max_attempts: int
+    base_delay_ms: float
+    max_delay_ms: float
+
+
+class BucketRetry(_Section):
+    """Overrides for one retryable bucket; an unset field takes the shared value of the `retry` section."""
+
+    max_attempts: int | None = Field(default=None, ge=1, le=50)
+    base_delay_ms: float | None = Field(default=None, gt=0)
+    max_delay_ms: float | None = Field(default=None, gt=0)
+
+
 class RetryConfig(_Section):
+    """Retry limits and backoff. The top-level values apply to both retryable buckets; `transient` (timeouts,
+    dropped connections, 5xx, an unreachable broker) and `throttle` (429) override them per bucket."""
+
     max_attempts: int = Field(default=5, ge=1, le=50)
     base_delay_ms: float = Field(default=100.0, gt=0)
     max_delay_ms: float = Field(default=5_000.0, gt=0)
     lookup_attempts: int = Field(default=10, ge=1, description="tries to reconcile an unknown outcome by tag")
+    transient: BucketRetry = Field(default_factory=BucketRetry)
+    throttle: BucketRetry = Field(default_factory=BucketRetry)
+
+    def backoff(self, bucket: ErrorBucket) -> Backoff:
+        """The limits of a retryable bucket (TRANSIENT or THROTTLE); other buckets are never retried."""
+        if bucket is ErrorBucket.TRANSIENT:
+            override = self.transient
+        elif bucket is ErrorBucket.THROTTLE:
+            override = self.throttle
+        else:
+            raise ValueError(f"the {bucket.value} bucket is never retried")
+        return Backoff(
+            max_attempts=self.max_attempts if override.max_attempts is None else override.max_attempts,
+            base_delay_ms=self.base_delay_ms if override.base_delay_ms is None else override.base_delay_ms,
+            max_delay_ms=self.max_delay_ms if override.max_delay_ms is None else override.max_delay_ms,
+        )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_overrides(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A bucket section that overrides nothing is left out, so a config that sets no per-bucket value dumps
+        # (and hashes: `config_sha256`) as it did before the sections existed, and its recorded runs still re-run.
+        data: dict[str, Any] = handler(self)
+        for bucket in ("transient", "throttle"):
+            if all(value is None for value in data[bucket].values()):
+                del data[bucket]
+        return data
 
 
 class RouterConfig(_Section):
+    """When the router crosses the spread or joins the near touch, and how MARKET children are protected."""
+
     take_max_spread_ticks: int = Field(
         default=3, ge=1, description="normal urgency crosses the spread up to this width, joins beyond it"
     )
@@ -29,6 +81,9 @@ class RouterConfig(_Section):
 
 
 class ExecutionConfig(_Section):
+    """The `execution` section: the defaults a request leaves unset (algo, urgency, slicing, horizon), the
+    impact model, and the retry and router settings."""
+
     algo: Algo = Algo.IMMEDIATE
     urgency: Urgency = Urgency.NORMAL
     max_child_orders: int = Field(default=1, ge=1, le=1000)
@@ -55,6 +110,8 @@ class ExecutionConfig(_Section):
 
 
 class RiskConfig(_Section):
+    """The pre-trade risk gate's limits per parent order, and the kill switch (which never blocks exits)."""
+
     max_order_lots: int = Field(default=50, ge=1)
     max_order_value: float = Field(default=2_000_000.0, gt=0)
     kill_switch: bool = False

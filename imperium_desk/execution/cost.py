@@ -18,6 +18,8 @@ from imperium_desk.market.port import MarketData, Quote
 
 @dataclass(frozen=True, slots=True)
 class CostEstimate:
+    """Expected adverse cost per unit of one child, in price: half the spread (none when joining) plus impact."""
+
     half_spread: float
     impact: float
 
@@ -30,6 +32,9 @@ class CostEstimate:
 
 
 class SlippageModel:
+    """Pre-trade cost: half spread + square-root impact Y x sigma x sqrt(Q / V), from the market's daily price
+    volatility and expected daily volume. Loop thread only; it caches those inputs per quote object."""
+
     def __init__(self, market: MarketData, impact_coefficient: float) -> None:
         self._market = market
         self._y = impact_coefficient

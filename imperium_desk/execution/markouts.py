@@ -23,6 +23,8 @@ _DUE_TOLERANCE_S = 1e-9  # a timer set for `due` may fire a float rounding error
 
 @dataclass(slots=True)
 class PendingMarkout:
+    """One fill waiting for its horizons: what its record needs, and the mids read so far (None until read)."""
+
     fill_seq: int
     template: dict[str, Any]  # the fill's child template (common keys)
     order_id: str | None
@@ -39,6 +41,9 @@ class PendingMarkout:
 
 
 class MarkoutRecorder:
+    """Reads each tracked fill's mid back at every horizon on the clock and hands the completed entry to `emit`
+    once, in fill order. Loop thread only; `flush()` emits what is pending (a stop)."""
+
     def __init__(
         self,
         clock: Clock,

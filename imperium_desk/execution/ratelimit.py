@@ -7,9 +7,9 @@ priority (urgency) and then in arrival order.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections import deque
-from typing import Any
 
 from imperium_desk.clock import Cancellable, Clock
 
@@ -17,15 +17,19 @@ _WINDOW_S = 1.0
 
 
 class OrderRateLimiter:
+    """At most `max_per_s` sends in any one-second window (None: unlimited). `acquire` answers None when the
+    caller may send now, else a future that resolves when it may; waiters go by priority (lower first), then in
+    arrival order, and a cancelled waiter gives its turn away. Loop thread only."""
+
     def __init__(self, clock: Clock, max_per_s: float | None) -> None:
         self._clock = clock
         self._capacity = None if max_per_s is None else max(1, int(max_per_s * _WINDOW_S))
         self._expiries: deque[float] = deque()  # when each send in the window leaves it
-        self._waiters: list[tuple[int, int, Any]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = 0
         self._timer: Cancellable | None = None
 
-    def acquire(self, priority: int) -> Any | None:
+    def acquire(self, priority: int) -> asyncio.Future[None] | None:
         """None if the caller may send now; otherwise a future to await before sending."""
         if self._capacity is None:
             return None

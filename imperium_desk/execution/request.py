@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +11,9 @@ from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Product, R
 
 
 class RequestMetadata(BaseModel):
+    """Where a request came from (the flow, a multi-strike group) and whether it is an exit, which the risk gate
+    never blocks."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str = Field(default="api", description="the flow that sent it: ladder, multi_strike, replay, api")
@@ -40,8 +44,24 @@ class ExecutionRequest(BaseModel):
     metadata: RequestMetadata = Field(default_factory=RequestMetadata)
 
 
+class FailureKind(StrEnum):
+    """Why a parent (or one of its children) stopped short. `ParentResult.status` is derived from it; the human
+    `reason` text says the details."""
+
+    RISK_REFUSED = "risk_refused"  # the desk's own pre-trade risk gate refused the parent: nothing was sent
+    REJECTED = "rejected"  # the broker or exchange refused a child (risk or fatal bucket), on sending or later
+    UNKNOWN_OUTCOME = "unknown_outcome"  # a send's outcome stayed unknown: the tag lookup could not be completed
+    GAVE_UP = "gave_up"  # retryable errors (transient, throttle) until the bucket's attempt limit
+    CANCEL_FAILED = "cancel_failed"  # the cancel of a child still working at its deadline failed
+    UNFILLED = "unfilled"  # every child ended, part of the quantity never filled (the horizon ended)
+    INTERRUPTED = "interrupted"  # the desk stopped (or the caller gave up) before the schedule ended
+
+
 @dataclass(slots=True)
 class ParentResult:
+    """How a parent ended: its status, what filled at what average price, its broker order ids, and, when it
+    stopped short, the `failure` kind (to branch on) and the `reason` (to show)."""
+
     parent_id: str
     symbol: str
     side: Side
@@ -51,6 +71,7 @@ class ParentResult:
     average_price: float = 0.0
     child_order_ids: list[str] = field(default_factory=list)
     reason: str = ""
+    failure: FailureKind | None = None
 
     @property
     def unfilled_qty(self) -> int:
@@ -63,6 +84,8 @@ class InvalidOrder(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PreTradeEstimate:
+    """What the stack expects an order to cost if sent now (the ticket shows it live)."""
+
     symbol: str
     route: Route
     intended_price: float  # the first child's expected trade price (touch for take, near side for join)

@@ -17,6 +17,8 @@ from imperium_desk.market.port import Quote
 
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
+    """How to send one child: the route, the order type and limit price, and the price it should trade at."""
+
     route: Route
     order_type: OrderType
     price: float | None  # limit price, None for MARKET
@@ -31,6 +33,9 @@ def _through(price: float, tick: float, buy: bool) -> float:
 
 
 class SmartOrderRouter:
+    """Per child: keep a trader's limit, join the near touch (low urgency, or a wide spread at normal urgency),
+    or take the far touch (MARKET, or a protected LIMIT when `market_protection_pct` is set). Stateless."""
+
     def __init__(self, config: RouterConfig) -> None:
         self._config = config
 

@@ -4,39 +4,64 @@ One `ExecutionStack` serves every flow (ladder, multi-strike panel, replay, API)
 that never blocks the loop: children are scheduled on the clock, broker calls are awaited, telemetry goes to
 a sink that writes on its own thread.
 
-Idempotent retries: every child carries a unique tag that it keeps across retries. After a transient error
-(whose outcome is unknown: the broker may have accepted the order and lost the answer) the stack looks the
-tag up at the broker before sending again; if the lookup itself cannot be completed the child fails rather
-than risk a duplicate.
+Idempotent retries: every child carries a unique tag that it keeps across retries. After an error whose outcome
+is unknown (a timeout, a dropped connection, a 5xx: the broker may have accepted the order and lost the answer)
+the stack looks the tag up at the broker before sending again; if the lookup itself cannot be completed the
+child fails rather than risk a duplicate. Errors that prove nothing was placed (an unreachable broker, a
+throttle) are resent after the backoff without a lookup; every other error ends the child.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from datetime import UTC, datetime
+from enum import Enum
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, ParentStatus, Urgency
-from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, Urgency
+from imperium_desk.domain.instruments import IST, InstrumentCatalog, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
-from imperium_desk.execution.context import ChildContext, ParentContext
+from imperium_desk.execution.context import ChildContext, Failure, ParentContext
 from imperium_desk.execution.cost import SlippageModel
 from imperium_desk.execution.planner import ExecutionAlgoPlanner, PlannedChild, PlanRequest
 from imperium_desk.execution.ratelimit import OrderRateLimiter
-from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, ParentResult, PreTradeEstimate
+from imperium_desk.execution.request import (
+    ExecutionRequest,
+    FailureKind,
+    ParentResult,
+    PreTradeEstimate,
+)
 from imperium_desk.execution.retry import RetryPolicy
 from imperium_desk.execution.risk import RiskGate
 from imperium_desk.execution.router import RouteDecision, SmartOrderRouter
 from imperium_desk.execution.tracker import FillQualityTracker
+from imperium_desk.execution.validation import validate_request
 from imperium_desk.market.port import MarketData, Quote
 
 _SESSION_OPEN_S = 9 * 3600 + 15 * 60  # 09:15 IST
 
 
+class Reconciled(Enum):
+    """What looking a child's tag up at the broker found, after a send whose outcome is unknown."""
+
+    FOUND = "found"  # the broker has the order: it is the child's order now, never to be sent again
+    ABSENT = "absent"  # the broker surely has no order with the tag: safe to send again
+    UNKNOWN = "unknown"  # the broker could not be asked: sending again could duplicate the order
+
+
 class ExecutionStack:
+    """Executes parent orders: validate, risk-check, plan children, route, send (tagged), retry, track.
+
+    Contract: every method runs on the event loop's thread, and nothing here blocks it: `execute` is a coroutine
+    that waits on the Clock and the broker only. `execute` answers a `ParentResult` for every parent it accepts
+    (`InvalidOrder` for one it cannot read) and records exactly one `parent` telemetry record for it, also when
+    the coroutine is cancelled. A child keeps one tag across its attempts and is never sent again while the
+    broker may hold an order for it, so a tag maps to at most one broker order (`duplicate_orders` lists any tag
+    that did not: it must stay empty). The stack listens to the broker's order updates from construction on.
+    """
+
     def __init__(
         self,
         *,
@@ -79,24 +104,8 @@ class ExecutionStack:
 
     # -- validation ------------------------------------------------------------------------------------------
     def validate(self, request: ExecutionRequest) -> OptionContract:
-        try:
-            contract = self._catalog.resolve(request.symbol)
-        except InstrumentError as exc:
-            raise InvalidOrder(f"symbol: {exc}") from None
-        if request.quantity % contract.lot_size:
-            raise InvalidOrder(
-                f"quantity: {request.quantity} is not a multiple of the {contract.underlying} lot size "
-                f"{contract.lot_size}"
-            )
-        if request.order_type is OrderType.LIMIT and request.limit_price is None:
-            raise InvalidOrder("limit_price: a LIMIT order needs a limit price")
-        if request.limit_price is not None:
-            ticks = request.limit_price / contract.tick_size
-            if abs(ticks - round(ticks)) > 1e-6:
-                raise InvalidOrder(
-                    f"limit_price: {request.limit_price} is not on the tick grid {contract.tick_size}"
-                )
-        return contract
+        """The request's contract; `InvalidOrder` naming the field if it cannot be executed as written."""
+        return validate_request(self._catalog, request)
 
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
         """What the stack expects this order to cost if sent now: the first child's route and intended price,
@@ -131,14 +140,14 @@ class ExecutionStack:
     # -- the parent ------------------------------------------------------------------------------------------
     async def execute(self, request: ExecutionRequest, parent_id: str | None = None) -> ParentResult:
         contract = self.validate(request)
-        cfg = self.config
+        config = self.config
         quote = self._market.subscribe(contract)
         parent = ParentContext(
             parent_id=parent_id or self.reserve_parent_id(),
             request=request,
             contract=contract,
-            algo=request.algo or cfg.algo,
-            urgency=request.urgency or cfg.urgency,
+            algo=request.algo or config.algo,
+            urgency=request.urgency or config.urgency,
             arrival_price=_arrival_price(request, quote.mid),
             started_at=self._clock.now(),
             start_volume=quote.volume,
@@ -147,19 +156,20 @@ class ExecutionStack:
         reason = self.risk.check(request, contract, request.limit_price or quote.ask)
         if reason is not None:
             self.tracker.reject(parent, None, reason, ErrorBucket.RISK)
-            return self._finish(parent, reason)
+            parent.failure = Failure(FailureKind.RISK_REFUSED, reason)
+            return self._finish(parent)
         plan_request = PlanRequest(
             algo=parent.algo,
             quantity=request.quantity,
             lot_size=contract.lot_size,
             max_child_qty=contract.max_order_qty,
-            max_child_orders=request.max_child_orders or cfg.max_child_orders,
-            horizon_s=request.horizon_s or cfg.horizon_s,
+            max_child_orders=request.max_child_orders or config.max_child_orders,
+            horizon_s=request.horizon_s or config.horizon_s,
             urgency=parent.urgency,
-            randomize=cfg.randomize_slices if request.randomize_slices is None else request.randomize_slices,
-            participation_rate=request.participation_rate or cfg.participation_rate,
+            randomize=config.randomize_slices if request.randomize_slices is None else request.randomize_slices,
+            participation_rate=request.participation_rate or config.participation_rate,
             session_offset_s=self._session_offset_s(),
-            pov_interval_s=cfg.pov_interval_s,
+            pov_interval_s=config.pov_interval_s,
         )
         self.parents_in_flight += 1
         try:
@@ -169,15 +179,17 @@ class ExecutionStack:
                 await self._run_schedule(parent, plan_request, self._planner.plan(plan_request))
         except asyncio.CancelledError:
             # The desk is stopping (or the caller gave up): the parent's record still says how it ended.
-            self._finish(parent, parent.failure or "cancelled before the schedule ended")
+            if parent.failure is None:
+                parent.failure = Failure(FailureKind.INTERRUPTED, "cancelled before the schedule ended")
+            self._finish(parent)
             raise
         finally:
             self.parents_in_flight -= 1
-        return self._finish(parent, parent.failure)
+        return self._finish(parent)
 
-    def _finish(self, parent: ParentContext, reason: str) -> ParentResult:
+    def _finish(self, parent: ParentContext) -> ParentResult:
         """The parent's result, recorded once as its `parent` telemetry record."""
-        result = self._result(parent, reason)
+        result = parent.result()
         quote = self._market.quote(parent.contract.symbol)
         self.tracker.parent_done(parent, result, quote.mid, quote.volume, quote.turnover)
         return result
@@ -186,7 +198,9 @@ class ExecutionStack:
         local = datetime.fromtimestamp(self._clock.now(), UTC).astimezone(IST)
         return float(local.hour * 3600 + local.minute * 60 + local.second - _SESSION_OPEN_S)
 
-    async def _run_schedule(self, parent: ParentContext, req: PlanRequest, plan: list[PlannedChild]) -> None:
+    async def _run_schedule(
+        self, parent: ParentContext, plan_request: PlanRequest, plan: list[PlannedChild]
+    ) -> None:
         parent.children = len(plan)
         start = self._clock.monotonic()
         carry = 0
@@ -197,16 +211,16 @@ class ExecutionStack:
             qty = min(planned.qty + carry, parent.contract.max_order_qty)
             held_back = planned.qty + carry - qty
             last = i == len(plan) - 1
-            deadline = start + (req.horizon_s + self.config.resting_grace_s if last else plan[i + 1].offset_s)
+            deadline = start + (plan_request.horizon_s + self.config.resting_grace_s if last else plan[i + 1].offset_s)
             filled = await self._run_child(parent, i, qty, deadline)
-            if parent.failure:
+            if parent.failure is not None:
                 return
             carry = qty - filled + held_back
         if carry:
-            parent.failure = f"{carry} units unfilled when the schedule ended"
+            parent.failure = Failure(FailureKind.UNFILLED, f"{carry} units unfilled when the schedule ended")
 
-    async def _run_pov(self, parent: ParentContext, req: PlanRequest) -> None:
-        schedule = self._planner.pov(req)
+    async def _run_pov(self, parent: ParentContext, plan_request: PlanRequest) -> None:
+        schedule = self._planner.pov(plan_request)
         start = self._clock.monotonic()
         start_volume = self._market.quote(parent.contract.symbol).volume
         carry = 0  # sized earlier but not filled (e.g. thin depth): sent again at the next check
@@ -221,41 +235,16 @@ class ExecutionStack:
                 continue
             qty = min(due, parent.contract.max_order_qty)
             parent.children = index + 1
-            filled = await self._run_child(parent, index, qty, start + offset + req.pov_interval_s)
+            filled = await self._run_child(parent, index, qty, start + offset + plan_request.pov_interval_s)
             index += 1
-            if parent.failure:
+            if parent.failure is not None:
                 return
             carry = due - filled
             if schedule.done and carry == 0:
                 break
-        unfilled = req.quantity - parent.filled_qty
+        unfilled = plan_request.quantity - parent.filled_qty
         if unfilled:
-            parent.failure = f"{unfilled} units unfilled when the horizon ended (POV)"
-
-    def _result(self, parent: ParentContext, reason: str) -> ParentResult:
-        qty = parent.request.quantity
-        filled = parent.filled_qty
-        if reason and not parent.child_order_ids and filled == 0:
-            status = ParentStatus.REJECTED if parent.children == 0 else ParentStatus.FAILED
-        elif filled >= qty:
-            status = ParentStatus.COMPLETE
-        elif filled > 0:
-            status = ParentStatus.PARTIALLY_FILLED
-        elif parent.failure and "unfilled" not in parent.failure:
-            status = ParentStatus.FAILED
-        else:
-            status = ParentStatus.CANCELLED
-        return ParentResult(
-            parent_id=parent.parent_id,
-            symbol=parent.contract.symbol,
-            side=parent.request.side,
-            quantity=qty,
-            status=status,
-            filled_qty=filled,
-            average_price=round(parent.notional / filled, 6) if filled else 0.0,
-            child_order_ids=list(parent.child_order_ids),
-            reason=reason,
-        )
+            parent.failure = Failure(FailureKind.UNFILLED, f"{unfilled} units unfilled when the horizon ended (POV)")
 
     # -- one child ---------------------------------------------------------------------------------------------
     async def _run_child(self, parent: ParentContext, index: int, qty: int, deadline: float) -> int:
@@ -286,24 +275,12 @@ class ExecutionStack:
              "mid": mid},
         )
         try:
-            # The first attempt inline (the common case); failures go to the retry path.
-            child.attempt = 1
-            wait = self._limiter.acquire(parent.urgency.queue_priority)
-            if wait is not None:
-                await wait
-            try:
-                order_id = await self._place(child)
-            except Exception as exc:
-                sent = await self._retry_send(child, exc)
-            else:
-                self._acknowledged(child, order_id)
-                sent = True
-            if sent and not child.terminal:
+            if await self._send(child) and not child.terminal:
                 await self._await_end(child, deadline)
         finally:
             if child.terminal or child.order_id is None:
                 self._children.pop(child.tag, None)
-        if child.failure and not parent.failure:
+        if child.failure is not None and parent.failure is None:
             parent.failure = child.failure
         return child.filled_qty
 
@@ -319,11 +296,50 @@ class ExecutionStack:
             tick=contract.tick_size,
         )
 
-    def _place(self, child: ChildContext) -> Awaitable[str]:
-        """Send the child (same tag on every attempt); the awaitable is the broker's acknowledgement."""
+    async def _send(self, child: ChildContext) -> bool:
+        """Send the child until the broker has it (True) or the child has failed (False): classify each error,
+        look the tag up after an unknown outcome, back off and resend with the same tag."""
+        child.attempt = 1
+        while True:
+            try:
+                order_id = await self._send_attempt(child)
+            except Exception as exc:
+                error = exc
+            else:
+                self._adopt(child, order_id)
+                self._record_ack(child)
+                return True
+            bucket = self._retry.classify(error)
+            self.tracker.error(child, bucket, f"{type(error).__name__}: {error}", child.attempt)
+            if self._retry.outcome_unknown(error):
+                reconciled = await self._reconcile(child)
+                if reconciled is Reconciled.FOUND:
+                    return True
+                if reconciled is Reconciled.UNKNOWN:
+                    message = f"transient: outcome of order {child.tag} unknown ({error})"
+                    child.failure = Failure(FailureKind.UNKNOWN_OUTCOME, message)
+                    return False
+            if not self._retry.retryable(bucket):
+                child.failure = Failure(FailureKind.REJECTED, f"{bucket.value}: {error}")
+                return False
+            if child.attempt >= self._retry.max_attempts(bucket):
+                message = f"{bucket.value}: gave up after {child.attempt} attempts ({error})"
+                child.failure = Failure(FailureKind.GAVE_UP, message)
+                return False
+            delay = self._retry.delay_s(error, bucket, child.attempt)
+            self.tracker.retry(child, child.attempt, delay, bucket)
+            await self._clock.sleep(delay)
+            child.attempt += 1
+
+    async def _send_attempt(self, child: ChildContext) -> str:
+        """One attempt: wait for the rate limiter (by urgency), then send with the child's tag (the same on every
+        attempt). Answers the broker's order id; latency is measured from the send."""
+        wait = self._limiter.acquire(child.parent.urgency.queue_priority)
+        if wait is not None:
+            await wait
         request = child.parent.request
         child.sent_at = self._clock.monotonic()
-        return self._broker.place_order(
+        return await self._broker.place_order(
             symbol=child.parent.contract.symbol,
             side=request.side,
             quantity=child.qty,
@@ -333,114 +349,76 @@ class ExecutionStack:
             price=child.limit_price,
         )
 
-    def _acknowledged(self, child: ChildContext, order_id: str) -> None:
-        self._adopt(child, order_id)
-        self._record_ack(child)
-
     def _record_ack(self, child: ChildContext) -> None:
         """The first word from the broker about this attempt (the answer or an order update, whichever comes
         first) is its acknowledgement; latency is measured from the attempt's send."""
         if not child.acked:
             self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
 
-    async def _retry_send(self, child: ChildContext, first_error: Exception) -> bool:
-        """Classify, reconcile unknown outcomes by tag, back off and resend, until sent or given up."""
-        priority = child.parent.urgency.queue_priority
-        exc: Exception = first_error
-        while True:
-            bucket = self._retry.classify(exc)
-            self.tracker.error(child, bucket, f"{type(exc).__name__}: {exc}", child.attempt)
-            if bucket is ErrorBucket.TRANSIENT:
-                outcome = await self._reconcile(child)
-                if outcome is True:
-                    return True
-                if outcome is None:
-                    child.failure = f"transient: outcome of order {child.tag} unknown ({exc})"
-                    return False
-            if not self._retry.retryable(bucket):
-                child.failure = f"{bucket.value}: {exc}"
-                return False
-            if child.attempt >= self._retry.config.max_attempts:
-                child.failure = f"{bucket.value}: gave up after {child.attempt} attempts ({exc})"
-                return False
-            delay = self._retry.backoff_s(child.attempt)
-            self.tracker.retry(child, child.attempt, delay, bucket)
-            await self._clock.sleep(delay)
-            child.attempt += 1
-            wait = self._limiter.acquire(priority)
-            if wait is not None:
-                await wait
-            try:
-                order_id = await self._place(child)
-            except Exception as next_error:
-                exc = next_error
-                continue
-            self._acknowledged(child, order_id)
-            return True
-
-    async def _reconcile(self, child: ChildContext) -> bool | None:
-        """After an unknown outcome: True if the broker has the order (adopted), False if it surely does not,
-        None if the broker could not be asked."""
+    async def _reconcile(self, child: ChildContext) -> Reconciled:
+        """After an unknown outcome: does the broker have an order with the child's tag? A found order is
+        adopted (and its end applied if it has ended)."""
         if child.order_id is not None:  # an order update for the tag already told us
-            return True
+            return Reconciled.FOUND
         for attempt in range(1, self._retry.config.lookup_attempts + 1):
             try:
                 found = await self._broker.orders_by_tag(child.tag)
             except Exception as exc:
                 if self._retry.classify(exc) is not ErrorBucket.TRANSIENT:
-                    return None
-                await self._clock.sleep(self._retry.backoff_s(attempt))
+                    return Reconciled.UNKNOWN
+                await self._clock.sleep(self._retry.backoff_s(ErrorBucket.TRANSIENT, attempt))
                 continue
             if not found:
-                return False
+                return Reconciled.ABSENT
+            order = found[0]
             if child.order_id is None:
-                self._adopt(child, found[0].order_id)
+                self._adopt(child, order.order_id)
             if not child.acked:
                 self.tracker.ack(child, None, {"reconciled": True})
-            order = found[0]
             if order.status.terminal and not child.terminal:
                 self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
-            return True
-        return None
+            return Reconciled.FOUND
+        return Reconciled.UNKNOWN
 
-    def _adopt(self, child: ChildContext, order_id: str) -> None:
+    def _adopt(self, child: ChildContext, order_id: str) -> bool:
+        """Make `order_id` the child's order. False if the child already has another one: a second broker order
+        for one tag, recorded in `duplicate_orders`."""
         if child.order_id is None:
             child.order_id = order_id
             child.parent.child_order_ids.append(order_id)
         elif child.order_id != order_id:
             self.duplicate_orders.append(child.tag)
+            return False
+        return True
 
     async def _await_end(self, child: ChildContext, deadline: float) -> None:
-        child.waiter = self._clock.create_future()
+        """Until the child's order ends; at the deadline, cancel what is still working and wait for the end."""
+        waiter = child.waiter = self._clock.create_future()
         remaining = deadline - self._clock.monotonic()
-        timer = self._clock.call_later(max(0.0, remaining), _resolve, child.waiter)
-        await child.waiter
+        timer = self._clock.call_later(max(0.0, remaining), _resolve, waiter)
+        await waiter
         timer.cancel()
         if child.terminal or child.order_id is None:
             return
         # Deadline passed with the order still working: cancel what is left and wait for the broker to say so.
-        child.waiter = self._clock.create_future()
+        waiter = child.waiter = self._clock.create_future()
         try:
             await self._broker.cancel_order(child.order_id)
         except Exception as exc:
             if not child.terminal:  # it may have filled while the cancel travelled
                 bucket = self._retry.classify(exc)
                 self.tracker.error(child, bucket, f"cancel failed: {type(exc).__name__}: {exc}", child.attempt)
-                child.failure = f"{bucket.value}: cancel of {child.order_id} failed ({exc})"
+                message = f"{bucket.value}: cancel of {child.order_id} failed ({exc})"
+                child.failure = Failure(FailureKind.CANCEL_FAILED, message)
                 return
         if not child.terminal:
-            await child.waiter
+            await waiter
 
     # -- broker updates --------------------------------------------------------------------------------------
     def _on_update(self, update: OrderUpdate) -> None:
         order = update.order
         child = self._children.get(order.tag)
-        if child is None:
-            return
-        if child.order_id is None:
-            self._adopt(child, order.order_id)
-        elif child.order_id != order.order_id:
-            self.duplicate_orders.append(child.tag)
+        if child is None or not self._adopt(child, order.order_id):
             return
         # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
         self._record_ack(child)
@@ -463,7 +441,7 @@ class ExecutionStack:
         elif status is OrderStatus.REJECTED:
             bucket = self._retry.classify(_BrokerMessage(message))
             self.tracker.reject(child.parent, child, message, bucket)
-            child.failure = f"{bucket.value}: order {child.order_id} rejected: {message}"
+            child.failure = Failure(FailureKind.REJECTED, f"{bucket.value}: order {child.order_id} rejected: {message}")
         self._children.pop(child.tag, None)
         _resolve(child.waiter)
 
@@ -482,7 +460,7 @@ class _BrokerMessage(Exception):
     """A rejection that arrived as an order status (not an exception): classified by its text."""
 
 
-def _resolve(fut: object) -> None:
-    if fut is not None and not fut.done():  # type: ignore[attr-defined]
-        fut.set_result(None)  # type: ignore[attr-defined]
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 

@@ -24,6 +24,12 @@ RecordSink = Callable[[Record], None]
 
 
 class FillQualityTracker:
+    """Writes the stack's telemetry records (DESIGN.md §5) to the sink, then to every listener, in `seq` order.
+
+    Loop thread only. A record is final once handed over: the sink and listeners may keep it but must not change
+    it. The methods named after an event write its record (`parent_done` writes the `parent` record), each with
+    the next `seq`."""
+
     def __init__(self, clock: Clock, *, mode: Mode, scenario_id: str | None, sink: RecordSink) -> None:
         self._clock = clock
         self._mode = mode.value

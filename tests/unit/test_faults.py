@@ -8,7 +8,7 @@ from datetime import datetime
 
 from imperium_desk.broker.faults import FaultRates
 from imperium_desk.domain.enums import ErrorBucket, ParentStatus, Side
-from imperium_desk.execution.request import ExecutionRequest, ParentResult
+from imperium_desk.execution.request import ExecutionRequest, FailureKind, ParentResult
 from tests.support import Harness, harness
 
 
@@ -31,8 +31,11 @@ def _run_parents(h: Harness, count: int, spacing_s: float) -> list[ParentResult]
 
 
 def _orders_per_tag(h: Harness) -> Counter[str]:
+    paper = h.engine.paper
+    assert paper is not None
+
     async def main() -> Counter[str]:
-        return Counter(o.tag for o in await h.engine.paper.orders())
+        return Counter(o.tag for o in await paper.orders())
 
     return h.clock.run(main())
 
@@ -56,15 +59,15 @@ def test_failed_lookups_after_a_timeout_fail_the_child_rather_than_resend() -> N
     for r in results:
         assert r.status in (ParentStatus.COMPLETE, ParentStatus.FAILED)
         if r.status is ParentStatus.FAILED:
-            assert "unknown" in r.reason or "gave up" in r.reason
-    assert any("unknown" in r.reason for r in results)
+            assert r.failure in (FailureKind.UNKNOWN_OUTCOME, FailureKind.GAVE_UP)
+    assert any(r.failure is FailureKind.UNKNOWN_OUTCOME for r in results)
 
 
 def test_timeouts_before_acceptance_are_resent_with_the_same_tag() -> None:
     h = harness(faults=FaultRates(timeout=0.3), fault_timeout_s=0.5)
     results = _run_parents(h, 500, spacing_s=0.05)
     # 0.3**5 of the parents time out on all five attempts: they fail, saying so.
-    assert all(r.status is ParentStatus.COMPLETE or "gave up after 5 attempts" in r.reason for r in results)
+    assert all(r.status is ParentStatus.COMPLETE or r.failure is FailureKind.GAVE_UP for r in results)
     assert sum(r.status is ParentStatus.COMPLETE for r in results) >= 490
     retried = {r["client_tag"] for r in h.events("retry")}
     assert retried
@@ -91,7 +94,8 @@ def test_throttled_orders_respect_the_rate_limit() -> None:
 def test_risk_rejections_are_not_retried() -> None:
     h = harness(faults=FaultRates(reject=1.0, reject_bucket=ErrorBucket.RISK))
     results = _run_parents(h, 20, spacing_s=0.1)
-    assert all(r.status is ParentStatus.FAILED and r.reason.startswith("risk") for r in results)
+    assert all(r.status is ParentStatus.FAILED and r.failure is FailureKind.REJECTED for r in results)
+    assert {e["error_bucket"] for e in h.events("error")} == {"risk"}
     assert len(h.events("error")) == 20
     assert h.events("retry") == []
 
@@ -99,7 +103,8 @@ def test_risk_rejections_are_not_retried() -> None:
 def test_fatal_rejections_are_not_retried() -> None:
     h = harness(faults=FaultRates(reject=1.0, reject_bucket=ErrorBucket.FATAL))
     results = _run_parents(h, 20, spacing_s=0.1)
-    assert all(r.status is ParentStatus.FAILED and r.reason.startswith("fatal") for r in results)
+    assert all(r.status is ParentStatus.FAILED and r.failure is FailureKind.REJECTED for r in results)
+    assert {e["error_bucket"] for e in h.events("error")} == {"fatal"}
     assert h.events("retry") == []
 
 
@@ -107,7 +112,8 @@ def test_transient_rejections_retry_with_backoff_until_the_attempt_limit() -> No
     h = harness(faults=FaultRates(reject=1.0, reject_bucket=ErrorBucket.TRANSIENT))
     (result,) = _run_parents(h, 1, spacing_s=0.1)
     assert result.status is ParentStatus.FAILED
-    assert "gave up after 5 attempts" in result.reason
+    assert result.failure is FailureKind.GAVE_UP
+    assert [e["attempt"] for e in h.events("error")] == [1, 2, 3, 4, 5]
     retries = h.events("retry")
     assert [r["attempt"] for r in retries] == [1, 2, 3, 4]
     backoffs = [r["extra_metrics"]["backoff_ms"] for r in retries]

@@ -10,8 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Side, Urgency
-from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
-from imperium_desk.execution.stack import InvalidOrder
+from imperium_desk.execution.request import ExecutionRequest, FailureKind, InvalidOrder, ParentResult, RequestMetadata
 from imperium_desk.telemetry.schema import COMMON_KEYS
 from tests.support import Harness, harness
 
@@ -89,7 +88,7 @@ def test_risk_gate_rejects_before_anything_is_sent() -> None:
     h = harness({"risk": {"max_order_lots": 2}})
     (result,) = _run(h, _request(h, 3))
     assert result.status is ParentStatus.REJECTED
-    assert "max_order_lots 2" in result.reason
+    assert result.failure is FailureKind.RISK_REFUSED
     assert [r["event"] for r in h.records] == ["reject", "parent"]
     assert h.records[0]["error_bucket"] == "risk"
 
@@ -99,7 +98,7 @@ def test_exit_goes_through_with_the_kill_switch_on() -> None:
     blocked, exit_ = _run(
         h, _request(h, 1), _request(h, 1, side=Side.SELL, metadata=RequestMetadata(is_exit=True))
     )
-    assert blocked.status is ParentStatus.REJECTED and "kill switch" in blocked.reason
+    assert blocked.status is ParentStatus.REJECTED and blocked.failure is FailureKind.RISK_REFUSED
     assert exit_.status is ParentStatus.COMPLETE
 
 
@@ -140,7 +139,7 @@ def test_passive_child_left_unfilled_is_cancelled_at_its_deadline() -> None:
     )
     (result,) = _run(h, req)
     assert result.status is ParentStatus.CANCELLED
-    assert "unfilled" in result.reason
+    assert result.failure is FailureKind.UNFILLED
     (cancel,) = h.events("cancel")
     assert cancel["qty"] == c.lot_size
 
