@@ -42,6 +42,7 @@ from imperium_desk.domain.instruments import InstrumentError, OptionContract
 from imperium_desk.domain.validation import field_errors
 from imperium_desk.execution.request import (
     ExecutionRequest,
+    FailureKind,
     InvalidOrder,
     ParentResult,
     PreTradeEstimate,
@@ -504,11 +505,12 @@ class Desk:
         self._exits.pop(submitted.parent_id, None)
         if task.cancelled():
             result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
-                                  ParentStatus.CANCELLED, reason="desk stopped")
+                                  ParentStatus.CANCELLED, reason="desk stopped", failure=FailureKind.INTERRUPTED)
         elif task.exception() is not None:
             exc = task.exception()
             result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
-                                  ParentStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+                                  ParentStatus.FAILED, reason=f"{type(exc).__name__}: {exc}",
+                                  failure=FailureKind.UNKNOWN_OUTCOME)
         else:
             result = task.result()
         self.events.emit(ParentFinished(result))

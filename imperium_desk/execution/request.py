@@ -55,6 +55,7 @@ class FailureKind(StrEnum):
     CANCEL_FAILED = "cancel_failed"  # the cancel of a child still working at its deadline failed
     UNFILLED = "unfilled"  # every child ended, part of the quantity never filled (the horizon ended)
     INTERRUPTED = "interrupted"  # the desk stopped (or the caller gave up) before the schedule ended
+    INVALID = "invalid"  # the request could not be formed or failed validation: nothing was sent
 
 
 @dataclass(slots=True)

@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ParentStatus
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
-from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, ParentResult, RequestMetadata
+from imperium_desk.execution.request import (
+    ExecutionRequest,
+    FailureKind,
+    InvalidOrder,
+    ParentResult,
+    RequestMetadata,
+)
 from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.market.port import MarketData
 from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, RandomEvent, ScenarioSpec
@@ -145,7 +151,7 @@ class ScenarioRunner:
             # The order could not be formed at its time (e.g. a strike that does not exist there).
             return ParentResult(
                 parent_id="", symbol=order.symbol or "", side=order.side, quantity=0,
-                status=ParentStatus.REJECTED, reason=f"orders.{index}: {exc}",
+                status=ParentStatus.REJECTED, reason=f"orders.{index}: {exc}", failure=FailureKind.INVALID,
             )
 
     async def run(self, progress: ProgressCallback | None = None) -> list[ParentResult]:

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 
 from imperium_desk.domain.enums import ParentStatus, Side
 from imperium_desk.domain.instruments import OptionContract
-from imperium_desk.execution.request import ExecutionRequest, ParentResult
+from imperium_desk.execution.request import ExecutionRequest, FailureKind, ParentResult
 from imperium_desk.scenarios.injector import EventInjector
 from imperium_desk.scenarios.spec import ScenarioEvent, ScenarioSpec
 from imperium_desk.scenarios.timeline import TimedEvent, expand_timeline
@@ -188,7 +188,7 @@ def test_risk_change_throws_the_kill_switch_for_its_window() -> None:
     _, results = _drill(h, [{"type": "risk_change", "at_s": 1, "duration_s": 4, "risk": {"kill_switch": True}}],
                         [(0.5, nifty, Side.BUY), (2.0, nifty, Side.BUY), (6.0, nifty, Side.BUY)], run_s=8)
     assert [r.status for _, r in results] == [ParentStatus.COMPLETE, ParentStatus.REJECTED, ParentStatus.COMPLETE]
-    assert "kill switch" in results[1][1].reason
+    assert results[1][1].failure is FailureKind.RISK_REFUSED
     assert h.engine.stack.risk.config.kill_switch is False
 
 
