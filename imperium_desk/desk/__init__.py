@@ -11,7 +11,7 @@ What the window and the command line use is listed in `__all__`; nothing below t
 """
 
 from imperium_desk.desk.desk import Desk
-from imperium_desk.desk.engine import Engine, build_engine, load_catalog
+from imperium_desk.desk.engine import Engine, build_engine
 from imperium_desk.desk.events import (
     AccountView,
     ChainRow,
@@ -39,6 +39,7 @@ from imperium_desk.model_input import ModelConfigError, ModelKind
 from imperium_desk.models.resolver import ModelSwitch
 from imperium_desk.scenarios.library import DrillInfo
 from imperium_desk.scenarios.live import DrillState, DrillView
+from imperium_desk.scenarios.prepare import load_catalog
 from imperium_desk.telemetry.aggregates import AggregateView
 
 __all__ = [

@@ -60,7 +60,7 @@ from imperium_desk.telemetry.aggregates import LiveAggregates
 from imperium_desk.telemetry.factory import build_secondaries
 from imperium_desk.telemetry.hub import TelemetryHub
 from imperium_desk.telemetry.secondary import SinkStatus
-from imperium_desk.telemetry.sqlite_index import index_path_for
+from imperium_desk.telemetry.sqlite_index import SqliteIndex, index_path_for
 
 PORTFOLIO_REFRESH_S = 1.0
 
@@ -192,6 +192,12 @@ class Desk:
     def telemetry_flushed_seq(self) -> int:
         """The last `seq` the JSONL writer has flushed (what followers of the file may read)."""
         return self._writer.flushed_seq
+
+    def wait_indexed(self, seq: int, timeout_s: float) -> bool:
+        """Block the calling thread (never the loop: it writes the records) until the telemetry index holds `seq`,
+        for at most `timeout_s`; the JSONL flushes at once for it. False past the bound, or at once when the index
+        is down or not kept (`telemetry.sinks` without `sqlite`)."""
+        return self._writer.wait_stored(SqliteIndex.name, seq, timeout_s)
 
     def telemetry_status(self) -> list[SinkStatus]:
         """Each telemetry sink (the JSONL, then SQLite/Redis): live, catching up or down, for the status bar."""

@@ -44,7 +44,8 @@ class DeskFeedback:
     """`FeedbackBackend` (feedback/backend.py) over a running desk; its contract is that protocol's.
 
     It uses the desk's public parts only: the engine's tracker and models, `desk.models` (parsing and the active
-    models), `desk.offload` (work off the loop) and `desk.events` (the window hears of a REST model switch).
+    models), `desk.offload` (work off the loop), `desk.events` (the window hears of a REST model switch) and
+    `desk.wait_indexed` (a read waits for the index to hold what the desk accepted).
     """
 
     def __init__(self, desk: Desk, *, webhooks: WebhookService | None = None,
@@ -91,6 +92,9 @@ class DeskFeedback:
 
     def last_seq(self) -> int:
         return self._desk.engine.tracker.seq
+
+    def wait_indexed(self, seq: int, timeout_s: float) -> bool:
+        return self._desk.wait_indexed(seq, timeout_s)
 
     def subscribe(self, listener: RecordListener) -> Callable[[], None]:
         self._listeners.append(listener)

@@ -1,8 +1,14 @@
 """The feedback REST app (DESIGN.md §6): FastAPI routes over a `FeedbackBackend`.
 
-Routes run on the desk's own loop (the server is a task on it), so they call the backend directly; the one blocking
-call, reading the SQLite index, runs on the app's reader thread. `GET /feedback/metrics` answers with the index's
-stored JSON lines joined as they are: no record is parsed or serialised again on the way out.
+Routes run on the desk's own loop (the server is a task on it), so they call the backend directly; the blocking
+calls, reading the SQLite index and waiting for it, run on the app's reader thread. `GET /feedback/metrics` answers
+with the index's stored JSON lines joined as they are: no record is parsed or serialised again on the way out.
+
+Read-your-writes: the index follows the JSONL a flush behind, so a page read just after a `202` could miss what was
+posted and a client paging until a short page would stop early. A read notes the desk's last seq on arrival (on
+the loop) and, on the reader thread, makes sure the index holds it before answering a short page: at once when it
+already does (or the page is full: every record not yet indexed comes after a full page), else after asking the
+telemetry to flush and index now, waiting at most `INDEX_WAIT_S`. Past that the page says `index_behind: true`.
 """
 
 from __future__ import annotations
@@ -48,6 +54,17 @@ from imperium_desk.feedback.webhook_routes import webhook_routes
 _ERROR_SCHEMA: Final = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
 # Answers any operation with a request body may give before its route runs (the body is not JSON, or too large).
 _BODY_ERRORS: Final = {"400": "the body cannot be read as JSON", "413": "the body is over the size limit"}
+# How long a read waits for the index to reach the records accepted before it arrived (MetricsAccepted and
+# MetricsPage in schemas.py say "2 s" to the client too).
+INDEX_WAIT_S: Final = 2.0
+_METRICS_READ: Final = (
+    "Records from the desk's telemetry index in seq order; follow `next_cursor` to get every record exactly once.\n\n"
+    "Read-your-writes: every record the desk had accepted when this request arrived (e.g. a `POST /feedback/metrics`"
+    " answered `202` before it was sent) is in the answer or after its `next_cursor`. The read waits up to"
+    f" {INDEX_WAIT_S:g} s for the index to catch up; a read with nothing pending does not wait. If the index is still"
+    " behind (or down), the page answers with what it holds and `index_behind: true`: ask again from `next_cursor`."
+    " With `index_behind: false` a page shorter than `limit` is the end of what was accepted."
+)
 
 
 class AppRuntime:
@@ -62,6 +79,21 @@ class AppRuntime:
 
     def read_index(self, query: MetricsQuery) -> Awaitable[list[tuple[int, bytes]]]:
         return asyncio.get_running_loop().run_in_executor(self._reader, self._backend.metrics_lines, query)
+
+    def read_written(self, query: MetricsQuery, written: int) -> Awaitable[tuple[list[tuple[int, bytes]], bool]]:
+        """The page of `query` once the index holds `written` (bounded: `INDEX_WAIT_S`), and whether it still did
+        not (the index is behind). Call `written = backend.last_seq()` on the loop when the request arrives."""
+        return asyncio.get_running_loop().run_in_executor(self._reader, self._read_written, query, written)
+
+    def _read_written(self, query: MetricsQuery, written: int) -> tuple[list[tuple[int, bytes]], bool]:
+        backend = self._backend
+        # No wait here: True when the index already holds `written`; otherwise the flush starts while we read.
+        caught_up = backend.wait_indexed(written, 0.0)
+        rows = backend.metrics_lines(query)
+        if caught_up or len(rows) >= query.limit:  # a full page is complete: unindexed records come after it
+            return rows, False
+        caught_up = backend.wait_indexed(written, INDEX_WAIT_S)
+        return backend.metrics_lines(query), not caught_up
 
     def close(self) -> None:
         """End the live streams and let the reader thread go once its last query is answered."""
@@ -157,9 +189,10 @@ def _routes(backend: FeedbackBackend, runtime: AppRuntime) -> APIRouter:
     async def health() -> HealthOut:
         return HealthOut(status="ok", version=__version__)
 
-    @router.get("/feedback/metrics", tags=["feedback"], response_model=None,
+    @router.get("/feedback/metrics", tags=["feedback"], response_model=None, description=_METRICS_READ,
                 responses={200: {"model": MetricsPage, "description": "a page of records in seq order"}})
     async def get_metrics(params: Annotated[MetricsParams, Query()]) -> Response:
+        written = backend.last_seq()  # on arrival: what this read must see
         since = params.since
         try:
             since_seq, since_time = parse_since(since)
@@ -167,15 +200,16 @@ def _routes(backend: FeedbackBackend, runtime: AppRuntime) -> APIRouter:
             raise RequestValidationError([
                 {"type": "value_error", "loc": ("query", "since"), "msg": str(exc), "input": since}
             ]) from None
-        rows = await runtime.read_index(MetricsQuery(since_seq, since_time, params.asset, params.scenario_id,
-                                                     params.limit))
+        rows, behind = await runtime.read_written(
+            MetricsQuery(since_seq, since_time, params.asset, params.scenario_id, params.limit), written)
         if rows:
             cursor = encode_cursor(rows[-1][0])
         elif since is None:
             cursor = encode_cursor(0)
         else:
             cursor = since  # nothing new yet: ask again from the same place
-        body = b'{"items":[%s],"next_cursor":%s}' % (b",".join([line for _, line in rows]), orjson.dumps(cursor))
+        body = b'{"items":[%s],"next_cursor":%s,"index_behind":%s}' % (
+            b",".join([line for _, line in rows]), orjson.dumps(cursor), b"true" if behind else b"false")
         return Response(body, media_type="application/json")
 
     @router.get("/feedback/models", tags=["models"])

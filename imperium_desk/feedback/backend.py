@@ -4,8 +4,9 @@ The REST app never touches the engine itself: it reads records, appends measurem
 models through this narrow interface, so the same app serves the window's desk and the headless `serve` desk, and
 tests can reason about exactly what it can do.
 
-Threading: `metrics_lines` blocks (SQLite) and is called on a worker thread; every other method is called on the
-desk's loop thread (the server runs on that loop), where the engine lives.
+Threading: `metrics_lines` (SQLite) and `wait_indexed` (waits for the index) block and are called on a worker
+thread; every other method is called on the desk's loop thread (the server runs on that loop), where the engine
+lives, and must not block it.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ class ProposalDesk(Protocol):
 
 
 class FeedbackBackend(Protocol):
+    """The running desk as the REST app sees it. Threading as this module says: `metrics_lines` and `wait_indexed`
+    block and run on a worker thread; everything else runs on the desk's loop and must not block. The app may keep
+    the backend for its life; records handed to listeners are the desk's own: read them, do not keep or change."""
+
     @property
     def webhooks(self) -> WebhookAdmin | None:
         """None when the config turns webhooks off (`feedback.webhooks.enabled: false`)."""
@@ -123,6 +128,13 @@ class FeedbackBackend(Protocol):
 
     def last_seq(self) -> int:
         """The seq of the newest record written (indexed or not yet)."""
+        ...
+
+    def wait_indexed(self, seq: int, timeout_s: float) -> bool:
+        """Block until the index `metrics_lines` reads holds every record up to `seq` (a `last_seq()`), for at
+        most `timeout_s`; the records on their way are pushed along now rather than on the telemetry's own schedule.
+        True at once when it already holds them; False past the timeout, or at once when the index is down or not
+        kept. Blocking: a worker thread, never the loop (the loop is what writes the records)."""
         ...
 
     def subscribe(self, listener: RecordListener) -> Callable[[], None]:

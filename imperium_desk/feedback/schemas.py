@@ -54,10 +54,14 @@ def storable(model: BaseModel) -> None:
 
 
 class ErrorOut(BaseModel):
+    """An error answer."""
+
     detail: str
 
 
 class HealthOut(BaseModel):
+    """The server is up, and the desk's version."""
+
     status: Literal["ok"]
     version: str
 
@@ -149,9 +153,13 @@ MetricsIn = Annotated[
 
 
 class MetricsAccepted(BaseModel):
+    """The records are in the desk's telemetry. Read-your-writes: a `GET /feedback/metrics` sent after this answer
+    arrived returns them (the read waits, at most 2 s, for the index to reach `last_seq`); in the rare case it
+    cannot wait long enough its page says `index_behind: true`, and paging on from its `next_cursor` finds them."""
+
     accepted: int = Field(description="records appended to the desk's telemetry")
     first_seq: int = Field(description="the desk's seq of the first one")
-    last_seq: int
+    last_seq: int = Field(description="the desk's seq of the last one")
 
 
 class MetricsParams(_Input):
@@ -165,8 +173,15 @@ class MetricsParams(_Input):
 
 
 class MetricsPage(BaseModel):
+    """A page of telemetry records and where the next one starts."""
+
     items: list[dict[str, Any]] = Field(description="telemetry records (DESIGN.md §5), in seq order")
     next_cursor: str = Field(description="pass as `since` for the records after these (exactly once each)")
+    index_behind: bool = Field(description=(
+        "true: the index had not caught up with every record the desk had accepted when this request arrived (it"
+        " waited 2 s), so this page may lack some of the newest; they come after `next_cursor`: ask again from"
+        " it. false: nothing accepted before the request is missing, so a short page is the end"
+    ))
 
 
 # -- scenario outcomes ------------------------------------------------------------------------------------------
@@ -187,23 +202,31 @@ class ScenarioOutcomeIn(_Input):
 
 
 class OutcomeRecorded(BaseModel):
+    """The scenario outcome as kept: its record's seq."""
+
     id: str = Field(description="out_<seq>")
     seq: int
 
 
 # -- models -----------------------------------------------------------------------------------------------------
 class ActiveModelOut(BaseModel):
+    """The model one asset uses for one kind and lane."""
+
     scope: str = Field(description="the key it was resolved from: a trading symbol, an underlying or `global`")
     model: dict[str, Any] = Field(description="the model as a config file spells it")
 
 
 class ModelsOut(BaseModel):
+    """The active latency and slippage models."""
+
     assets: dict[str, dict[str, dict[str, ActiveModelOut]]] = Field(
         description="asset -> kind (latency|slippage) -> lane (order|insert|report|cancel|market_data) -> model"
     )
 
 
 class ModelChangeIn(_Input):
+    """One scope's model to switch in, or to remove (model null)."""
+
     kind: Literal["latency", "slippage"]
     scope: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")] = Field(
         description="`global`, an underlying or a trading symbol"
@@ -216,10 +239,14 @@ class ModelChangeIn(_Input):
 
 
 class ModelsPut(_Input):
+    """Model changes applied all together, or none if any is invalid."""
+
     changes: list[ModelChangeIn] = Field(min_length=1, max_length=100)
 
 
 class ModelSwitchOut(BaseModel):
+    """One switch made: the scope's old and new model (null: none) and who asked."""
+
     kind: str
     lane: str
     scope: str
@@ -229,4 +256,6 @@ class ModelSwitchOut(BaseModel):
 
 
 class ModelsSwitched(BaseModel):
+    """The switches made, in the order given."""
+
     switches: list[ModelSwitchOut]

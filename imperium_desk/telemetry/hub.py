@@ -5,6 +5,11 @@ Secondaries (SQLite, Redis) each run on their own thread (secondary.py) and only
 flushed, so whatever they miss they catch up from disk. `close()` drains the JSONL, then gives the secondaries
 a bounded time to catch up before closing them; one still behind (a dead Redis) simply catches up on the next
 start, from the seq it reports.
+
+`wait_stored` is read-your-writes for a reader of a secondary (the feedback API reading the SQLite index): it
+asks the JSONL to flush now rather than at its next interval, then blocks the reader's thread until that sink holds
+the seq, or a bound passes. Records the engine wrote before the call are already in the writer's deque, so the
+flush it asks for covers them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ _JOIN_GRACE_S = 2.0  # past the deadline, how long close() waits for a sink stuc
 
 
 class TelemetryHub:
+    """One telemetry log and its followers. `write` is called on the engine's thread (the loop) and never blocks;
+    the JSONL writer and each secondary run on threads of their own. `wait_stored` blocks its caller, so only a
+    reader's thread calls it. `close()` once, from any thread but the writer's."""
+
     write: Callable[[Record], None]  # the engine's sink: a deque append
 
     def __init__(
@@ -78,6 +87,19 @@ class TelemetryHub:
     def written(self) -> int:
         """Records written to the JSONL by this hub."""
         return self._writer.written
+
+    def wait_stored(self, sink: str, seq: int, timeout_s: float) -> bool:
+        """Block the calling thread (never the engine's loop: it is what writes) until the secondary named `sink`
+        holds `seq`, for at most `timeout_s`. True at once when it already does, without touching the writer.
+        False past the timeout, when that sink is down, or when no such sink runs."""
+        worker = next((w for w in self._workers if w.sink.name == sink), None)
+        if worker is None:
+            return False
+        if worker.stored_seq >= seq:
+            return True
+        if self._writer.flushed_seq < seq:
+            self._writer.flush_now()
+        return worker.wait_stored(seq, timeout_s)
 
     def status(self) -> list[SinkStatus]:
         """The JSONL first, then each secondary: for the desk's status bar."""

@@ -18,7 +18,9 @@ the desk to continue its seq from. With rotation on (the desk; replays never rot
 its name and a closed segment is renamed `<stem>.<first_seq:012d>.jsonl` (segments.py), when the next line
 would pass `rotate_max_bytes` or the records' UTC day (their `timestamp`, so it is deterministic) changes.
 
-A clean `close()` drains everything, so a clean stop never leaves a torn line.
+A clean `close()` drains everything, so a clean stop never leaves a torn line. `flush_now()` asks for the same
+outside the schedule: a reader that must see what was just written (the feedback API's read-your-writes) wakes
+the writer, which writes and acknowledges (fsync included) at once rather than at its next interval.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def _day(record: dict[str, Any]) -> str | None:
 
 
 class JsonlWriter:
+    """The telemetry log on disk (this module's docstring says how). `write` is the caller's deque append and never
+    waits on the disk; `flush_now` may be called from any thread; `close()` drains and raises a writer failure."""
+
     def __init__(
         self,
         path: Path,
@@ -96,6 +101,10 @@ class JsonlWriter:
         # segments under it, so it never misses the one being renamed.
         self.rotation_lock = threading.Lock()
         self._wake = threading.Event()
+        # Set by flush_now (any thread), taken by the writer under the lock: a request is never lost between the
+        # writer reading the flag and clearing it.
+        self._flush_lock = threading.Lock()
+        self._flush_requested = False
         self._stopping = False
         self._written = 0
         self._error: BaseException | None = None
@@ -142,6 +151,13 @@ class JsonlWriter:
             if self._serialize_on_caller:
                 self._drain()
             self._wake.set()
+
+    def flush_now(self) -> None:
+        """Write and acknowledge everything written so far now, not at the next interval (fsync pacing skipped once).
+        Any thread; returns at once: `flushed_seq` and `on_flushed_batch` report when it is done."""
+        with self._flush_lock:
+            self._flush_requested = True
+        self._wake.set()
 
     def close(self) -> None:
         if self._stopping:
@@ -198,10 +214,12 @@ class JsonlWriter:
                 self._wake.wait(self._flush_interval_s)
                 self._wake.clear()
                 stopping = self._stopping
+                with self._flush_lock:  # taken before the batches: what was written before the request is in them
+                    requested, self._flush_requested = self._flush_requested, False
                 while (batch := self._next_batch()) is not None:
                     self._write_batch(batch)
                     self._acknowledge(force=False)  # a long backlog still acknowledges every interval
-                self._acknowledge(force=stopping)
+                self._acknowledge(force=stopping or requested)
                 if stopping and not self._pending and not self._chunks:
                     return
         except BaseException as exc:  # surfaced by close(); the loop must not die silently

@@ -11,6 +11,10 @@ Why no record is lost or duplicated: the buffer only ever holds a contiguous run
 restarts *before* a catch-up reads `flushed_seq`, and the writer raises `flushed_seq` *before* it feeds a
 batch. So a batch fed before buffering restarted is at or below the seq read, hence on disk and read back; any
 later batch is in the buffer. Sinks also store idempotently.
+
+`wait_stored(seq, timeout_s)` lets a reader on another thread (the feedback API's read-your-writes) block until the
+sink holds a seq: the worker signals a condition each time its stored seq rises, so the reader neither polls nor
+sleeps, and it returns at once when the seq is already held, or the sink is down (it will not catch up soon).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ _IDLE_WAIT_S: Final = 0.5
 
 @dataclass(frozen=True, slots=True)
 class SinkStatus:
+    """A secondary sink's state as last seen (for the status bar): a snapshot, safe to keep."""
+
     name: str
     state: SinkState
     stored_seq: int  # the highest seq the sink is known to hold
@@ -47,6 +53,10 @@ class SinkStatus:
 
 
 class SecondaryWorker:
+    """Feeds one secondary sink from the JSONL on a thread of its own (this module's docstring says how). `feed`
+    runs on the writer's thread and never blocks; `wait_stored` blocks its caller's thread; the sink itself is only
+    ever called on the worker's thread."""
+
     def __init__(
         self, sink: SecondarySink, *, buffer_records: int, backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
@@ -66,7 +76,9 @@ class SecondaryWorker:
         self._target = 0
         self._deadline: float | None = None
         self._state: SinkState = "catching_up"  # until the first open() says otherwise
-        self._stored = 0
+        self._stored = 0  # raised only under _stored_rose, which wakes wait_stored
+        self._stored_rose = threading.Condition(threading.Lock())
+        self._ended = False  # the worker thread has returned: a waiter stops waiting
         self._last_error: str | None = None
         self._recovering = False  # down since it last went live: say so in the log when it is back
         self._thread = threading.Thread(target=self._run, name=f"telemetry-sink:{sink.name}", daemon=True)
@@ -81,6 +93,17 @@ class SecondaryWorker:
     @property
     def stored_seq(self) -> int:
         return self._stored
+
+    def wait_stored(self, seq: int, timeout_s: float) -> bool:
+        """Block (the caller's thread, never the worker's) until the sink holds `seq`, for at most `timeout_s`.
+        True when it does; False past the timeout, or at once when the sink is down or the worker has ended.
+        Wakes an idle worker so it stores what it holds now."""
+        if self._stored >= seq:
+            return True
+        with self._stored_rose:
+            self._wake.set()
+            self._stored_rose.wait_for(lambda: self._stored >= seq or self._ended or self._state == "down", timeout_s)
+            return self._stored >= seq
 
     def feed(self, records: Sequence[Record], lines: Sequence[bytes]) -> None:
         """A batch the JSONL has flushed (lines end in a newline). Runs on the writer thread: never blocks."""
@@ -107,12 +130,20 @@ class SecondaryWorker:
 
     # -- the worker thread ----------------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            with self._stored_rose:
+                self._ended = True
+                self._stored_rose.notify_all()
+
+    def _serve(self) -> None:
         backoff = self._backoff_initial_s
         opened = False
         while not self._finished():
             try:
                 if not opened:
-                    self._stored = self.sink.open()
+                    self._set_stored(self.sink.open())
                     opened = True
                     self._check_not_ahead()
                 if self._resync and not self._buffered:  # after an overflow, the held batches go first
@@ -201,7 +232,12 @@ class SecondaryWorker:
 
     def _write(self, records: list[Record], lines: list[bytes]) -> None:
         self.sink.write(records, lines)
-        self._stored = records[-1]["seq"]
+        self._set_stored(records[-1]["seq"])
+
+    def _set_stored(self, seq: int) -> None:
+        with self._stored_rose:
+            self._stored = seq
+            self._stored_rose.notify_all()
 
     def _failed(self, exc: Exception) -> None:
         with self._lock:
@@ -212,7 +248,9 @@ class SecondaryWorker:
         if self._state != "down" or self._last_error != str(exc):
             log.warning("telemetry sink %s is down (%s); it catches up from the JSONL when it is back",
                         self.sink.name, exc)
-        self._state = "down"
+        with self._stored_rose:  # a reader waiting for this sink stops waiting: it will not catch up soon
+            self._state = "down"
+            self._stored_rose.notify_all()
         self._recovering = True
         self._last_error = str(exc) or type(exc).__name__
         with contextlib.suppress(Exception):  # it is already failing; the next open() starts afresh

@@ -229,7 +229,7 @@ def test_a_caught_up_page_is_empty_and_its_cursor_asks_again_from_the_same_place
 
     first, again = run(main)
     assert len(first["items"]) == 1
-    assert again == {"items": [], "next_cursor": first["next_cursor"]}
+    assert again == {"items": [], "next_cursor": first["next_cursor"], "index_behind": False}
 
 
 def test_bad_query_parameters_are_422_naming_the_parameter(tmp_path: Path) -> None:
