@@ -1,0 +1,1 @@
+"""Kite Connect integration tests: the real official client, and our adapter, against the loopback fake Kite."""
