@@ -33,6 +33,9 @@ from imperium_desk.rng import RandomStreams
 
 @dataclass(frozen=True, slots=True)
 class FaultRates:
+    """The standing fault probabilities: each `place_order` fails as at most one of the first four (one uniform
+    draw split across them, so they must sum to at most 1); `lookup_failure` is drawn per lookup."""
+
     lost_answer: float = 0.0
     timeout: float = 0.0
     throttle: float = 0.0
@@ -69,6 +72,8 @@ class FaultRule:
 
 @dataclass(slots=True)
 class FaultCounts:
+    """How many faults of each kind were injected so far (standing rates and rules alike)."""
+
     lost_answer: int = 0
     timeout: int = 0
     throttle: int = 0
@@ -77,6 +82,7 @@ class FaultCounts:
 
 
 def _rejection(bucket: ErrorBucket) -> BrokerError:
+    """The error a broker raises for a rejection of this bucket."""
     if bucket is ErrorBucket.TRANSIENT:
         return BrokerNetworkError("injected: connection reset by peer")
     if bucket is ErrorBucket.THROTTLE:
@@ -87,6 +93,14 @@ def _rejection(bucket: ErrorBucket) -> BrokerError:
 
 
 class FaultInjectingBroker:
+    """A `Broker` that passes every call to `inner`, failing some of them on purpose (see the module docstring).
+
+    Keeps the `Broker` contract, with the faults it injects: an injected `BrokerTimeout` after a lost answer leaves
+    a real order behind (found by `orders_by_tag`), any other injected failure leaves nothing. Positions, margins,
+    modifies, cancels and listeners are never faulted. `rates` may be replaced and `rules` added or removed while
+    it runs (the drills and scenario events do); `counts` says what was injected.
+    """
+
     def __init__(
         self,
         inner: Broker,
@@ -137,28 +151,29 @@ class FaultInjectingBroker:
         tag: str,
         price: float | None = None,
     ) -> str:
-        order: dict[str, Any] = {"symbol": symbol, "side": side, "quantity": quantity, "order_type": order_type,
-                                 "product": product, "tag": tag, "price": price}
+        request: dict[str, Any] = {"symbol": symbol, "side": side, "quantity": quantity, "order_type": order_type,
+                                   "product": product, "tag": tag, "price": price}
         rule = self._ruled(symbol, ("lost_answer", "timeout", "throttle", "reject"))
         if rule is not None:
-            return await self._fail(rule.kind, rule.bucket, order)
-        r = self.rates
-        u = self._draws.uniform()
+            return await self._fail(rule.kind, rule.bucket, request)
+        rates = self.rates
+        draw = self._draws.uniform()
         standing: tuple[tuple[FaultKind, float], ...] = (
-            ("lost_answer", r.lost_answer), ("timeout", r.timeout), ("throttle", r.throttle), ("reject", r.reject)
+            ("lost_answer", rates.lost_answer), ("timeout", rates.timeout), ("throttle", rates.throttle),
+            ("reject", rates.reject),
         )
         for kind, rate in standing:
-            if u < rate:
-                return await self._fail(kind, r.reject_bucket, order)
-            u -= rate
-        return await self._inner.place_order(**order)
+            if draw < rate:
+                return await self._fail(kind, rates.reject_bucket, request)
+            draw -= rate
+        return await self._inner.place_order(**request)
 
-    async def _fail(self, kind: FaultKind, bucket: ErrorBucket, order: dict[str, Any]) -> str:
-        tag = order["tag"]
+    async def _fail(self, kind: FaultKind, bucket: ErrorBucket, request: dict[str, Any]) -> str:
+        tag = request["tag"]
         if kind == "lost_answer":
             self.counts.lost_answer += 1
             started = self._clock.monotonic()
-            await self._inner.place_order(**order)  # accepted (and maybe filled) ...
+            await self._inner.place_order(**request)  # accepted (and maybe filled) ...
             await self._clock.sleep(max(0.0, self.timeout_s - (self._clock.monotonic() - started)))
             raise BrokerTimeout(f"injected: no answer to order {tag} within {self.timeout_s:g}s")  # ... unheard
         if kind == "timeout":
@@ -185,6 +200,7 @@ class FaultInjectingBroker:
         return await self._inner.cancel_order(order_id)
 
     def _lookup_fault(self, symbol: str | None = None) -> None:
+        """Raise `BrokerNetworkError` if a lookup rule or the standing `lookup_failure` rate fires."""
         if self._ruled(symbol, ("lookup_failure",)) is not None or (
             self.rates.lookup_failure and self._draws.uniform() < self.rates.lookup_failure
         ):

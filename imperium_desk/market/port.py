@@ -1,4 +1,8 @@
-"""The market-data port: what the broker, router, planner and cost model read."""
+"""The market-data port: what the broker, router, planner and cost model read.
+
+Implementations: `market.simulator.MarketSimulator` (the simulated market), `market.delayed.DelayedMarketData` (the
+same market seen through a feed delay) and the Kite adapter's live quotes. The contract is on `MarketData`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,12 @@ from imperium_desk.domain.instruments import OptionContract
 
 @dataclass(slots=True)
 class Quote:
-    """A top-of-book snapshot with depth. Depth levels are best first: (price, quantity in units)."""
+    """One contract's book at one moment: touch, last trade and depth. Depth levels are best first: (price,
+    quantity in units); a side may have fewer levels than configured (cheap options show fewer bids), or none.
+
+    A snapshot: every tick brings a new `Quote` object and a delivered one is never changed afterwards, so it may
+    be kept (and identity tells two ticks apart). Treat it as read-only: it is shared by every reader.
+    """
 
     symbol: str
     bid: float
@@ -39,15 +48,28 @@ TickListener = Callable[[Sequence[Quote]], None]
 
 
 class MarketData(Protocol):
+    """Quotes of the subscribed contracts, and what the cost and latency models read about each underlying.
+
+    Threading: every method is called on the engine's event loop thread, and listeners are called on it; no
+    method blocks (a live feed keeps the latest quotes in memory and reads its socket elsewhere).
+
+    Subscription: a contract is quoted from its first `subscribe` until the session ends (there is no
+    unsubscribe); subscribing again changes nothing. Only subscribed contracts tick.
+    """
+
     def subscribe(self, contract: OptionContract) -> Quote:
-        """Start quoting a contract (idempotent); returns its current quote."""
+        """Start quoting a contract (idempotent); returns its current quote (a live feed may return a quote
+        without depth until its first tick arrives)."""
         ...
 
     def quote(self, symbol: str) -> Quote:
-        """The latest quote of a subscribed contract; KeyError if it is not subscribed."""
+        """The latest quote of a subscribed contract (the one the last tick delivered); KeyError if it is not
+        subscribed."""
         ...
 
-    def spot(self, underlying: str) -> float: ...
+    def spot(self, underlying: str) -> float:
+        """The underlying's index level now."""
+        ...
 
     def daily_price_vol(self, symbol: str) -> float:
         """One-day standard deviation of the option's price, in price units (for the impact model)."""
@@ -63,5 +85,8 @@ class MarketData(Protocol):
         ...
 
     def add_listener(self, listener: TickListener) -> None:
-        """Called on every tick with the quotes that changed."""
+        """Call `listener` on every tick from now on, on the loop thread, with the new quotes of the contracts
+        that ticked (each at most once per call, never empty). By the time it is called `quote()` answers the new
+        quotes (except a late delayed quote that a newer one has overtaken). Listeners are called in the order
+        they were added. A listener must not block and must not raise."""
         ...

@@ -8,13 +8,19 @@ from typing import Any
 import pytest
 
 from imperium_desk.broker.errors import BrokerInputError, BrokerOrderRejected
+from imperium_desk.broker.paper import PaperBroker
 from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
 from imperium_desk.domain.orders import OrderUpdate
 from tests.support import Harness, harness
 
 
+def _paper(h: Harness) -> PaperBroker:
+    assert h.engine.paper is not None  # the harness runs the paper venue
+    return h.engine.paper
+
+
 def _place(h: Harness, symbol: str, side: Side, qty: int, **kw: Any) -> Any:
-    return h.engine.paper.place_order(
+    return _paper(h).place_order(
         symbol=symbol, side=side, quantity=qty, order_type=kw.pop("order_type", OrderType.MARKET),
         product=Product.NRML, tag=kw.pop("tag", "t1"), **kw,
     )
@@ -40,7 +46,7 @@ def test_order_meets_the_book_at_the_configured_point_of_the_round_trip() -> Non
     async def main() -> None:
         t0 = h.clock.monotonic()
         task = __import__("asyncio").ensure_future(_place(h, c.symbol, Side.BUY, c.lot_size))
-        while not await h.engine.paper.orders_by_tag("t1"):
+        while not await _paper(h).orders_by_tag("t1"):
             await h.clock.sleep(0.001)
         seen.append(h.clock.monotonic() - t0)
         await task
@@ -58,7 +64,7 @@ def test_market_order_larger_than_the_touch_walks_the_depth() -> None:
 
     async def main() -> Any:
         oid = await _place(h, c.symbol, Side.BUY, qty)
-        return await h.engine.paper.order(oid)
+        return await _paper(h).order(oid)
 
     order = h.clock.run(main())
     assert order.status is OrderStatus.COMPLETE
@@ -75,7 +81,7 @@ def test_market_order_beyond_all_depth_fills_what_is_there_and_cancels_the_rest(
 
     async def main() -> Any:
         oid = await _place(h, c.symbol, Side.BUY, qty)
-        return await h.engine.paper.order(oid)
+        return await _paper(h).order(oid)
 
     order = h.clock.run(main())
     assert order.status is OrderStatus.CANCELLED
@@ -89,7 +95,7 @@ def test_sell_market_order_fills_at_the_bid() -> None:
     bid = h.engine.market.quote(c.symbol).bids[0][0]
 
     async def main() -> Any:
-        return await h.engine.paper.order(await _place(h, c.symbol, Side.SELL, c.lot_size))
+        return await _paper(h).order(await _place(h, c.symbol, Side.SELL, c.lot_size))
 
     assert h.clock.run(main()).fills[0].price == bid
 
@@ -100,8 +106,8 @@ def test_slippage_draw_is_adverse_for_both_sides() -> None:
     q = h.engine.market.quote(c.symbol)
 
     async def main() -> tuple[Any, Any]:
-        buy = await h.engine.paper.order(await _place(h, c.symbol, Side.BUY, c.lot_size, tag="b"))
-        sell = await h.engine.paper.order(await _place(h, c.symbol, Side.SELL, c.lot_size, tag="s"))
+        buy = await _paper(h).order(await _place(h, c.symbol, Side.BUY, c.lot_size, tag="b"))
+        sell = await _paper(h).order(await _place(h, c.symbol, Side.SELL, c.lot_size, tag="s"))
         return buy, sell
 
     buy, sell = h.clock.run(main())
@@ -119,7 +125,7 @@ def test_fill_prices_sit_on_the_tick_grid_and_mean_slippage_matches_the_model() 
         h.engine.market.start()  # fresh depth every tick
         for i in range(2000):
             oid = await _place(h, c.symbol, Side.BUY, c.lot_size, tag=f"g{i}")
-            f = (await h.engine.paper.order(oid)).fills[0]
+            f = (await _paper(h).order(oid)).fills[0]
             assert abs(f.price / 0.05 - round(f.price / 0.05)) < 1e-9
             offsets.append(f.price - f.book_price)
             await _place(h, c.symbol, Side.SELL, c.lot_size, tag=f"x{i}")
@@ -134,7 +140,7 @@ def test_fill_carries_the_latency_draw_and_model_params() -> None:
     c = h.atm()
 
     async def main() -> Any:
-        return await h.engine.paper.order(await _place(h, c.symbol, Side.BUY, c.lot_size))
+        return await _paper(h).order(await _place(h, c.symbol, Side.BUY, c.lot_size))
 
     fill = h.clock.run(main()).fills[0]
     assert fill.latency_ms == 40.0
@@ -157,7 +163,7 @@ def test_order_in_flight_keeps_the_model_it_started_with() -> None:
         task = asyncio.ensure_future(_place(h, c.symbol, Side.BUY, c.lot_size))
         await h.clock.sleep(0.001)
         h.engine.models.replace(h.engine.models.latency_models, bps50, source="test")
-        return await h.engine.paper.order(await task)
+        return await _paper(h).order(await task)
 
     fill = h.clock.run(main()).fills[0]
     assert fill.price == fill.book_price
@@ -168,19 +174,19 @@ def test_limit_order_below_the_market_rests_until_the_market_crosses_it() -> Non
     h = harness({"market": {"per_underlying": {"NIFTY": {"vol": 0.6}}}})
     c = h.atm()
     updates: list[OrderUpdate] = []
-    h.engine.paper.add_listener(updates.append)
+    _paper(h).add_listener(updates.append)
     limit = round(h.engine.market.quote(c.symbol).bid - 0.5, 2)
 
     async def main() -> Any:
         h.engine.market.start()
         oid = await _place(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=limit)
-        first = await h.engine.paper.order(oid)
+        first = await _paper(h).order(oid)
         for _ in range(2400):
             await h.clock.sleep(0.25)
-            if (await h.engine.paper.order(oid)).status is OrderStatus.COMPLETE:
+            if (await _paper(h).order(oid)).status is OrderStatus.COMPLETE:
                 break
         h.engine.market.stop()
-        return first, await h.engine.paper.order(oid)
+        return first, await _paper(h).order(oid)
 
     first, final = h.clock.run(main())
     assert first.status is OrderStatus.OPEN and first.filled_quantity == 0
@@ -195,10 +201,10 @@ def test_cancel_ends_a_resting_order_and_a_second_cancel_is_refused() -> None:
 
     async def main() -> Any:
         oid = await _place(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05)
-        await h.engine.paper.cancel_order(oid)
+        await _paper(h).cancel_order(oid)
         with pytest.raises(BrokerOrderRejected):
-            await h.engine.paper.cancel_order(oid)
-        return await h.engine.paper.order(oid)
+            await _paper(h).cancel_order(oid)
+        return await _paper(h).order(oid)
 
     assert h.clock.run(main()).status is OrderStatus.CANCELLED
 
@@ -210,8 +216,8 @@ def test_modify_to_a_marketable_price_fills_the_resting_order() -> None:
     async def main() -> Any:
         oid = await _place(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05)
         ask = h.engine.market.quote(c.symbol).ask
-        await h.engine.paper.modify_order(oid, price=round(ask + 1.0, 2))
-        return await h.engine.paper.order(oid)
+        await _paper(h).modify_order(oid, price=round(ask + 1.0, 2))
+        return await _paper(h).order(oid)
 
     order = h.clock.run(main())
     assert order.status is OrderStatus.COMPLETE
@@ -257,7 +263,7 @@ def test_buy_beyond_available_margin_is_rejected_by_rms() -> None:
     c = h.atm()
 
     async def main() -> Any:
-        return await h.engine.paper.order(await _place(h, c.symbol, Side.BUY, c.lot_size))
+        return await _paper(h).order(await _place(h, c.symbol, Side.BUY, c.lot_size))
 
     order = h.clock.run(main())
     assert order.status is OrderStatus.REJECTED
@@ -269,8 +275,8 @@ def test_selling_to_close_a_long_needs_no_margin() -> None:
     c = h.atm()
 
     async def main() -> tuple[Any, Any]:
-        buy = await h.engine.paper.order(await _place(h, c.symbol, Side.BUY, c.lot_size, tag="b"))
-        sell = await h.engine.paper.order(await _place(h, c.symbol, Side.SELL, c.lot_size, tag="s"))
+        buy = await _paper(h).order(await _place(h, c.symbol, Side.BUY, c.lot_size, tag="b"))
+        sell = await _paper(h).order(await _place(h, c.symbol, Side.SELL, c.lot_size, tag="s"))
         return buy, sell
 
     buy, sell = h.clock.run(main())
@@ -286,9 +292,9 @@ def test_positions_net_with_average_price_and_realised_pnl() -> None:
     async def main() -> Any:
         fills = []
         for tag, side, lots in (("a", Side.BUY, 2), ("b", Side.BUY, 1), ("c", Side.SELL, 2)):
-            order = await h.engine.paper.order(await _place(h, c.symbol, side, lots * lot, tag=tag))
+            order = await _paper(h).order(await _place(h, c.symbol, side, lots * lot, tag=tag))
             fills.append(order.fills)
-        return fills, await h.engine.paper.positions()
+        return fills, await _paper(h).positions()
 
     fills, positions = h.clock.run(main())
     (pos,) = positions
@@ -307,7 +313,7 @@ def test_order_ids_are_unique_and_lookup_by_tag_finds_the_order() -> None:
 
     async def main() -> tuple[list[str], Any]:
         ids = [await _place(h, c.symbol, Side.BUY, c.lot_size, tag=f"u{i}") for i in range(20)]
-        return ids, await h.engine.paper.orders_by_tag("u7")
+        return ids, await _paper(h).orders_by_tag("u7")
 
     ids, found = h.clock.run(main())
     assert len(set(ids)) == 20
@@ -319,9 +325,62 @@ def test_margins_report_premium_used_by_a_long_position() -> None:
     c = h.atm()
 
     async def main() -> Any:
-        order = await h.engine.paper.order(await _place(h, c.symbol, Side.BUY, c.lot_size))
-        return order, await h.engine.paper.margins()
+        order = await _paper(h).order(await _place(h, c.symbol, Side.BUY, c.lot_size))
+        return order, await _paper(h).margins()
 
     order, margins = h.clock.run(main())
     assert margins.used == pytest.approx(order.average_price * c.lot_size)
     assert margins.available == pytest.approx(margins.capital - margins.used)
+
+
+def test_a_kept_update_does_not_change_when_the_order_later_fills() -> None:
+    h = harness()
+    c = h.atm()
+    updates: list[OrderUpdate] = []
+    _paper(h).add_listener(updates.append)
+
+    async def main() -> None:
+        oid = await _place(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05)
+        ask = h.engine.market.quote(c.symbol).ask
+        await _paper(h).modify_order(oid, price=round(ask + 1.0, 2))
+
+    h.clock.run(main())
+    acknowledged, modified = updates
+    assert modified.order.status is OrderStatus.COMPLETE
+    assert acknowledged.order.status is OrderStatus.OPEN
+    assert acknowledged.order.filled_quantity == 0
+    assert acknowledged.order.fills == ()
+    assert acknowledged.order.price == 0.05
+
+
+def test_a_looked_up_order_does_not_change_when_the_order_later_fills() -> None:
+    h = harness()
+    c = h.atm()
+
+    async def main() -> tuple[Any, Any]:
+        oid = await _place(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05)
+        before = await _paper(h).order(oid)
+        await _paper(h).modify_order(oid, price=round(h.engine.market.quote(c.symbol).ask + 1.0, 2))
+        return before, await _paper(h).order(oid)
+
+    before, after = h.clock.run(main())
+    assert after.status is OrderStatus.COMPLETE
+    assert before.status is OrderStatus.OPEN and before.fills == ()
+
+
+def test_every_listener_gets_the_same_update_and_each_fill_is_reported_once() -> None:
+    h = harness()
+    c = h.atm()
+    first: list[OrderUpdate] = []
+    second: list[OrderUpdate] = []
+    _paper(h).add_listener(first.append)
+    _paper(h).add_listener(second.append)
+
+    async def main() -> Any:
+        oid = await _place(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05)
+        await _paper(h).modify_order(oid, price=round(h.engine.market.quote(c.symbol).ask + 1.0, 2))
+        return await _paper(h).order(oid)
+
+    order = h.clock.run(main())
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert [f for u in first for f in u.new_fills] == list(order.fills)

@@ -1,0 +1,392 @@
+"""`PaperExchange`: matching against the simulated market, with no network in front of it.
+
+An order that arrives is checked for margin, takes what is marketable now and rests (LIMIT) or has its unfilled
+rest cancelled (MARKET: market protection). MARKET orders walk the depth, consuming it for the rest of the tick;
+one slippage draw per match moves every fill adversely, rounded to the tick grid by seeded stochastic rounding
+(so the mean realised slippage equals the model mean). A resting limit fills at its own price once the market
+trades through it.
+
+The exchange keeps no clock of its own beyond stamping fills: `PaperBroker` puts the network's latency in front
+of it, and a fake broker server can drive it directly (`new_order` + `arrive`, `modify`, `cancel`, the lookups,
+and `add_fill_listener` for fills the market makes between requests).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from imperium_desk.broker.config import PaperBrokerConfig
+from imperium_desk.broker.errors import BrokerInputError, BrokerOrderRejected, OrderNotFound
+from imperium_desk.broker.paper.account import PaperAccount
+from imperium_desk.broker.paper.latency import SymbolStreams, conditioned_params
+from imperium_desk.broker.paper.params import ModelParams
+from imperium_desk.clock import Clock
+from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
+from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
+from imperium_desk.domain.orders import BrokerOrder, Fill, Margins, Position
+from imperium_desk.market.port import MarketData, Quote
+from imperium_desk.models.resolver import ModelResolver, ResolvedModels
+from imperium_desk.rng import BufferedDraws, RandomStreams
+
+
+@dataclass(slots=True, eq=False)
+class WorkingOrder:
+    """The exchange's own, live order: it changes as the order fills. Hand out `snapshot()`s, never this.
+
+    Besides the order's fields it keeps what the order was priced with at placement, so switching models later
+    does not touch orders in flight.
+    """
+
+    order_id: str
+    tag: str
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    product: Product
+    price: float | None
+    status: OrderStatus
+    placed_at: float
+    contract: OptionContract
+    models: ResolvedModels
+    params: ModelParams
+    slippage_draws: BufferedDraws  # the symbol's slippage stream (the slippage draw and the grid rounding)
+    latency_ms: float = 0.0  # the order's round trip, recorded on its fills
+    filled_quantity: int = 0
+    average_price: float = 0.0
+    status_message: str = ""
+    fills: list[Fill] = field(default_factory=list)
+    reported: int = 0  # fills already reported to the client (`PaperBroker`'s bookkeeping)
+    resting: bool = False  # on the book, waiting for the market to trade through it
+
+    def snapshot(self) -> BrokerOrder:
+        return BrokerOrder(
+            self.order_id, self.tag, self.symbol, self.side, self.quantity, self.order_type, self.product,
+            self.price, self.status, self.placed_at, self.filled_quantity, self.average_price, self.status_message,
+            tuple(self.fills),
+        )
+
+    def add_fill(self, fill: Fill) -> None:
+        total = self.filled_quantity + fill.qty
+        self.average_price = (self.average_price * self.filled_quantity + fill.price * fill.qty) / total
+        self.filled_quantity = total
+        self.fills.append(fill)
+        if total >= self.quantity:
+            self.status = OrderStatus.COMPLETE
+
+
+@dataclass(slots=True)
+class _DepthUse:
+    """How much of each depth level this tick's orders have taken (a level consumed stays consumed until the
+    next tick)."""
+
+    quote: Quote  # the quote object whose depth was consumed; a new tick brings a new object
+    asks: list[int]
+    bids: list[int]
+
+
+FillListener = Callable[[WorkingOrder], None]
+
+
+class PaperExchange:
+    """The paper venue's order book and account, driven directly (no latency: that is `PaperBroker`'s job).
+
+    Single-threaded: every method is called on the engine's loop, and ticks arrive on it. Orders are created by
+    `new_order` (validated, priced, given an id) and reach the book with `arrive`; until then lookups do not see
+    them. `modify` and `cancel` act at once. Lookups return snapshots. Listeners added with `add_fill_listener`
+    hear of every fill the market makes on a resting order (fills made by `arrive` or `modify` are the caller's
+    to report); they get the live `WorkingOrder` and must not keep it (`snapshot()` is the record to keep).
+    `account` holds the positions and margin.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        market: MarketData,
+        catalog: InstrumentCatalog,
+        models: ModelResolver,
+        streams: RandomStreams,
+        config: PaperBrokerConfig,
+        id_prefix: str = "",
+    ) -> None:
+        self._clock = clock
+        self._market = market
+        self._catalog = catalog
+        self._models = models
+        self._id_prefix = id_prefix
+        self._next_id = 0
+        self._next_trade = 0
+        self._orders: dict[str, WorkingOrder] = {}
+        self._by_tag: dict[str, list[str]] = {}
+        self._book: dict[str, list[WorkingOrder]] = {}  # resting orders per symbol, in the order they rested
+        self._depth: dict[str, _DepthUse] = {}
+        self._slippage_draws = SymbolStreams(streams, "slippage")
+        self._plain_params: dict[str, ModelParams] = {}  # per symbol, while its models are not conditioned
+        self._fill_listeners: list[FillListener] = []
+        self.account = PaperAccount(catalog=catalog, market=market, config=config)
+        market.add_listener(self._on_ticks)
+
+    def add_fill_listener(self, listener: FillListener) -> None:
+        self._fill_listeners.append(listener)
+
+    # -- orders ----------------------------------------------------------------------------------------------
+    def new_order(
+        self,
+        *,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        order_type: OrderType,
+        product: Product,
+        tag: str,
+        price: float | None,
+    ) -> WorkingOrder:
+        """A validated order with its id and the models it is priced with (raises `BrokerInputError`); not on the
+        book until `arrive`. Its `latency_ms` is 0 until the caller sets it."""
+        contract = self.contract(symbol)
+        validate(contract, quantity, order_type, price)
+        models = self._models.resolve(symbol, contract.underlying)
+        params = self._params(models, symbol, contract.underlying)
+        self._next_id += 1
+        # Positional: one is made per order, and keywords cost a third more.
+        return WorkingOrder(
+            f"{self._id_prefix}{self._next_id:010d}", tag, symbol, side, quantity, order_type, product, price,
+            OrderStatus.OPEN, self._clock.now(), contract, models, params, self._slippage_draws(symbol),
+        )
+
+    def _params(self, models: ResolvedModels, symbol: str, underlying: str) -> ModelParams:
+        """A new order's `ModelParams`. Without conditioning nothing ever changes them, so the orders of a symbol
+        share one until its models are switched (one object less per order on the replay's hot path)."""
+        if models.conditioned:
+            return conditioned_params(models, self._market.regime, underlying)
+        shared = self._plain_params.get(symbol)
+        if shared is None or shared.resolved is not models.model_params:
+            shared = self._plain_params[symbol] = ModelParams(models.model_params)
+        return shared
+
+    def arrive(self, order: WorkingOrder) -> None:
+        """The order reaches the exchange: margin check (REJECTED on a shortfall), then it matches and rests."""
+        self._orders[order.order_id] = order
+        self._by_tag.setdefault(order.tag, []).append(order.order_id)
+        shortfall = self.account.shortfall(
+            symbol=order.symbol, underlying=order.contract.underlying, side=order.side, quantity=order.quantity,
+            price=order.price,
+        )
+        if shortfall is not None:
+            order.status = OrderStatus.REJECTED
+            order.status_message = shortfall
+            return
+        self._match(order, self._market.quote(order.symbol))
+        self._finish_arrival(order)
+
+    def check_modify(
+        self, order: WorkingOrder, *, quantity: int | None, price: float | None, order_type: OrderType | None
+    ) -> None:
+        """Raise `BrokerInputError` if the modified order would be invalid in itself (whatever its state)."""
+        new_type = order_type if order_type is not None else order.order_type
+        new_price = price if price is not None else order.price
+        validate(
+            order.contract, quantity if quantity is not None else order.quantity, new_type,
+            new_price if new_type is OrderType.LIMIT else None,
+        )
+
+    def modify(
+        self, order: WorkingOrder, *, quantity: int | None, price: float | None, order_type: OrderType | None
+    ) -> None:
+        """Change an open order in place and match it again. Raises `BrokerInputError` (invalid, or below what
+        has filled) or `BrokerOrderRejected` (the order is no longer open)."""
+        self.check_modify(order, quantity=quantity, price=price, order_type=order_type)
+        if order.status is not OrderStatus.OPEN:
+            raise BrokerOrderRejected(f"order {order.order_id} cannot be modified: it is {order.status}")
+        new_qty = quantity if quantity is not None else order.quantity
+        if new_qty < order.filled_quantity:
+            raise BrokerInputError(f"quantity {new_qty} is below the filled quantity {order.filled_quantity}")
+        new_type = order_type if order_type is not None else order.order_type
+        new_price = price if price is not None else order.price
+        order.quantity, order.order_type = new_qty, new_type
+        order.price = new_price if new_type is OrderType.LIMIT else None
+        self._unrest(order)
+        self._match(order, self._market.quote(order.symbol))
+        self._finish_arrival(order)
+
+    def cancel(self, order: WorkingOrder) -> None:
+        """Cancel an open order; `BrokerOrderRejected` if it is no longer open."""
+        if order.status is not OrderStatus.OPEN:
+            raise BrokerOrderRejected(f"order {order.order_id} cannot be cancelled: it is {order.status}")
+        self._unrest(order)
+        order.status = OrderStatus.CANCELLED
+        order.status_message = "cancelled by the client"
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    def working(self, order_id: str) -> WorkingOrder:
+        """The live order (`OrderNotFound` if it has not arrived)."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"no order {order_id!r}")
+        return order
+
+    def orders(self) -> list[BrokerOrder]:
+        return [o.snapshot() for o in self._orders.values()]
+
+    def orders_by_tag(self, tag: str) -> list[BrokerOrder]:
+        return [self._orders[i].snapshot() for i in self._by_tag.get(tag, ())]
+
+    def positions(self) -> list[Position]:
+        return self.account.positions()
+
+    def margins(self) -> Margins:
+        return self.account.margins()
+
+    def contract(self, symbol: str) -> OptionContract:
+        try:
+            return self._catalog.resolve(symbol)
+        except InstrumentError as exc:
+            raise BrokerInputError(str(exc)) from None
+
+    # -- matching --------------------------------------------------------------------------------------------
+    def _finish_arrival(self, order: WorkingOrder) -> None:
+        if order.status is not OrderStatus.OPEN:
+            return
+        if order.order_type is OrderType.MARKET:
+            # Market protection: what the visible depth cannot fill is cancelled, not left to sweep.
+            order.status = OrderStatus.CANCELLED
+            order.status_message = "insufficient depth: unfilled quantity cancelled"
+        else:
+            self._rest(order)
+
+    def _match(self, order: WorkingOrder, quote: Quote) -> None:
+        """Fill what is marketable now, walking the depth."""
+        use = self._depth.get(order.symbol)
+        if use is None or use.quote is not quote:
+            use = _DepthUse(quote, [0] * len(quote.asks), [0] * len(quote.bids))
+            self._depth[order.symbol] = use
+        buy = order.side is Side.BUY
+        levels, used = (quote.asks, use.asks) if buy else (quote.bids, use.bids)
+        limit = order.price if order.order_type is OrderType.LIMIT else None
+        remaining = order.quantity - order.filled_quantity
+        lot = order.contract.lot_size
+        taken: list[tuple[float, int]] = []
+        for i, (level_price, level_qty) in enumerate(levels):
+            if remaining <= 0:
+                break
+            if limit is not None and (level_price > limit if buy else level_price < limit):
+                break
+            available = level_qty - used[i]
+            if available <= 0:
+                continue
+            qty = min(remaining, available - available % lot)
+            if qty <= 0:
+                continue
+            used[i] += qty
+            remaining -= qty
+            taken.append((level_price, qty))
+        if not taken:
+            return
+        offset = self._slippage_offset(order, taken[0][0], order.quantity - order.filled_quantity, levels)
+        for level_price, qty in taken:
+            price = _on_grid(level_price + offset * order.side.sign, order)
+            if limit is not None:
+                price = min(price, limit) if buy else max(price, limit)
+            self._fill(order, qty, price, level_price)
+
+    def _slippage_offset(
+        self, order: WorkingOrder, reference: float, quantity: int, levels: Sequence[tuple[float, int]]
+    ) -> float:
+        """One slippage draw for a match, in price units (adverse when added with the side's sign)."""
+        model = order.models.slippage
+        draw = model.sampler.draw(order.slippage_draws)
+        if model.scale is not None:
+            # Participation: the order's share of the depth it meets; a liquidity drop raises it.
+            depth = sum(q for _, q in levels)
+            participation = quantity / depth if depth > 0 else 1.0
+            factor = model.factor(*self._market.regime(order.contract.underlying), participation)
+            draw *= factor
+            order.params.set_slippage(round(factor, 6))
+        if model.unit == "bps":
+            return reference * draw / 10_000.0
+        if model.unit == "ticks":
+            return draw * order.contract.tick_size
+        return draw
+
+    def _fill(self, order: WorkingOrder, qty: int, price: float, book_price: float) -> None:
+        self._next_trade += 1
+        fill = Fill(  # positional: one is made per fill, and keywords cost a third more
+            order.order_id, f"{self._id_prefix}T{self._next_trade:010d}", order.symbol, order.side, qty, price,
+            self._clock.now(), book_price, order.latency_ms, order.params.record(),
+        )
+        if order.resting and order.side is Side.BUY and order.price is not None:
+            self.account.release(qty * order.price)
+        order.add_fill(fill)
+        self.account.apply_fill(order.symbol, order.side, qty, price)
+
+    def _rest(self, order: WorkingOrder) -> None:
+        order.resting = True
+        self._book.setdefault(order.symbol, []).append(order)
+        if order.side is Side.BUY and order.price is not None:
+            self.account.reserve((order.quantity - order.filled_quantity) * order.price)
+
+    def _unrest(self, order: WorkingOrder) -> None:
+        if order.resting:
+            order.resting = False
+            self._book[order.symbol].remove(order)
+            if order.side is Side.BUY and order.price is not None:
+                self.account.release((order.quantity - order.filled_quantity) * order.price)
+
+    def _on_ticks(self, quotes: Iterable[Quote]) -> None:
+        for quote in quotes:
+            resting = self._book.get(quote.symbol)
+            if not resting:
+                continue
+            for order in list(resting):
+                filled = self._match_resting(order, quote)
+                if order.status is not OrderStatus.OPEN:
+                    self._unrest(order)
+                if filled:
+                    for listener in self._fill_listeners:
+                        listener(order)
+
+    def _match_resting(self, order: WorkingOrder, quote: Quote) -> bool:
+        """A resting limit fills at its own price once the opposite touch trades through it; True if it did."""
+        limit = order.price
+        assert limit is not None  # only limits rest
+        buy = order.side is Side.BUY
+        crossed = quote.ask <= limit if buy else quote.bid >= limit
+        if not crossed:
+            return False
+        levels = quote.asks if buy else quote.bids
+        available = sum(q for p, q in levels if (p <= limit if buy else p >= limit))
+        qty = min(order.quantity - order.filled_quantity, available - available % order.contract.lot_size)
+        if qty <= 0:
+            return False
+        self._fill(order, qty, limit, limit)
+        return True
+
+
+def validate(contract: OptionContract, quantity: int, order_type: OrderType, price: float | None) -> None:
+    """Refuse (`BrokerInputError`) what the exchange would: lot multiples, the freeze quantity, the tick grid, a
+    LIMIT without a price or a MARKET with one."""
+    if quantity <= 0 or quantity % contract.lot_size:
+        raise BrokerInputError(f"quantity {quantity} is not a positive multiple of the lot size {contract.lot_size}")
+    if quantity > contract.freeze_qty:
+        raise BrokerInputError(f"quantity {quantity} exceeds the freeze quantity {contract.freeze_qty}")
+    if order_type is OrderType.LIMIT:
+        if price is None or price <= 0:
+            raise BrokerInputError(f"a LIMIT order needs a positive price, got {price}")
+        if abs(price / contract.tick_size - round(price / contract.tick_size)) > 1e-6:
+            raise BrokerInputError(f"price {price} is not on the tick grid {contract.tick_size}")
+    elif price is not None:
+        raise BrokerInputError("a MARKET order takes no price")
+
+
+def _on_grid(price: float, order: WorkingOrder) -> float:
+    """Seeded unbiased stochastic rounding to the tick grid, never below one tick."""
+    tick = order.contract.tick_size
+    ticks = price / tick
+    low = math.floor(ticks)
+    frac = ticks - low
+    if frac > 1e-9 and order.slippage_draws.uniform() < frac:
+        low += 1
+    return round(max(low, 1) * tick, 2)
