@@ -41,6 +41,7 @@ async def measure(orders: int, warmup: int, telemetry: Path) -> list[float]:
     clock = WallClock()
     engine = build_engine(cfg, clock=clock, seed=1, mode=Mode.PAPER, sink=writer.write)
     paper = engine.paper
+    assert paper is not None  # the paper venue: the probe sits in front of the simulated exchange
     entered: list[float] = []
     place = paper.place_order
 
