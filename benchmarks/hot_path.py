@@ -49,7 +49,7 @@ async def measure(orders: int, warmup: int, telemetry: Path) -> list[float]:
         entered.append(time.perf_counter())
         return await place(**kwargs)
 
-    paper.place_order = probe  # type: ignore[method-assign]
+    paper.place_order = probe  # type: ignore[method-assign,assignment]
     expiry = engine.catalog.expiries("NIFTY", clock.now_datetime(), 1)[0]
     strike = engine.catalog.atm_strike("NIFTY", engine.market.spot("NIFTY"))
     contract = engine.catalog.contract("NIFTY", expiry, strike, OptionRight.CE)
