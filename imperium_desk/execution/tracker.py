@@ -119,6 +119,9 @@ class FillQualityTracker:
     def fill(self, child: ChildContext, fill: Fill, final: bool, measured_latency_ms: float | None) -> None:
         rec = self._record("fill" if final else "partial_fill", child, fill.qty)
         slippage = round((fill.price - child.intended_price) * child.parent.request.side.sign, 6)
+        # The price the slippage is measured against travels with the fill, so a fill read alone (a webhook, the
+        # Redis stream) can be scored without its `placed` record.
+        rec["intended_price"] = child.intended_price
         rec["executed_price"] = fill.price
         rec["slippage"] = slippage
         rec["slippage_bps"] = round(slippage / child.intended_price * 10_000.0, 4)
@@ -213,6 +216,7 @@ class FillQualityTracker:
             "filled_qty": result.filled_qty,
             "average_price": result.average_price if result.filled_qty else None,
             "reason": result.reason,
+            "failure": result.failure.value if result.failure is not None else None,
             "urgency": parent.urgency.value,
             "exchange": parent.contract.exchange,
             "lot_size": parent.contract.lot_size,

@@ -77,7 +77,7 @@ class TelemetryRecordIn(BaseModel):
     event: Annotated[str, Field(json_schema_extra={"enum": list(MEASUREMENT_EVENTS)})]
     seq: Count | None = Field(default=None, description="the sender's own seq (kept as extra_metrics.external.seq)")
     timestamp: AwareDatetime | None = Field(default=None, description="ISO-8601 with a zone; default: when received")
-    mode: Literal["paper", "live", "replay"] | None = None
+    mode: Literal["paper", "paper-live-data", "live", "replay"] | None = None
     scenario_id: Name | None = None
     order_id: Name | None = None
     parent_id: Name | None = None
@@ -92,6 +92,8 @@ class TelemetryRecordIn(BaseModel):
     route: Name | None = None
     queue_priority: int | None = Field(default=None, ge=-1000, le=1000, strict=True)
     latency_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = None
+    intended_price: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = Field(
+        default=None, description="the price a fill's slippage is measured against (the router's intended price)")
     executed_price: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = None
     slippage: Finite | None = None
     slippage_bps: Finite | None = None

@@ -2,6 +2,10 @@
 
 Every order event carries every common key, in this order, null where it does not apply; event-specific
 keys follow. Keeping one key order makes a run's file byte-comparable with another run's.
+
+Versioning: `schema_version` changes only when a key changes meaning or goes away. An added key keeps the
+version (readers ignore keys they do not know, and a desk's log continues across restarts, so a bump would mix
+versions in one file): fills gained `intended_price` and parent records `parent.failure` this way.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ COMMON_KEYS: Final = (
 
 PLACED_KEYS: Final = ("arrival_price", "intended_price", "limit_price", "expected_slippage", "impact_estimate")
 ACK_KEYS: Final = ("latency_ms",)
-FILL_KEYS: Final = ("executed_price", "slippage", "slippage_bps", "latency_ms", "model_params")
+FILL_KEYS: Final = ("intended_price", "executed_price", "slippage", "slippage_bps", "latency_ms", "model_params")
 ERROR_KEYS: Final = ("error_bucket", "error", "attempt")
 # A runtime change of a latency/slippage model: {kind, lane, scope, old, new, source}; a replay reproduces it.
 MODEL_SWITCH_KEYS: Final = ("model_switch",)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from imperium_desk.domain.enums import Algo, ParentStatus, Side
-from imperium_desk.execution.request import ExecutionRequest, ParentResult
+from imperium_desk.execution.request import ExecutionRequest, FailureKind, ParentResult
 from imperium_desk.telemetry.schema import COMMON_KEYS
 from tests.support import Harness, harness
 
@@ -89,6 +89,31 @@ def test_a_risk_rejected_parent_still_writes_its_parent_record() -> None:
     (rec,) = h.events("parent")
     assert rec["parent"]["status"] == "rejected" == result.status.value
     assert rec["parent"]["first_sent_mid"] is None and rec["parent"]["filled_qty"] == 0
+
+
+def test_a_stopped_parent_record_names_its_failure_kind() -> None:
+    h = harness({"risk": {"max_order_lots": 1}})
+    (result,) = _run(h, _request(h, 2))
+    (rec,) = h.events("parent")
+    assert result.failure is FailureKind.RISK_REFUSED
+    assert rec["parent"]["failure"] == FailureKind.RISK_REFUSED.value
+
+
+def test_a_filled_parent_record_has_no_failure_kind() -> None:
+    h = harness()
+    _run(h, _request(h, 1))
+    assert h.events("parent")[0]["parent"]["failure"] is None
+
+
+def test_a_fill_carries_the_intended_price_its_slippage_is_measured_against() -> None:
+    h = harness()
+    _run(h, _request(h, 3, algo=Algo.TWAP, max_child_orders=3, horizon_s=6))
+    placed = {r["client_tag"]: r["intended_price"] for r in h.events("placed")}
+    fills = h.events("fill") + h.events("partial_fill")
+    assert fills
+    for fill in fills:
+        assert fill["intended_price"] == placed[fill["client_tag"]]
+        assert fill["slippage"] == pytest.approx(fill["executed_price"] - fill["intended_price"])  # a buy
 
 
 def test_a_cancelled_parent_writes_its_parent_record_before_the_cancellation_propagates() -> None:
