@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PaperBrokerConfig(BaseModel):
+    """The simulated exchange's account and fill mechanics (`broker.paper`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     capital: float = Field(default=10_000_000.0, gt=0, description="account capital in rupees")
@@ -22,6 +24,8 @@ class PaperBrokerConfig(BaseModel):
 
 
 class BrokerConfig(BaseModel):
+    """Which venue the desk trades on (`broker.kind`) and its sections: `paper` always, `kite` for the live modes."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["paper"] = "paper"

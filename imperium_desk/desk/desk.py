@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from imperium_desk.clock import Cancellable, VirtualClock, WallClock
 from imperium_desk.config import Config
@@ -26,8 +25,6 @@ from imperium_desk.desk.events import (
     DrillPreview,
     LegPreview,
     ModelRow,
-    ParentFinished,
-    ParentStarted,
     PortfolioEvent,
     PositionView,
     RecordEvent,
@@ -37,16 +34,12 @@ from imperium_desk.desk.events import (
 )
 from imperium_desk.desk.feedback import DeskFeedback, FeedbackApi
 from imperium_desk.desk.models import DeskModels
-from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, ParentStatus, Side, Urgency
-from imperium_desk.domain.instruments import InstrumentError, OptionContract
-from imperium_desk.domain.validation import field_errors
+from imperium_desk.desk.orders import DeskOrders
+from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, Side
+from imperium_desk.domain.instruments import OptionContract
 from imperium_desk.execution.request import (
     ExecutionRequest,
-    FailureKind,
-    InvalidOrder,
-    ParentResult,
     PreTradeEstimate,
-    RequestMetadata,
 )
 from imperium_desk.execution.tracker import Record
 from imperium_desk.market.port import Quote
@@ -104,12 +97,6 @@ class Desk:
         )
         self.engine.tracker.seq = self._writer.last_seq  # seq continues across restarts, gap-free
         self.catalog = self.engine.catalog
-        # Orders: parents running now, and exits in flight (parent id -> symbol). A symbol with an exit travelling
-        # is skipped by the next EXIT: the broker's position may already include the fill whose answer has not
-        # arrived, so counting is unsafe.
-        self._tasks: dict[str, Submitted] = {}
-        self._exits: dict[str, str] = {}
-        self._group_seq = 0
         # Portfolio: refreshed from the broker every second and after fills; empty until the first refresh (which
         # start() asks for at once), since only the broker knows the account.
         self._portfolio_timer: Cancellable | None = None
@@ -121,12 +108,14 @@ class Desk:
         self.engine.tracker.add_listener(self.aggregates.add)
         self.engine.tracker.add_listener(self._on_record)
         self.engine.feed.add_listener(self._on_ticks)
-        # What a trader does besides orders, each behind its own object.
+        # What a trader does, each behind its own object.
+        self.orders = DeskOrders(self.engine, loop=self._loop, emit=self.events.emit, refusal=self._refusal,
+                                 changed=self._orders_changed)
         self.models = DeskModels(self.engine, config=config, config_path=config_path, clock=clock,
                                  offload=self.offload, emit=self.events.emit)
         self.drills = DeskDrills(
             self.engine, config=config, clock=clock, offload=self.offload, emit=self.events.emit,
-            drills_dir=home / "scenarios", submit=self._submit_for_drill, cancel_parents=self._cancel_parents,
+            drills_dir=home / "scenarios", submit=self.orders.submit_for_drill, cancel_parents=self.orders.cancel,
             stopping=lambda: self._stopped, models=self.models_config, record_outcome=self._record_outcome,
         )
         self.feedback = FeedbackApi(self)
@@ -167,16 +156,16 @@ class Desk:
             await asyncio.sleep(0)  # its done callback (the outcome record) runs while the log is still open
         self.offload.kill_children()  # none is left once the drill has its outcome; a stop leaves none behind
         self.engine.market.stop()
-        tasks = [s.task for s in self._tasks.values()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.orders.cancel()
         if self.engine.tracker.markouts is not None:
             self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
         # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
         await self.offload.thread(self._writer.close, "telemetry-close")
         self._closed = True
+
+    def _refusal(self) -> str | None:
+        """Why no new parent may start now, or None."""
+        return "desk: stopping; no new orders" if self._stopped else None
 
     @property
     def stopping(self) -> bool:
@@ -263,37 +252,21 @@ class Desk:
     def quote(self, symbol: str) -> Quote:
         return self.engine.feed.subscribe(self.catalog.resolve(symbol))
 
-    # -- orders ----------------------------------------------------------------------------------------------
+    # -- orders (desk/orders.py) -----------------------------------------------------------------------------
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
         """Pre-trade estimate for a ticket; raises InvalidOrder naming the field."""
-        return self.engine.stack.preview(request)
+        return self.orders.preview(request)
 
     def submit(self, request: ExecutionRequest) -> Submitted:
         """Validate (InvalidOrder names the field) and start the parent on the stack."""
-        if self._stopped:
-            raise InvalidOrder("desk: stopping; no new orders")
-        stack = self.engine.stack
-        stack.validate(request)
-        parent_id = stack.reserve_parent_id()
-        task = self._loop.create_task(stack.execute(request, parent_id), name=f"parent-{parent_id}")
-        submitted = Submitted(parent_id, request, task)
-        self._tasks[parent_id] = submitted
-        if request.metadata.is_exit:
-            self._exits[parent_id] = request.symbol
-        task.add_done_callback(lambda t: self._finished(submitted, t))
-        self.events.emit(ParentStarted(parent_id, request))
-        self._emit_state()
-        return submitted
+        return self.orders.submit(request)
 
     def submit_many(self, requests: Sequence[ExecutionRequest]) -> list[Submitted]:
         """Several parents as one action: all validated before any is sent, so one bad leg sends nothing."""
-        for request in requests:
-            self.engine.stack.validate(request)
-        return [self.submit(r) for r in requests]
+        return self.orders.submit_many(requests)
 
     def new_group(self, prefix: str) -> str:
-        self._group_seq += 1
-        return f"{prefix}-{self._group_seq:04d}"
+        return self.orders.new_group(prefix)
 
     def multi_strike_legs(
         self,
@@ -313,36 +286,11 @@ class Desk:
         """The strikes a multi-strike action trades, lowest first, each with its request and estimate.
         LIMIT legs are priced at the near-side touch of their own book, `limit_offset_ticks` through it.
         Raises InvalidOrder naming the field."""
-        if lots < 1:
-            raise InvalidOrder(f"lots: {lots} must be at least 1")
-        if strikes_below < 0 or strikes_above < 0:
-            raise InvalidOrder(f"strikes: below {strikes_below} / above {strikes_above} must not be negative")
-        try:
-            lot = self.lot_size(underlying)
-            spot = self.spot(underlying)
-            legs: list[LegPreview] = []
-            for k in range(-strikes_below, strikes_above + 1):
-                strike = self.catalog.strike_offset(underlying, spot, k)
-                if strike <= 0:
-                    continue
-                contract = self.contract(underlying, expiry, strike, right)
-                quote = self.engine.feed.quote(contract.symbol)
-                limit: float | None = None
-                if order_type is OrderType.LIMIT:
-                    touch = quote.ask if side is Side.BUY else quote.bid
-                    limit = max(contract.tick_size,
-                                round(touch + side.sign * limit_offset_ticks * contract.tick_size, 2))
-                request = ExecutionRequest(
-                    symbol=contract.symbol, side=side, quantity=lots * lot, order_type=order_type, algo=algo,
-                    limit_price=limit, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
-                    metadata=RequestMetadata(source="multi_strike", group=group),
-                )
-                legs.append(LegPreview(contract, request, self.preview(request)))
-        except InstrumentError as exc:
-            raise InvalidOrder(f"instrument: {exc}") from None
-        except ValidationError as exc:
-            raise InvalidOrder(field_errors(exc)[0]) from None
-        return legs
+        return self.orders.multi_strike_legs(
+            underlying=underlying, expiry=expiry, right=right, strikes_below=strikes_below,
+            strikes_above=strikes_above, lots=lots, side=side, order_type=order_type, algo=algo, group=group,
+            limit_offset_ticks=limit_offset_ticks,
+        )
 
     async def exit_positions(
         self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
@@ -350,24 +298,7 @@ class Desk:
         """Close every open position (of one option type / underlying, or all) with MARKET exits that the risk
         gate never blocks. A symbol whose exit is still travelling is skipped, so pressing EXIT twice never flips a
         position."""
-        group = self.new_group("EXIT")
-        requests: list[ExecutionRequest] = []
-        for position in await self.engine.broker.positions():
-            contract = self.catalog.resolve(position.symbol)
-            if (right is not None and contract.right is not right) or (
-                underlying is not None and contract.underlying != underlying
-            ):
-                continue
-            open_qty = position.quantity
-            if open_qty == 0 or position.symbol in self._exits.values():
-                continue
-            quote = self.quote(contract.symbol)
-            requests.append(ExecutionRequest(
-                symbol=contract.symbol, side=Side.SELL if open_qty > 0 else Side.BUY, quantity=abs(open_qty),
-                algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
-                metadata=RequestMetadata(source=source, group=group, is_exit=True),
-            ))
-        return self.submit_many(requests)
+        return await self.orders.exit_positions(right=right, underlying=underlying, source=source)
 
     def start_exit(
         self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
@@ -377,31 +308,18 @@ class Desk:
 
     @property
     def kill_switch(self) -> bool:
-        return self.engine.stack.risk.config.kill_switch
+        return self.orders.kill_switch
 
     def set_kill_switch(self, on: bool) -> None:
-        risk = self.engine.stack.risk
-        risk.update(risk.config.model_copy(update={"kill_switch": on}))
-        self._emit_state()
+        self.orders.set_kill_switch(on)
 
     @property
     def parents_in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self.orders.tasks)
 
     @property
     def children_in_flight(self) -> int:
         return self.engine.stack.children_in_flight
-
-    def _submit_for_drill(self, request: ExecutionRequest) -> tuple[str, asyncio.Task[ParentResult]]:
-        submitted = self.submit(request)
-        return submitted.parent_id, submitted.task
-
-    async def _cancel_parents(self, parent_ids: set[str]) -> None:
-        tasks = [s.task for pid, s in list(self._tasks.items()) if pid in parent_ids]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- portfolio -------------------------------------------------------------------------------------------
     async def refresh_portfolio(self) -> PortfolioEvent:
@@ -505,20 +423,6 @@ class Desk:
     def _on_ticks(self, quotes: Sequence[Quote]) -> None:
         self.events.emit(TicksEvent(quotes))
 
-    def _finished(self, submitted: Submitted, task: asyncio.Task[ParentResult]) -> None:
-        self._tasks.pop(submitted.parent_id, None)
-        request = submitted.request
-        self._exits.pop(submitted.parent_id, None)
-        if task.cancelled():
-            result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
-                                  ParentStatus.CANCELLED, reason="desk stopped", failure=FailureKind.INTERRUPTED)
-        elif task.exception() is not None:
-            exc = task.exception()
-            result = ParentResult(submitted.parent_id, request.symbol, request.side, request.quantity,
-                                  ParentStatus.FAILED, reason=f"{type(exc).__name__}: {exc}",
-                                  failure=FailureKind.UNKNOWN_OUTCOME)
-        else:
-            result = task.result()
-        self.events.emit(ParentFinished(result))
+    def _orders_changed(self) -> None:
         self._emit_state()
         self._schedule_portfolio()

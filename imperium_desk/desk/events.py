@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from imperium_desk.domain.enums import OptionRight
@@ -42,6 +43,9 @@ class LegPreview:
 
 @dataclass(frozen=True, slots=True)
 class PositionView:
+    """One open (or closed today) position as the Positions table shows it: net signed quantity in units, P&L in
+    rupees at the feed's last price."""
+
     symbol: str
     underlying: str
     right: OptionRight
@@ -54,6 +58,8 @@ class PositionView:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
+    """The account as the broker reports it (capital and margin, rupees), with the day's P&L of the positions."""
+
     capital: float
     margin_used: float
     margin_available: float
@@ -73,33 +79,45 @@ class Submitted:
 # What the desk tells its listeners (the UI bridge turns each into a Qt signal).
 @dataclass(frozen=True, slots=True)
 class RecordEvent:
+    """A telemetry record the desk just wrote (the blotter, charts and stats read them)."""
+
     record: Record
 
 
 @dataclass(frozen=True, slots=True)
 class TicksEvent:
+    """Quotes that just ticked (the ladder and the tickets reprice from them)."""
+
     quotes: Sequence[Quote]
 
 
 @dataclass(frozen=True, slots=True)
 class ParentStarted:
+    """A parent the desk accepted and started on the stack."""
+
     parent_id: str
     request: ExecutionRequest
 
 
 @dataclass(frozen=True, slots=True)
 class ParentFinished:
+    """A parent ended: its result (status, fills, failure kind and reason)."""
+
     result: ParentResult
 
 
 @dataclass(frozen=True, slots=True)
 class PortfolioEvent:
+    """Positions and the account, refreshed from the broker (every second and after fills)."""
+
     positions: list[PositionView]
     account: AccountView
 
 
 @dataclass(frozen=True, slots=True)
 class StateEvent:
+    """The desk's state for the header and status bar: kill switch, work in flight, feed running, market time."""
+
     kill_switch: bool
     parents_in_flight: int
     children_in_flight: int
@@ -149,9 +167,37 @@ class DrillPreview:
     orders: int  # parents the drill will place
 
 
+class SessionState(StrEnum):
+    """Where the broker login stands (live and paper-on-live-data modes)."""
+
+    VALID = "valid"
+    EXPIRING = "expiring"  # valid, but the access token dies soon (06:00 IST): the trader is told ahead of time
+    EXPIRED = "expired"  # the broker refused the token: nothing is sent until the trader logs in again
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """The broker session changed: the window warns (EXPIRING) or opens the login dialog (EXPIRED)."""
+
+    state: SessionState
+    expires_at: float | None  # epoch seconds, when known
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """The live quote feed's health changed (the status bar shows it): connected or reconnecting, and whether
+    quotes are stale (no tick for `stale_after_s`)."""
+
+    connected: bool
+    stale: bool
+    seconds_since_tick: float | None
+    reconnects: int  # since the desk started
+
+
 DeskEvent = (
     RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent | ModelsChanged
-    | MessageEvent | DrillEvent
+    | MessageEvent | DrillEvent | SessionEvent | FeedEvent
 )
 DeskListener = Callable[[DeskEvent], None]
 

@@ -123,5 +123,6 @@ class Mode(StrEnum):
     scenario on the virtual clock. Every telemetry record carries it."""
 
     PAPER = "paper"
+    PAPER_LIVE_DATA = "paper-live-data"  # the paper exchange filling against the broker's real quotes: no money at risk
     LIVE = "live"
     REPLAY = "replay"
