@@ -28,6 +28,14 @@ from imperium_desk.telemetry.config import TelemetryConfig
 
 
 class Config(BaseModel):
+    """The desk config (DESIGN.md §4), validated as a whole and immutable: a reload or a scenario's `config:` builds a
+    new one, so a rejected file never leaves a half-applied config behind.
+
+    Its SHA-256 (`config_sha256` in a replay's run.json) is taken over the validated config as canonical JSON
+    (defaults filled in, model data paths absolute): it follows what the desk runs with, not how the file spelled
+    it, which is how a re-run notices a desk that now reads the same config differently.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     broker: BrokerConfig = Field(default_factory=BrokerConfig)

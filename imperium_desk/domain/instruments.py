@@ -32,6 +32,13 @@ class InstrumentError(ValueError):
 
 
 class UnderlyingSpec(BaseModel):
+    """One underlying's contract rules: quantities in units (not lots), `strike_step` in index points. `freeze_qty` is
+    the exchange's cap on one order, so a child order carries at most `max_order_qty`. Without `weekly`, expiries are
+    monthly, on the last `expiry_weekday` of the month. `reference_spot` is where the simulated market starts when
+    the market config sets no spot. With Kite, the day's instrument dump replaces lot size, strike step, expiry
+    weekday and `weekly`; freeze quantity and reference spot stay as configured (the dump has neither).
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     exchange: Literal["NFO", "BFO"]
@@ -49,6 +56,12 @@ class UnderlyingSpec(BaseModel):
 
 
 class InstrumentsFile(BaseModel):
+    """The instruments file (`market.instruments`; `configs/instruments.yaml` by default): specs from which every
+    contract is generated, rather than a list of contracts, so the desk works on any date. `tick_size` (rupees of
+    premium) holds for every option; `expiry_time` is `HH:MM` IST; `as_of` records when the figures were checked and
+    is not read. Underlying names are upper case because trading symbols begin with them.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     as_of: str
@@ -67,6 +80,13 @@ class InstrumentsFile(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class OptionContract:
+    """One option contract, made by `InstrumentCatalog` from the specs (or by `KiteInstruments` from the day's dump),
+    which keeps one per trading symbol: `symbol` is what orders, quotes and telemetry carry, and `resolve(symbol)`
+    gets the contract back. Quantities are units (`lot_size`, `freeze_qty`); `strike` is in index points,
+    `tick_size` in rupees of premium; `expiry_at` is the UTC instant the contract stops trading (the expiry time in
+    IST on `expiry`).
+    """
+
     underlying: str
     exchange: str
     expiry: date

@@ -64,6 +64,12 @@ _LOT_EPSILON: Final = 1e-9
 
 @dataclass(slots=True)
 class PlannedChild:
+    """One slice of a parent's schedule: send `qty` units (whole lots, > 0) `offset_s` seconds after the parent starts.
+    A plan, not an order: when its time comes the stack adds what earlier children left unfilled and caps the sum at
+    the freeze quantity. A static plan numbers its children 0..k-1 in time order and their quantities sum exactly to
+    the parent's; a `PovSchedule` makes one per check that has volume due.
+    """
+
     # Not frozen: a frozen dataclass's __init__ costs ~3x more, and one is built per child on the hot path.
     index: int  # 0-based
     offset_s: float  # seconds after the parent starts

@@ -28,6 +28,9 @@ from imperium_desk.models.stochastic import STOCHASTIC_ALIAS
 
 
 class ConstantLatency(FamilyModel):
+    """Every draw is `value_ms`: a latency level without variation, to see what the level alone does (or to make a
+    test exact). `scale_with` still scales it."""
+
     type: Literal["constant"]
     value_ms: float = Field(ge=0, le=MAX_LATENCY_MS)
     scale_with: LatencyScaleWith | None = None
@@ -64,6 +67,9 @@ class LognormalLatency(FamilyModel):
 
 
 class ExponentialLatency(FamilyModel):
+    """Exponential with mean `mean_ms`, never negative. Alone its most likely draw is 0 ms, which no round trip has: its
+    use is the memoryless queueing tail inside `shifted` (`floor_ms` plus an exponential)."""
+
     type: Literal["exponential"]
     mean_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
     scale_with: LatencyScaleWith | None = None

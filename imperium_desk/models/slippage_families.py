@@ -31,6 +31,9 @@ from imperium_desk.models.stochastic import STOCHASTIC_ALIAS, alias_params, is_s
 
 
 class ConstantSlippage(FamilyModel):
+    """Every fill slips by `value` in `unit` (negative: a fixed improvement). Fill prices still land on the tick grid by
+    stochastic rounding, so single fills differ from `value` by up to a tick but average it."""
+
     type: Literal["constant"]
     value: float = Field(ge=-MAX_SLIPPAGE, le=MAX_SLIPPAGE)
     unit: SlippageUnit = "bps"
@@ -38,6 +41,9 @@ class ConstantSlippage(FamilyModel):
 
 
 class NormalSlippage(FamilyModel):
+    """Normal(`mean`, `std`) in `unit`, not truncated: a draw below zero is a price improvement (the latency normal
+    redraws negatives instead)."""
+
     type: Literal["normal"]
     mean: float = Field(ge=-MAX_SLIPPAGE, le=MAX_SLIPPAGE)
     std: float = Field(ge=0, le=MAX_SLIPPAGE)
@@ -67,6 +73,8 @@ class LognormalSlippage(FamilyModel):
 
 
 class ExponentialSlippage(FamilyModel):
+    """Exponential with mean `mean` in `unit`: adverse only, most fills near zero and a long tail of bad ones."""
+
     type: Literal["exponential"]
     mean: float = Field(gt=0, le=MAX_SLIPPAGE)
     unit: SlippageUnit = "bps"
@@ -74,6 +82,9 @@ class ExponentialSlippage(FamilyModel):
 
 
 class StudentTSlippage(FamilyModel):
+    """`loc` + `scale` · T(`df`) in `unit`, not truncated: heavy tails both ways, for fills that are mostly near `loc`
+    and now and then far off. With `df` <= 2 the variance is infinite, and with `df` <= 1 there is no mean."""
+
     type: Literal["student_t"]
     loc: float = Field(ge=-MAX_SLIPPAGE, le=MAX_SLIPPAGE)
     scale: float = Field(gt=0, le=MAX_SLIPPAGE)

@@ -26,6 +26,12 @@ def shipped_scenarios_dir() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class DrillInfo:
+    """One scenario file as the drills menu lists it, made by `scan` (or by the desk for the drill being previewed). A
+    file that does not load still gets one, with its stem as `id` and the first error as `problem`, so the menu shows
+    it and why instead of hiding it; `problem` also says when a valid scenario cannot run against this desk. `orders`
+    counts the file's order entries (a repeated rule is one), not the parents it will place.
+    """
+
     path: Path
     source: DrillSource
     id: str  # the scenario's id, or the file's stem when it does not load

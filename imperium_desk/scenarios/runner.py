@@ -29,6 +29,9 @@ Execute = Callable[[ExecutionRequest], Awaitable[ParentResult]]
 
 @dataclass(frozen=True, slots=True)
 class ScheduledOrder:
+    """One placement of an order entry (a repeated rule yields one per time): `schedule` makes them, by time then file
+    order, and the runner places each `at_s` seconds after its run starts."""
+
     at_s: float
     index: int  # position in the file's `orders`, for error messages
     order: OrderSpec
@@ -80,6 +83,16 @@ def check_instruments(spec: ScenarioSpec, catalog: InstrumentCatalog, simulated:
 
 
 class ScenarioRunner:
+    """Plays one scenario's orders on the clock. `run` places each at its time without waiting for earlier parents,
+    starts the timeline's events through `on_event`, and returns once `duration_s` has passed and every parent has
+    ended, with their results in placement order.
+
+    Instruments resolve when an order is placed, so `ATM` and `nearest` follow the market at that moment; an order
+    that cannot be formed then becomes a REJECTED result (`FailureKind.INVALID`) rather than failing the run. Replays
+    use it on the virtual clock, live drills on the wall clock (with the desk's submit as `execute`). It runs on the
+    clock's loop; cancelling `run` cancels the parents already placed and starts no more events.
+    """
+
     def __init__(
         self,
         spec: ScenarioSpec,

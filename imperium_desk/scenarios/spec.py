@@ -36,6 +36,12 @@ class _Spec(BaseModel):
 
 
 class InstrumentRef(_Spec):
+    """An option named by where it sits relative to the market rather than by trading symbol, so one file runs on any
+    date and at any spot. It resolves when its order is placed: `expiry` `nearest` or `next` is the first or second
+    live expiry then (or a date); `strike` `ATM`, `ATM+k` or `ATM-k` counts strike steps from the strike nearest the
+    spot then (or is an absolute strike).
+    """
+
     underlying: str
     expiry: Literal["nearest", "next"] | date = "nearest"
     strike: str | float = "ATM"
@@ -63,6 +69,8 @@ class InstrumentRef(_Spec):
 
 
 class OrderParams(_Spec):
+    """How one order is sliced; each setting left out takes the desk config's `execution` default."""
+
     horizon_s: float | None = Field(default=None, gt=0)
     max_child_orders: int | None = Field(default=None, ge=1, le=1000)
     participation_rate: float | None = Field(default=None, gt=0, le=1)
@@ -70,6 +78,12 @@ class OrderParams(_Spec):
 
 
 class OrderSpec(_Spec):
+    """One order of the scenario at `at_s`, or a rule repeating it every `every_s` from `from_s` to `until_s` (both
+    included; default: the end of the run), in seconds from the run's start. The contract is `instrument` (resolved
+    when placed) or a fixed `symbol`; the size is `lots` of that contract. `algo` defaults to IMMEDIATE, not to the
+    config's `execution.algo`; `urgency` and `params` left out take the config's defaults.
+    """
+
     at_s: float | None = Field(default=None, ge=0)
     every_s: float | None = Field(default=None, gt=0)
     from_s: float = Field(default=0.0, ge=0)
@@ -188,12 +202,23 @@ class NewsShockEvent(_Targeted):
 
 
 class LiquidityDropEvent(_Targeted):
+    """The target's underlying thins out for the duration: book depth times `depth_mult`, traded volume times
+    `volume_mult`, below 1 for a drop (a symbol target affects its whole underlying; overlapping events multiply).
+    Models with `scale_with` follow it: an order's participation rises as depth thins, the message rate falls with
+    volume.
+    """
+
     type: Literal["liquidity_drop"]
     depth_mult: float = _multiplier()
     volume_mult: float = _multiplier()
 
 
 class VolatilitySpikeEvent(_Targeted):
+    """The volatility of the target's underlying, in its path and its options' implied volatility, times `vol_mult`
+    for the duration (a symbol target affects its whole underlying; overlapping events multiply). Unlike
+    `news_shock`, no jump and no spread multiplier. Models with `scale_with.volatility` follow it.
+    """
+
     type: Literal["volatility_spike"]
     vol_mult: float = _multiplier()
 
@@ -224,6 +249,11 @@ class LatencyBurstEvent(_Targeted):
 
 
 class RejectStormEvent(_Targeted):
+    """For the duration, the broker refuses each order placed for the target, retries included, with probability
+    `rate` and an error of `error_bucket`: the stack retries `transient` and `throttle`, and a `risk` or `fatal`
+    refusal fails the parent, so the bucket chooses which path the drill exercises.
+    """
+
     type: Literal["reject_storm"]
     error_bucket: ErrorBucket
     rate: float = Field(gt=0, le=1)
@@ -245,6 +275,11 @@ class BrokerOutageEvent(_Targeted):
 
 
 class ThrottleEvent(_Targeted):
+    """For the duration, each order placed for the target, retries included, is answered HTTP 429 (refused before it
+    was acted on) with probability `rate`. The stack backs off and retries up to its throttle attempt limit, so a
+    heavy storm shows as delay first and as parents that gave up after.
+    """
+
     type: Literal["throttle"]
     rate: float = Field(gt=0, le=1)
 
@@ -394,6 +429,11 @@ ScenarioEvent = Annotated[
 
 
 class ScenarioSpec(_Spec):
+    """A scenario or replay file (DESIGN.md §3): the trader's orders and the injected events over `duration_s`
+    seconds, every time within it; `seed` makes a replay repeat exactly (`--seed` overrides it) and `config` is
+    merged over whichever desk config is in force.
+    """
+
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
     seed: int = Field(ge=0)
@@ -419,6 +459,11 @@ class ScenarioSpec(_Spec):
 
 
 class LoadedScenario(BaseModel):
+    """A validated scenario with the exact text it came from. `sha256` hashes that text, not the parsed spec, and a
+    replay's run.json keeps the text, so a re-run checks it is playing the same file. Relative model data paths in
+    it resolve against `path`'s folder.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     spec: ScenarioSpec

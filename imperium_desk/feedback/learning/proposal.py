@@ -34,6 +34,13 @@ class Evidence(BaseModel):
 
 
 class ModelProposal(BaseModel):
+    """A proposed change to one scope's latency or slippage model, from a learner inside the desk or posted over the
+    API. `model` is spelled as in a config file and validated against the same schema; a `historical` model is
+    refused, since a data file path means nothing to another process. `scope` is `global`, an underlying or a trading
+    symbol; slippage models have only the `order` lane. A proposal changes nothing by itself: the learner host checks
+    its guardrails, then applies it (auto-apply) or keeps it pending until accepted or rejected.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["latency", "slippage"]
