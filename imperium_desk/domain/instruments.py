@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -113,9 +114,15 @@ def _format_strike(strike: float) -> str:
 
 
 class InstrumentCatalog:
-    """Generates and resolves option contracts for the configured underlyings."""
+    """Generates and resolves option contracts for the configured underlyings.
 
-    def __init__(self, spec: InstrumentsFile) -> None:
+    Two kinds: a generated catalog (the simulated market) builds contracts, symbols and expiries by the exchange's
+    rules from the instruments file; a listed catalog (`listed=`, the live modes) knows exactly the contracts the
+    broker lists today (their symbols, lots, ticks and expiries from the broker's dump, holiday-shifted expiries
+    included) and builds nothing by rule: a contract or expiry that is not listed is an InstrumentError.
+    """
+
+    def __init__(self, spec: InstrumentsFile, *, listed: Iterable[OptionContract] | None = None) -> None:
         self.spec = spec
         self.tick_size = spec.tick_size
         hh, mm = (int(x) for x in spec.expiry_time.split(":"))
@@ -123,6 +130,17 @@ class InstrumentCatalog:
         self._contracts: dict[str, OptionContract] = {}
         # Longest names first so a symbol prefix never resolves to a shorter underlying.
         self._names = sorted(spec.underlyings, key=len, reverse=True)
+        self._listed: dict[tuple[str, date, float, OptionRight], OptionContract] | None = None
+        if listed is not None:
+            self._listed = {}
+            for contract in listed:
+                self._listed[(contract.underlying, contract.expiry, float(contract.strike), contract.right)] = contract
+                self._contracts[contract.symbol] = contract
+
+    @property
+    def is_listed(self) -> bool:
+        """True for a catalog of the broker's listed contracts (nothing is built by rule)."""
+        return self._listed is not None
 
     @classmethod
     def load(cls, path: Path) -> InstrumentCatalog:
@@ -155,6 +173,9 @@ class InstrumentCatalog:
     def expiries(self, underlying: str, now: datetime, count: int = 4) -> list[date]:
         """The next `count` live expiries at instant `now` (an expiry is live until its expiry time)."""
         spec = self.underlying(underlying)
+        if self._listed is not None:
+            listed = sorted({c.expiry for c in self._listed.values() if c.underlying == underlying})
+            return [d for d in listed if self.expiry_instant(d) > now][:count]
         wd = _WEEKDAYS.index(spec.expiry_weekday)
         local = now.astimezone(IST)
         day = local.date()
@@ -196,6 +217,11 @@ class InstrumentCatalog:
 
     def contract(self, underlying: str, expiry: date, strike: float, right: OptionRight) -> OptionContract:
         spec = self.underlying(underlying)
+        if self._listed is not None:
+            found = self._listed.get((underlying, expiry, float(strike), right))
+            if found is None:
+                raise InstrumentError(f"{underlying} {expiry} {strike:g} {right.value} is not listed today")
+            return found
         wd = _WEEKDAYS.index(spec.expiry_weekday)
         if expiry.weekday() != wd:
             raise InstrumentError(f"{underlying} expiries fall on {spec.expiry_weekday}, not {expiry:%A %Y-%m-%d}")
@@ -240,6 +266,8 @@ class InstrumentCatalog:
         found = self._contracts.get(symbol)
         if found is not None:
             return found
+        if self._listed is not None:
+            raise InstrumentError(f"unknown trading symbol {symbol!r}: not listed today")
         for name in self._names:
             if not symbol.startswith(name):
                 continue

@@ -232,9 +232,11 @@ class KiteInstruments:
         return sorted({c.expiry for c in self._contracts.values() if c.underlying == underlying})
 
     def catalog(self) -> InstrumentCatalog:
-        """The configured catalog with what the dump knows put in: each listed underlying's lot size, finest strike
-        step, expiry weekday and whether it has weekly expiries, and the tick size. Freeze quantities and reference
-        spots stay as configured; an underlying absent from the dump keeps its configured spec."""
+        """A listed catalog of exactly the dump's contracts (symbols, lots, ticks and expiries as Kite lists them,
+        never built by rule), with the configured spec updated from what the dump knows: each listed underlying's
+        lot size, finest strike step, expiry weekday and whether it has weekly expiries, and the tick size. Freeze
+        quantities and reference spots stay as configured; an underlying absent from the dump keeps its configured
+        spec."""
         underlyings = dict(self.spec.underlyings)
         for name in self.underlyings:
             contracts = [c for c in self._contracts.values() if c.underlying == name]
@@ -258,7 +260,8 @@ class KiteInstruments:
         if len(ticks) > 1:
             raise InstrumentDumpError(f"option tick sizes differ across the dump ({sorted(ticks)}): one is expected")
         tick = next(iter(ticks)) if ticks else self.spec.tick_size
-        return InstrumentCatalog(self.spec.model_copy(update={"underlyings": underlyings, "tick_size": tick}))
+        return InstrumentCatalog(self.spec.model_copy(update={"underlyings": underlyings, "tick_size": tick}),
+                                 listed=self._contracts.values())
 
 
 # -- the once-a-day cache -----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -187,3 +187,31 @@ def test_damaged_cache_is_downloaded_again(tmp_path: Path) -> None:
     cache_path(tmp_path, "NFO", DAY).write_text(HEADER + "\n1,1,NIFTY2610626000CE,NIFTY\n", encoding="utf-8")
     rows = cached_dump(tmp_path, "NFO", DAY, lambda: csv_text(NFO_ROWS))
     assert len(rows) == 6
+
+
+def test_the_catalog_lists_exactly_kites_contracts(instruments: KiteInstruments) -> None:
+    catalog = instruments.catalog()
+    assert catalog.is_listed
+    listed = catalog.contract("NIFTY", date(2026, 1, 6), 26050, OptionRight.CE)
+    assert listed is instruments.contract("NIFTY2610626050CE")
+    with pytest.raises(InstrumentError):
+        catalog.contract("NIFTY", date(2026, 1, 6), 26050, OptionRight.PE)  # a strike Kite does not list
+
+
+def test_a_holiday_shifted_expiry_is_listed_as_kite_lists_it(spec: InstrumentsFile) -> None:
+    # Tuesday 2026-01-06 moved to Monday 2026-01-05: a generated catalog would refuse a Monday expiry.
+    rows = parse_instruments_csv(csv_text(['12009001,46990,NIFTY2610526000CE,"NIFTY",120.5,2026-01-05,26000,0.05,65,CE,'
+                                           'NFO-OPT,NFO']))
+    catalog = KiteInstruments(rows, spec).catalog()
+    assert catalog.contract("NIFTY", date(2026, 1, 5), 26000, OptionRight.CE).symbol == "NIFTY2610526000CE"
+    assert catalog.resolve("NIFTY2610526000CE").expiry == date(2026, 1, 5)
+
+
+def test_the_catalog_resolves_no_symbol_kite_does_not_list(instruments: KiteInstruments) -> None:
+    with pytest.raises(InstrumentError):
+        instruments.catalog().resolve("NIFTY2610626100CE")
+
+
+def test_the_catalogs_expiries_are_kites(instruments: KiteInstruments) -> None:
+    now = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
+    assert instruments.catalog().expiries("NIFTY", now, 4) == [date(2026, 1, 6), date(2026, 1, 13), date(2026, 1, 27)]
