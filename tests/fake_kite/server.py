@@ -15,7 +15,9 @@ the loop (`place_external`, `jump`, `drop_ws`, ...) wait for it for a few millis
 REST (paths and methods exactly as `KiteConnect._routes`): POST/DELETE /session/token, GET /user/profile,
 /user/margins, /user/margins/{segment}, /orders, POST /orders/{variety}, PUT and DELETE /orders/{variety}/{order_id},
 GET /orders/{order_id} (history), /orders/{order_id}/trades, /trades, /portfolio/positions, /instruments,
-/instruments/{exchange} (text/csv), /quote and /quote/ltp (`?i=EXCHANGE:SYMBOL`, repeated). Answers are Kite's
+/instruments/{exchange} (text/csv), /quote and /quote/ltp (`?i=EXCHANGE:SYMBOL`, repeated: the dump's options and
+the simulated underlyings' indices, `NSE:NIFTY 50`, `BSE:SENSEX`; an index's quote has no depth, volume or OI, as
+Kite's has none; unknown keys are left out of the answer). Answers are Kite's
 envelope, `{"status": "success", "data": ...}` or `{"status": "error", "message", "error_type", "data": null}`,
 always with a Content-Type. Every route but POST /session/token needs `X-Kite-Version: 3` (else 400
 InputException) and a live `Authorization: token api_key:access_token` (else 403 TokenException).
@@ -49,6 +51,7 @@ from tests.fake_kite.sessions import Sessions
 from tests.fake_kite.state import (
     TOO_MANY_REQUESTS,
     FakeKiteConfig,
+    IndexRow,
     KiteAccount,
     KiteApiError,
     OrderWrite,
@@ -389,15 +392,25 @@ class FakeKite:
             raise KiteApiError(400, "InputException", f"Invalid exchange `{exchange}`.")
         return web.Response(text=dump.csv(exchange), content_type="text/csv")
 
-    def _rows(self, request: web.Request) -> list[InstrumentRow]:
+    def _rows(self, request: web.Request) -> list[InstrumentRow | IndexRow]:
         account = self._account_now()
-        rows = [account.row_for_key(k) for k in request.query.getall("i", [])]
+        rows: list[InstrumentRow | IndexRow | None] = []
+        for key in request.query.getall("i", []):
+            rows.append(account.row_for_key(key) or account.index_for_key(key))
         return [r for r in rows if r is not None]
 
     async def _quote(self, request: web.Request, params: dict[str, str]) -> Any:
         account = self._account_now()
         out: dict[str, Any] = {}
         for row in self._rows(request):
+            if isinstance(row, IndexRow):
+                level = account.index_level(row.underlying)
+                out[row.key] = {
+                    "instrument_token": row.instrument_token, "timestamp": ist_text(level.timestamp),
+                    "last_price": level.last_price, "net_change": round(level.last_price - level.close, 2),
+                    "ohlc": {"open": level.open, "high": level.high, "low": level.low, "close": level.close},
+                }
+                continue
             q = account.quote(row)
             o, h, low, c = account.ohlc(q.symbol)
             oi_low, oi_high = account.oi_range(q.symbol)
@@ -420,7 +433,13 @@ class FakeKite:
     async def _ltp(self, request: web.Request, params: dict[str, str]) -> Any:
         account = self._account_now()
         return {
-            row.key: {"instrument_token": row.instrument_token, "last_price": account.quote(row).ltp}
+            row.key: {
+                "instrument_token": row.instrument_token,
+                "last_price": (
+                    account.index_level(row.underlying).last_price if isinstance(row, IndexRow)
+                    else account.quote(row).ltp
+                ),
+            }
             for row in self._rows(request)
         }
 

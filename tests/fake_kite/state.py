@@ -5,6 +5,13 @@ simulated market (`MarketSimulator`, ticking every `tick_interval_ms`) and a `Pa
 port methods, so orders really fill against a moving simulated chain. Kite tradingsymbols and instrument tokens come
 from the `InstrumentDump` built at start and resolve to the catalog's contracts.
 
+Indices: every simulated underlying that `imperium_desk.broker.kite.market.INDEX_INSTRUMENTS` names has an index
+(`indices`, by Kite's instrument token, e.g. 256265 "NSE:NIFTY 50") whose level is the simulator's spot to the
+paisa the wire carries (`index_level`), with the day's open, high and low, and the first level standing in for the
+previous close as an option's first price does. The simulator tells its listeners only about books that quote
+something, so each underlying's book carries one anchor contract from the start: every market tick then reaches
+the listeners (and the ticker's index packets) even before any client quotes an option of that underlying.
+
 Kite-side bookkeeping kept here, not in the paper broker: Kite order ids (15 digits), the client's `tag` (the paper
 order carries the Kite order id as its own tag, so an update is matched to its Kite order even before the paper
 acknowledgement resolves), variety/validity/market protection, the status walk (PUT ORDER REQ RECEIVED ->
@@ -37,6 +44,7 @@ from typing import Any, Final
 
 from imperium_desk.broker.config import PaperBrokerConfig
 from imperium_desk.broker.errors import BrokerInputError, BrokerOrderRejected, OrderNotFound
+from imperium_desk.broker.kite.market import INDEX_INSTRUMENTS
 from imperium_desk.broker.paper import PaperBroker
 from imperium_desk.clock import WallClock
 from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
@@ -93,6 +101,34 @@ def next_token_expiry(issued_epoch_s: float) -> float:
     if six <= local:
         six += timedelta(days=1)
     return six.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """An index the fake quotes: the underlying it is the level of, as Kite names and numbers it."""
+
+    underlying: str
+    exchange: str
+    tradingsymbol: str
+    instrument_token: int
+
+    @property
+    def key(self) -> str:
+        """`EXCHANGE:TRADINGSYMBOL`, as `/quote` names an instrument (`NSE:NIFTY 50`)."""
+        return f"{self.exchange}:{self.tradingsymbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexLevel:
+    """An index now: its level (the simulated spot, in paise as the wire carries it), the day's open, high, low,
+    the previous close, and the clock time of the level."""
+
+    last_price: float
+    open: float
+    high: float
+    low: float
+    close: float
+    timestamp: float
 
 
 @dataclass(frozen=True)
@@ -337,6 +373,16 @@ class KiteAccount:
         self._order_seq = 0
         self._trade_seq = 0
         self.order_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.indices: dict[int, IndexRow] = {
+            i.instrument_token: IndexRow(u, i.exchange, i.tradingsymbol, i.instrument_token)
+            for u, i in INDEX_INSTRUMENTS.items() if u in config.underlyings
+        }
+        self._index_ohlc: dict[str, list[float]] = {}  # underlying -> [open, high, low, close]
+        for index in self.indices.values():
+            self.index_level(index.underlying)
+            anchor = next((r for r in self.dump.rows if r.contract.underlying == index.underlying), None)
+            if anchor is not None:
+                self.market.subscribe(anchor.contract)
         self.market.add_listener(self._on_ticks)
         # Thread-safe view for tests.
         self._published: dict[str, dict[str, Any]] = {}
@@ -354,6 +400,21 @@ class KiteAccount:
         """`EXCHANGE:TRADINGSYMBOL` -> its row (None if the dump has no such instrument)."""
         exchange, _, symbol = key.partition(":")
         return self.dump.find(exchange, symbol)
+
+    def index_for_key(self, key: str) -> IndexRow | None:
+        """`EXCHANGE:TRADINGSYMBOL` (`NSE:NIFTY 50`) -> its index (None if the fake has no such index)."""
+        return next((i for i in self.indices.values() if i.key == key), None)
+
+    def index_level(self, underlying: str) -> IndexLevel:
+        """The index of `underlying` now: the simulated spot in paise, the day's range widened to take it in."""
+        level = round(self.market.spot(underlying), 2)
+        ohlc = self._index_ohlc.get(underlying)
+        if ohlc is None:
+            ohlc = self._index_ohlc[underlying] = [level, level, level, level]
+        ohlc[1] = max(ohlc[1], level)
+        ohlc[2] = min(ohlc[2], level)
+        o, h, low, c = ohlc
+        return IndexLevel(last_price=level, open=o, high=h, low=low, close=c, timestamp=self.clock.now())
 
     def quote(self, row: InstrumentRow) -> Quote:
         """The contract's current quote, subscribing it on first use (the simulator quotes only what is asked)."""
@@ -384,6 +445,10 @@ class KiteAccount:
     def _on_ticks(self, quotes: Sequence[Quote]) -> None:
         for quote in quotes:
             self._track(quote)
+        # The simulator notifies one underlying's book at a time: its index moved with it.
+        underlying = self.market.contract(quotes[0].symbol).underlying if quotes else None
+        if underlying is not None and underlying in self._index_ohlc:
+            self.index_level(underlying)
 
     # -- order writes --------------------------------------------------------------------------------------------
     def check_place(self, variety: str, params: Mapping[str, str]) -> _Checked:

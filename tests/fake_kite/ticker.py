@@ -3,11 +3,15 @@
 Handshake: `?api_key=...&access_token=...` must name a live session, else HTTP 403 (so after a token expires, a
 reconnect is refused as Kite refuses it); a connection beyond `max_ws_connections` for the api key is refused with
 HTTP 429. Client messages (text JSON): `{"a": "subscribe", "v": [tokens]}` (new tokens start in quote mode),
-`{"a": "unsubscribe", "v": [tokens]}`, `{"a": "mode", "v": [mode, [tokens]]}`; unknown tokens are ignored. After a
-subscribe or a mode change the connection gets those tokens' current packets at once; then, on every market tick,
-one binary frame with a packet (8-byte ltp, 44-byte quote or 184-byte full, built with `tests.fake_kite.packets`)
-per subscribed token that ticked. A connection that has sent nothing for `heartbeat_s` gets a 1-byte heartbeat.
-Every order change of the account goes to every connection as text `{"type": "order", "data": {...}}`.
+`{"a": "unsubscribe", "v": [tokens]}`, `{"a": "mode", "v": [mode, [tokens]]}`; tokens are the dump's options and
+the indices of the simulated underlyings (`KiteAccount.indices`: `INDEX_INSTRUMENTS`' tokens), others are ignored.
+After a subscribe or a mode change the connection gets those tokens' current packets at once; then, on every market
+tick, one binary frame with a packet (built with `tests.fake_kite.packets`) per subscribed token that ticked: for an
+option 8-byte ltp, 44-byte quote or 184-byte full; for an index 8-byte ltp, 28-byte quote or 32-byte full (with the
+exchange time), its last price the simulated spot. An index ticks with its underlying's book, and its packet comes
+first in that frame, so a client has the new spot before the option quotes priced off it. A connection that has
+sent nothing for `heartbeat_s` gets a 1-byte heartbeat. Every order change of the account goes to every connection
+as text `{"type": "order", "data": {...}}`.
 
 Faults: `drop()` aborts every connection's TCP stream (no close frame); `stall(True)` stops all sending (ticks,
 order updates and heartbeats are discarded, not queued) until `stall(False)`.
@@ -26,12 +30,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from imperium_desk.broker.kite.packets import FullTick, LtpTick, Packet, QuoteTick
+from imperium_desk.broker.kite.packets import FullTick, IndexFullTick, IndexQuoteTick, LtpTick, Packet, QuoteTick
 from imperium_desk.market.port import Quote
 from tests.fake_kite.instruments import InstrumentRow
 from tests.fake_kite.packets import DEPTH_LEVELS, HEARTBEAT, encode_frame
 from tests.fake_kite.sessions import Sessions
-from tests.fake_kite.state import KiteAccount
+from tests.fake_kite.state import IndexLevel, KiteAccount
 
 _MODES = ("ltp", "quote", "full")
 
@@ -75,6 +79,19 @@ def tick_packet(account: KiteAccount, row: InstrumentRow, quote: Quote, mode: st
         exchange_epoch_s=int(quote.timestamp), buy_quantities=bq, buy_prices=bp, buy_orders=bo,
         sell_quantities=sq, sell_prices=sp, sell_orders=so,
     )
+
+
+def index_packet(token: int, level: IndexLevel, mode: str) -> Packet:
+    """The packet Kite would send for this index level in this mode."""
+    if mode == "ltp":
+        return LtpTick(instrument_token=token, last_price=level.last_price)
+    common: dict[str, Any] = {
+        "instrument_token": token, "last_price": level.last_price, "high": level.high, "low": level.low,
+        "open": level.open, "close": level.close,
+    }
+    if mode == "quote":
+        return IndexQuoteTick(**common)
+    return IndexFullTick(**common, exchange_epoch_s=int(level.timestamp))
 
 
 class TickerHub:
@@ -142,9 +159,9 @@ class TickerHub:
             action, value = message["a"], message["v"]
         except (ValueError, KeyError, TypeError):
             return
-        dump = self._account.dump
+        dump, indices = self._account.dump, self._account.indices
         if action == "subscribe" and isinstance(value, list):
-            tokens = [t for t in value if isinstance(t, int) and t in dump.by_token]
+            tokens = [t for t in value if isinstance(t, int) and (t in dump.by_token or t in indices)]
             for token in tokens:
                 conn.modes.setdefault(token, "quote")
             self._snapshot(conn, tokens)
@@ -158,19 +175,29 @@ class TickerHub:
             self._snapshot(conn, tokens)
 
     def _snapshot(self, conn: _Connection, tokens: Sequence[int]) -> None:
+        account = self._account
         packets = []
         for token in tokens:
-            row = self._account.dump.by_token[token]
-            packets.append(tick_packet(self._account, row, self._account.quote(row), conn.modes[token]))
+            index = account.indices.get(token)
+            if index is not None:
+                packets.append(index_packet(token, account.index_level(index.underlying), conn.modes[token]))
+                continue
+            row = account.dump.by_token[token]
+            packets.append(tick_packet(account, row, account.quote(row), conn.modes[token]))
         if packets and not self.stalled:
             conn.outbox.put_nowait(encode_frame(packets))
 
     def _on_ticks(self, quotes: Sequence[Quote]) -> None:
         if self.stalled or not self.connections:
             return
-        by_symbol = self._account.dump.by_symbol
+        account = self._account
+        by_symbol = account.dump.by_symbol
+        # One notification is one underlying's book: its index ticked with it.
+        moved = {by_symbol[q.symbol].contract.underlying for q in quotes if q.symbol in by_symbol}
+        levels = {i.instrument_token: account.index_level(i.underlying) for i in account.indices.values()
+                  if i.underlying in moved}
         for conn in self.connections:
-            packets = []
+            packets = [index_packet(t, level, conn.modes[t]) for t, level in levels.items() if t in conn.modes]
             for quote in quotes:
                 row = by_symbol.get(quote.symbol)
                 if row is None:

@@ -13,7 +13,15 @@ import pytest
 from kiteconnect import KiteConnect  # type: ignore[import-untyped]
 from kiteconnect import exceptions as kex
 
-from imperium_desk.broker.kite.packets import FullTick, LtpTick, decode_binary_frame, is_heartbeat
+from imperium_desk.broker.kite.market import INDEX_INSTRUMENTS
+from imperium_desk.broker.kite.packets import (
+    FullTick,
+    IndexFullTick,
+    IndexQuoteTick,
+    LtpTick,
+    decode_binary_frame,
+    is_heartbeat,
+)
 from imperium_desk.domain.instruments import IST
 from tests.fake_kite.faults import Fault, FaultKind, Route
 from tests.fake_kite.instruments import InstrumentRow
@@ -279,6 +287,64 @@ def test_dropped_ticker_connection_ends_without_a_close_frame(fake_kite: FakeKit
                     return msg.type
 
     assert asyncio.run(main()) in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+
+
+NIFTY_INDEX = INDEX_INSTRUMENTS["NIFTY"].instrument_token
+IndexPacket = LtpTick | IndexQuoteTick | IndexFullTick  # what an index sends in ltp, quote and full mode
+
+
+def _still_spot(kite: FakeKite, underlying: str) -> float:
+    """Stop the fake's market and return `underlying`'s spot to the paisa (what its index then quotes)."""
+    kite.call(lambda account: account.market.stop())
+    return kite.call(lambda account: round(account.market.spot(underlying), 2))
+
+
+def _is_index(packet: object) -> bool:
+    return isinstance(packet, IndexPacket) and packet.instrument_token == NIFTY_INDEX
+
+
+@pytest.mark.parametrize(("mode", "kind"), [("ltp", LtpTick), ("quote", IndexQuoteTick), ("full", IndexFullTick)])
+def test_index_token_is_streamed_in_its_mode_with_the_spot_as_last_price(
+    fake_kite: FakeKite, mode: str, kind: type[IndexPacket]
+) -> None:
+    spot = _still_spot(fake_kite, "NIFTY")
+
+    async def main() -> object:
+        async with aiohttp.ClientSession() as http, http.ws_connect(_ws_url(fake_kite)) as ws:
+            await ws.send_json({"a": "subscribe", "v": [NIFTY_INDEX]})
+            await ws.send_json({"a": "mode", "v": [mode, [NIFTY_INDEX]]})
+            return await _until(ws, lambda p: _is_index(p) and isinstance(p, kind))
+
+    packet = asyncio.run(main())
+    assert isinstance(packet, kind) and packet.last_price == spot
+
+
+def test_index_ticks_with_its_underlyings_market(fake_kite: FakeKite) -> None:
+    before = _still_spot(fake_kite, "NIFTY")
+
+    async def main() -> object:
+        async with aiohttp.ClientSession() as http, http.ws_connect(_ws_url(fake_kite)) as ws:
+            await ws.send_json({"a": "subscribe", "v": [NIFTY_INDEX]})
+            await _until(ws, _is_index)  # the level at subscribe time
+            await asyncio.to_thread(fake_kite.call, lambda account: account.market.jump("NIFTY", 2.0))
+            return await _until(ws, _is_index)  # the still market's only tick since: the jump's
+
+    packet = asyncio.run(main())
+    after = fake_kite.call(lambda account: round(account.market.spot("NIFTY"), 2))
+    assert isinstance(packet, IndexQuoteTick) and packet.last_price == after
+    assert after > before
+
+
+def test_index_of_an_underlying_the_fake_does_not_simulate_is_not_subscribed(fake_kite: FakeKite) -> None:
+    finnifty = INDEX_INSTRUMENTS["FINNIFTY"].instrument_token  # not in the default config's underlyings
+
+    async def main() -> list[dict[int, str]]:
+        async with aiohttp.ClientSession() as http, http.ws_connect(_ws_url(fake_kite)) as ws:
+            await ws.send_json({"a": "subscribe", "v": [finnifty, NIFTY_INDEX]})
+            await asyncio.to_thread(fake_kite.wait_for_ws, lambda subs: len(subs) == 1 and bool(subs[0]))
+            return await asyncio.to_thread(fake_kite.ws_subscriptions)
+
+    assert asyncio.run(main()) == [{NIFTY_INDEX: "quote"}]
 
 
 def test_stalled_ticker_goes_quiet_and_resumes(make_fake_kite: MakeKite) -> None:

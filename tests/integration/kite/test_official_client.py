@@ -15,6 +15,7 @@ import requests
 from kiteconnect import KiteConnect  # type: ignore[import-untyped]
 from kiteconnect import exceptions as kex
 
+from imperium_desk.broker.kite.market import INDEX_INSTRUMENTS
 from tests.fake_kite.faults import Fault, Route
 from tests.fake_kite.instruments import InstrumentRow
 from tests.fake_kite.server import FakeKite
@@ -171,6 +172,25 @@ def test_quote_and_ltp_price_the_instrument(fake_kite: FakeKite, kite_client: Ki
     assert kite_client.ltp(key)[key]["last_price"] > 0
 
 
+def _still_spot(kite: FakeKite, underlying: str) -> float:
+    """Stop the fake's market and return `underlying`'s spot to the paisa (what its index then quotes)."""
+    kite.call(lambda account: account.market.stop())
+    return kite.call(lambda account: round(account.market.spot(underlying), 2))
+
+
+@pytest.mark.parametrize("underlying", ["NIFTY", "SENSEX"])
+def test_quote_and_ltp_of_an_index_give_the_spot(
+    fake_kite: FakeKite, kite_client: KiteConnect, underlying: str
+) -> None:
+    index = INDEX_INSTRUMENTS[underlying]
+    key = f"{index.exchange}:{index.tradingsymbol}"
+    spot = _still_spot(fake_kite, underlying)
+    quote = kite_client.quote(key)[key]
+    assert (quote["instrument_token"], quote["last_price"]) == (index.instrument_token, spot)
+    assert isinstance(quote["timestamp"], datetime)
+    assert kite_client.ltp(key)[key]["last_price"] == spot
+
+
 # -- errors ------------------------------------------------------------------------------------------------------
 def test_non_alphanumeric_tag_raises_input_exception(fake_kite: FakeKite, kite_client: KiteConnect) -> None:
     with pytest.raises(kex.InputException):
@@ -305,3 +325,15 @@ def test_kite_ticker_handshake_is_refused_after_the_token_expires(fake_kite: Fak
     probe = ticker_probe(fake_kite, fake_kite.access_token, "quote", [fake_kite.instrument("NIFTY").instrument_token])
     probe.wait_for(lambda e: e["event"] == "close")
     assert fake_kite.ws_refusals() == [403]
+
+
+@pytest.mark.parametrize("mode", ["ltp", "quote", "full"])
+def test_kite_ticker_decodes_an_index_tick_with_the_spot_as_last_price(
+    fake_kite: FakeKite, ticker_probe: Probe, mode: str
+) -> None:
+    token = INDEX_INSTRUMENTS["NIFTY"].instrument_token
+    spot = _still_spot(fake_kite, "NIFTY")
+    probe = ticker_probe(fake_kite, fake_kite.access_token, mode, [token])
+    event = probe.wait_for(lambda e: e["event"] == "ticks" and e["ticks"][0]["mode"] == mode)
+    tick = event["ticks"][0]
+    assert (tick["instrument_token"], tick["tradable"], tick["last_price"]) == (token, False, spot)
