@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from imperium_desk.broker.kite.config import KiteConfig
 
 
 class PaperBrokerConfig(BaseModel):
@@ -28,8 +30,21 @@ class BrokerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["paper"] = "paper"
+    kind: Literal["paper", "kite"] = Field(
+        default="paper",
+        description="paper: the simulated exchange (the default); kite: Zerodha Kite Connect, traded live or, with "
+        "--mode paper-live-data, its real quotes filling the paper exchange",
+    )
     paper: PaperBrokerConfig = Field(default_factory=PaperBrokerConfig)
+    kite: KiteConfig | None = Field(
+        default=None, description="the Kite Connect app (api_key and options; never a secret): needed by kind kite"
+    )
     rate_limit_per_s: float | None = Field(
         default=10.0, gt=0, description="client-side order rate limit (Kite: 10 orders/s); null disables it"
     )
+
+    @model_validator(mode="after")
+    def _kite_needs_its_section(self) -> BrokerConfig:
+        if self.kind == "kite" and self.kite is None:
+            raise ValueError("kind kite needs a kite section: kite: {api_key: <your Kite Connect app's api_key>}")
+        return self

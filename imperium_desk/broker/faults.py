@@ -147,7 +147,7 @@ class FaultInjectingBroker:
         side: Side,
         quantity: int,
         order_type: OrderType,
-        product: Product,
+        product: Product | None,
         tag: str,
         price: float | None = None,
     ) -> str:

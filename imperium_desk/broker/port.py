@@ -58,7 +58,7 @@ class Broker(Protocol):
         side: Side,
         quantity: int,
         order_type: OrderType,
-        product: Product,
+        product: Product | None,
         tag: str,
         price: float | None = None,
     ) -> Awaitable[str]:
@@ -66,10 +66,11 @@ class Broker(Protocol):
 
         The acknowledgement says the order was accepted for processing, not that it is open: it may already be
         REJECTED (insufficient margin at the exchange) or filled, which its updates tell. `price` is for LIMIT
-        orders only. Implementations may be coroutines or return a future; input errors
-        (`BrokerInputError`: unknown symbol, quantity not a lot multiple or above the freeze quantity, price off
-        the tick grid, LIMIT without a price, MARKET with one) may raise before anything is awaited. Raises any
-        of the errors above; after `BrokerTimeout`/`BrokerNetworkError` the order may exist: `orders_by_tag`."""
+        orders only; `product` None is the venue's default product. Implementations may be coroutines or return a
+        future; input errors (`BrokerInputError`: unknown symbol, quantity not a lot multiple or above the freeze
+        quantity, price off the tick grid, LIMIT without a price, MARKET with one) may raise before anything is
+        awaited. Raises any of the errors above; after `BrokerTimeout`/`BrokerNetworkError` the order may exist:
+        `orders_by_tag`."""
         ...
 
     async def modify_order(

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from imperium_desk.desk.engine import Engine
 from imperium_desk.desk.events import DeskEvent, LegPreview, ParentFinished, ParentStarted, Submitted
-from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side, Urgency
+from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Product, Side, Urgency
 from imperium_desk.domain.instruments import InstrumentError
 from imperium_desk.domain.validation import field_errors
 from imperium_desk.execution.request import (
@@ -42,9 +42,9 @@ class DeskOrders:
         self._refusal = refusal
         self._changed = changed
         self.tasks: dict[str, Submitted] = {}  # parents running now
-        # Exits in flight: parent id -> symbol. The broker's position may already include the fill whose answer
-        # has not arrived, so counting is unsafe while one travels.
-        self._exits: dict[str, str] = {}
+        # Exits in flight: parent id -> (symbol, product). The broker's position may already include the fill whose
+        # answer has not arrived, so counting is unsafe while one travels.
+        self._exits: dict[str, tuple[str, Product | None]] = {}
         self._group_seq = 0
 
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
@@ -63,7 +63,7 @@ class DeskOrders:
         submitted = Submitted(parent_id, request, task)
         self.tasks[parent_id] = submitted
         if request.metadata.is_exit:
-            self._exits[parent_id] = request.symbol
+            self._exits[parent_id] = (request.symbol, request.product)
         task.add_done_callback(lambda t: self._finished(submitted, t))
         self._emit(ParentStarted(parent_id, request))
         self._changed()
@@ -134,13 +134,13 @@ class DeskOrders:
             ):
                 continue
             open_qty = position.quantity
-            if open_qty == 0 or position.symbol in self._exits.values():
+            if open_qty == 0 or (position.symbol, position.product) in self._exits.values():
                 continue
             quote = self._engine.feed.subscribe(contract)
             requests.append(ExecutionRequest(
                 symbol=contract.symbol, side=Side.SELL if open_qty > 0 else Side.BUY, quantity=abs(open_qty),
                 algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
-                metadata=RequestMetadata(source=source, group=group, is_exit=True),
+                product=position.product, metadata=RequestMetadata(source=source, group=group, is_exit=True),
             ))
         return self.submit_many(requests)
 

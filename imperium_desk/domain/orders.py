@@ -80,6 +80,7 @@ class Position:
     realised_pnl: float = 0.0
     buy_quantity: int = 0
     sell_quantity: int = 0
+    product: Product | None = None  # the product it is held in, where the venue keeps them apart (Kite)
 
     def apply(self, side: Side, qty: int, price: float) -> None:
         """Net a fill into the position; closing trades realise P&L against the average price."""

@@ -30,7 +30,9 @@ class ExecutionRequest(BaseModel):
     side: Side
     quantity: int = Field(gt=0, description="units; a multiple of the contract's lot size")
     order_type: OrderType = OrderType.MARKET
-    product: Product = Product.NRML
+    product: Product | None = Field(
+        default=None, description="NRML or MIS; null: the venue's own default (the paper exchange: NRML, Kite: "
+        "broker.kite.product). An exit carries the product of the position it closes")
     ltp: float | None = Field(default=None, gt=0)
     bid: float | None = Field(default=None, gt=0)
     ask: float | None = Field(default=None, gt=0)

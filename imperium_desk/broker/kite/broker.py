@@ -37,6 +37,7 @@ from imperium_desk.broker.kite.config import KiteConfig
 from imperium_desk.broker.kite.errors import KiteOrderBusy
 from imperium_desk.broker.kite.instruments import KiteInstruments
 from imperium_desk.broker.kite.mapping import (
+    KITE_TO_PRODUCT,
     ORDER_TYPE_TO_KITE,
     PRODUCT_TO_KITE,
     SIDE_TO_KITE,
@@ -102,8 +103,9 @@ class KiteBroker:
       a placement is in flight (Kite's order updates can be lost with a dropped socket), and at once after a cancel
       or modify. Book reads are shared: whoever asks while one is on the wire gets the next one (`_fresh_book`).
 
-    Product: every order goes out with the configured `KiteConfig.product` (the desk trades one product); the port's
-    `product` argument is not sent.
+    Product: an order goes out in the product it is given, or the configured `KiteConfig.product`; positions are
+    one per contract and product, so an exit closes a position in its own product (an offsetting order in another
+    product would open a second position instead).
 
     Tags: a `BrokerOrder` of this session carries the stack's tag (decoded from Kite's); any other order carries
     Kite's tag as it is (one shaped like a stack tag is left blank), so it is never taken for one of this session's.
@@ -150,14 +152,12 @@ class KiteBroker:
         side: Side,
         quantity: int,
         order_type: OrderType,
-        product: Product,
+        product: Product | None,
         tag: str,
         price: float | None = None,
     ) -> Awaitable[str]:
-        """Validate and map at once (input errors raise here, before anything is awaited), then send.
-
-        The configured `KiteConfig.product` is sent, not `product` (see the class docstring)."""
-        del product
+        """Validate and map at once (input errors raise here, before anything is awaited), then send. `product`
+        None sends the configured `KiteConfig.product`."""
         contract = self._contract(symbol)
         validate(contract, quantity, order_type, price)
         try:
@@ -169,7 +169,7 @@ class KiteBroker:
             tradingsymbol=contract.symbol,
             transaction_type=SIDE_TO_KITE[side],
             quantity=quantity,
-            product=PRODUCT_TO_KITE[self.config.product],
+            product=PRODUCT_TO_KITE[product or self.config.product],
             order_type=ORDER_TYPE_TO_KITE[order_type],
             tag=kite_tag,
             price=price if order_type is OrderType.LIMIT else None,
@@ -262,20 +262,19 @@ class KiteBroker:
 
     # -- the port: account -----------------------------------------------------------------------------------------
     async def positions(self) -> list[Position]:
-        """Net positions in the contracts of today's instruments dump, one per contract: Kite's rows of the same
-        contract under different products are netted into one (the desk trades one product). Positions opened
-        elsewhere (Kite web, mobile) are included; rows in other instruments (equity, stock options) are not the
-        desk's to show or close and are left out."""
+        """Net positions in the contracts of today's instruments dump, one per contract and product, as Kite keeps
+        them. Positions opened elsewhere (Kite web, mobile) are included; rows in other instruments (equity, stock
+        options) are not the desk's to show or close and are left out."""
         net = (await self.rest.positions())["net"]
-        merged: dict[str, list[Mapping[str, Any]]] = {}
+        positions: list[Position] = []
         for row in net:
             symbol = str(row.get("tradingsymbol", ""))
             try:
                 self.instruments.contract(symbol)
             except InstrumentError:
                 continue
-            merged.setdefault(symbol, []).append(row)
-        return [_position(symbol, rows) for symbol, rows in merged.items()]
+            positions.append(_position(symbol, row))
+        return positions
 
     async def margins(self) -> Margins:
         """The equity segment (F&O trades there): available = Kite's `net`, used = `utilised.debits`."""
@@ -532,20 +531,14 @@ def _settle(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _position(symbol: str, rows: Sequence[Mapping[str, Any]]) -> Position:
-    """One contract's net position from Kite's rows of it (one per product)."""
-    quantity = sum(int(r.get("quantity", 0)) for r in rows)
-    same_way = [r for r in rows if int(r.get("quantity", 0)) * quantity > 0]
-    held = sum(abs(int(r.get("quantity", 0))) for r in same_way)
-    average = (
-        sum(abs(int(r.get("quantity", 0))) * float(r.get("average_price", 0.0)) for r in same_way) / held
-        if held else 0.0
-    )
+def _position(symbol: str, row: Mapping[str, Any]) -> Position:
+    """One of Kite's net rows: a contract's position in one product."""
     return Position(
         symbol=symbol,
-        quantity=quantity,
-        average_price=round(average, 4),
-        realised_pnl=sum(float(r.get("realised", 0.0)) for r in rows),
-        buy_quantity=sum(int(r.get("buy_quantity", 0)) for r in rows),
-        sell_quantity=sum(int(r.get("sell_quantity", 0)) for r in rows),
+        quantity=int(row.get("quantity", 0)),
+        average_price=round(float(row.get("average_price", 0.0)), 4),
+        realised_pnl=float(row.get("realised", 0.0)),
+        buy_quantity=int(row.get("buy_quantity", 0)),
+        sell_quantity=int(row.get("sell_quantity", 0)),
+        product=KITE_TO_PRODUCT.get(str(row.get("product", "")), Product.NRML),
     )

@@ -91,6 +91,24 @@ class KiteConfig(BaseModel):
         description="where api_secret and the day's access_token are kept: the OS keyring, a 0600 file under the "
         "desk's home (explicit opt-in), or nowhere (asked for at every login)",
     )
+    redirect_port: int = Field(
+        default=5210, ge=1024, le=65535,
+        description="the loopback port of the login redirect: set the Kite app's redirect URL to "
+        "http://127.0.0.1:<redirect_port><redirect_path>",
+    )
+    redirect_path: str = Field(
+        default="/kite/login", pattern=r"^/[A-Za-z0-9/_-]*$", description="the path of the login redirect URL"
+    )
+    login_timeout_s: float = Field(
+        default=300.0, gt=0, description="how long the desk waits for the browser's login redirect"
+    )
+    expiry_warning_s: float = Field(
+        default=1800.0, ge=0,
+        description="how long before the access token dies (06:00 IST) the desk warns the trader",
+    )
+    ready_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long the desk waits at start for the indices' first ticks"
+    )
     tag_desk_code: str | None = Field(
         default=None, pattern=r"^[A-Z0-9]{3}$",
         description="three characters that set this desk's order tags apart from another desk trading the same "

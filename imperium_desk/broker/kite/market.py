@@ -386,6 +386,11 @@ class KiteMarketData:
     def stale(self) -> bool:
         return self._stale
 
+    @property
+    def seconds_since_tick(self) -> float | None:
+        """Seconds since the last tick (None before the feed started)."""
+        return self._clock.monotonic() - self._last_tick_at if self._running else None
+
     def add_stale_listener(self, listener: StaleListener) -> None:
         """`listener(stale)` on every change: True when no tick came for `stale_after_s`, False at the next tick."""
         self._stale_listeners.append(listener)

@@ -60,14 +60,14 @@ class PaperBroker:
         side: Side,
         quantity: int,
         order_type: OrderType,
-        product: Product,
+        product: Product | None,
         tag: str,
         price: float | None = None,
     ) -> asyncio.Future[str]:
         # A plain function returning the acknowledgement future (not a coroutine): one frame less per order.
         order = self.exchange.new_order(
-            symbol=symbol, side=side, quantity=quantity, order_type=order_type, product=product, tag=tag,
-            price=price,
+            symbol=symbol, side=side, quantity=quantity, order_type=order_type, product=product or Product.NRML,
+            tag=tag, price=price,
         )
         legs = leg_times(order.models, self._latency_draws(symbol), order.params, self._fill_point)
         order.latency_ms = legs.latency_ms
