@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from imperium_desk import __version__
 from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config, read_document
+from imperium_desk.domain.enums import Mode
 from imperium_desk.scenarios.prepare import prepare_config, prepare_scenario
 from imperium_desk.scenarios.rerun import is_run_document, load_rerun
 from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
@@ -42,10 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="imperium-desk", description="Imperium Desk: execution desk for index options")
     parser.add_argument("--version", action="version", version=f"imperium-desk {__version__}")
     _common(parser, top_level=True)
+    _mode(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     gui = sub.add_parser("gui", help="the desk window (paper mode by default); the default command")
     _common(gui)
+    _mode(gui, top_level=False)
 
     replay = sub.add_parser("replay", help="deterministic headless run of a scenario on the virtual clock")
     replay.add_argument(
@@ -97,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-remote", action="store_true", help="allow binding a non-loopback --host (prints a warning)"
     )
+    serve.add_argument(
+        "--yes-live", action="store_true",
+        help="confirm live mode: real orders through Kite (serve never asks; without it live mode is refused)",
+    )
     _common(serve)
+    _mode(serve, top_level=False)
 
     reindex = sub.add_parser("reindex", help="rebuild the SQLite telemetry index from the JSONL files")
     reindex.add_argument(
@@ -121,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mode(p: argparse.ArgumentParser, top_level: bool) -> None:
+    p.add_argument(
+        "--mode", choices=[m.value for m in (Mode.PAPER, Mode.PAPER_LIVE_DATA, Mode.LIVE)],
+        default=None if top_level else argparse.SUPPRESS,
+        help="paper (simulated market), paper-live-data (the paper exchange on Kite's real quotes) or live (real "
+             "orders); default: live for broker.kind kite, else paper",
+    )
+
+
 def _common(p: argparse.ArgumentParser, top_level: bool = False) -> None:
     # Options may come before or after the command; a subcommand's copy only sets what it is given.
     default = None if top_level else argparse.SUPPRESS
@@ -139,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "reindex":
             return _reindex(args.jsonl, args.db, home_dir(args.home))
         if command == "serve":
-            return _serve(args.config, home_dir(args.home), args.host, args.port, args.allow_remote)
+            return _serve(args.config, home_dir(args.home), args.host, args.port, args.allow_remote,
+                          _asked_mode(args), args.yes_live)
         if command == "fit":
             return _fit(args.file, args.column, args.criterion, args.emit_config)
         if command == "replay":
@@ -150,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.jobs is not None:
                 raise ConfigError(["--jobs: only with --seeds (a sweep)"])
             return _replay(args.scenario, args.config, args.seed, args.out, home_dir(args.home), args.quiet, poster)
-        return _gui(args.config, home_dir(args.home))
+        return _gui(args.config, home_dir(args.home), _asked_mode(args))
     except ConfigError as exc:
         for line in exc.errors:
             print(f"error: {line}", file=sys.stderr)
@@ -425,8 +443,15 @@ def _reindex(jsonl: Sequence[Path], db: Path | None, home: Path) -> int:
     return EXIT_OK
 
 
-def _serve(config_path: Path | None, home: Path, host: str | None, port: int | None, allow_remote: bool) -> int:
-    """The desk without a window until Ctrl+C (or SIGTERM): market running, feedback API up; then a clean stop."""
+def _asked_mode(args: argparse.Namespace) -> Mode | None:
+    value = getattr(args, "mode", None)
+    return Mode(value) if value is not None else None
+
+
+def _serve(config_path: Path | None, home: Path, host: str | None, port: int | None, allow_remote: bool,
+           asked_mode: Mode | None = None, yes_live: bool = False) -> int:
+    """The desk without a window until Ctrl+C (or SIGTERM): market running, feedback API up; then a clean stop.
+    In the Kite modes it uses the stored login (or the environment's token), never a browser."""
     import asyncio
     import signal
 
@@ -442,6 +467,12 @@ def _serve(config_path: Path | None, home: Path, host: str | None, port: int | N
         config = merged_config(config, {"feedback": overrides}, "command line")
     if not config.feedback.enabled:
         raise ConfigError(["feedback.enabled: false, but serve runs the feedback API: enable it"])
+    from imperium_desk.desk.live import LiveConnectError, LoginError, live_mode_of
+
+    mode = live_mode_of(config, asked_mode)
+    if mode is Mode.LIVE and not yes_live:
+        raise ConfigError(["--yes-live: live mode sends real orders through Kite; serve asks no question, so confirm "
+                           "with --yes-live (or run --mode paper-live-data to rehearse on real quotes)"])
     home.mkdir(parents=True, exist_ok=True)
 
     async def main() -> None:
@@ -449,7 +480,18 @@ def _serve(config_path: Path | None, home: Path, host: str | None, port: int | N
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        desk = Desk(config, home=home, clock=WallClock(loop), config_path=config_path)
+        clock = WallClock(loop)
+        venue = connector = None
+        if mode is not Mode.PAPER:
+            from imperium_desk.desk.connector import LiveConnector, connect_headless
+
+            connector = LiveConnector(config, home=home, mode=mode, clock=clock)
+            try:
+                venue = await connect_headless(connector)
+            except (LoginError, LiveConnectError) as exc:
+                raise ConfigError([f"kite: {exc.message}"]) from None
+        desk = Desk(config, home=home, clock=clock, mode=mode, config_path=config_path, venue=venue,
+                    connector=connector)
         try:
             desk.start()
             address = await desk.start_feedback()
@@ -470,9 +512,12 @@ def _serve(config_path: Path | None, home: Path, host: str | None, port: int | N
     return EXIT_OK
 
 
-def _gui(config_path: Path | None, home: Path) -> int:
+def _gui(config_path: Path | None, home: Path, asked_mode: Mode | None = None) -> int:
     started_at = time.perf_counter()
     config = load_config(config_path)  # a bad config is exit 2 before any window
+    from imperium_desk.desk.live import live_mode_of
+
+    mode = live_mode_of(config, asked_mode)
     from imperium_desk.ui.display import display_problem  # Qt-free: checked before Qt loads
 
     problem = display_problem()
@@ -481,7 +526,7 @@ def _gui(config_path: Path | None, home: Path) -> int:
         return EXIT_FAILURE
     from imperium_desk.ui.app import run_gui
 
-    return run_gui(config, home, started_at=started_at, config_path=config_path)
+    return run_gui(config, home, started_at=started_at, config_path=config_path, mode=mode)
 
 
 class _ProgressBar:

@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,8 +33,10 @@ from imperium_desk.desk.events import (
     TicksEvent,
 )
 from imperium_desk.desk.feedback import DeskFeedback, FeedbackApi
+from imperium_desk.desk.live import StoreChoice
 from imperium_desk.desk.models import DeskModels
 from imperium_desk.desk.orders import DeskOrders
+from imperium_desk.desk.session import DeskSession
 from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, Side
 from imperium_desk.domain.instruments import OptionContract
 from imperium_desk.execution.request import (
@@ -54,6 +56,10 @@ from imperium_desk.telemetry.factory import build_secondaries
 from imperium_desk.telemetry.hub import TelemetryHub
 from imperium_desk.telemetry.secondary import SinkStatus
 from imperium_desk.telemetry.sqlite_index import SqliteIndex, index_path_for
+
+if TYPE_CHECKING:  # the Kite client loads only in the live modes
+    from imperium_desk.broker.kite.factory import KiteVenue
+    from imperium_desk.desk.connector import LiveConnector
 
 PORTFOLIO_REFRESH_S = 1.0
 
@@ -76,6 +82,8 @@ class Desk:
         mode: Mode = Mode.PAPER,
         seed: int | None = None,
         config_path: Path | None = None,
+        venue: KiteVenue | None = None,
+        connector: LiveConnector | None = None,
     ) -> None:
         self.config = config
         self.home = home
@@ -93,7 +101,7 @@ class Desk:
         )
         self.engine = build_engine(
             config, clock=clock, seed=config.market.seed if seed is None else seed, mode=mode,
-            sink=self._writer.write,
+            sink=self._writer.write, venue=venue,
         )
         self.engine.tracker.seq = self._writer.last_seq  # seq continues across restarts, gap-free
         self.catalog = self.engine.catalog
@@ -119,6 +127,12 @@ class Desk:
             stopping=lambda: self._stopped, models=self.models_config, record_outcome=self._record_outcome,
         )
         self.feedback = FeedbackApi(self)
+        # The broker session, in the live modes: a refused token stops orders until the trader logs in again.
+        self.session: DeskSession | None = None
+        if venue is not None and connector is not None:
+            self.session = DeskSession(venue, connector, clock=clock, emit=self.events.emit,
+                                       resumed=self._emit_state)
+        self._venue = venue
         # Lifecycle.
         self._stopped = False  # stop requested: no new orders
         self._closed = False  # stop finished
@@ -131,6 +145,8 @@ class Desk:
         self._portfolio_timer = self.clock.call_later(PORTFOLIO_REFRESH_S, self._portfolio_tick)
         self._schedule_portfolio()
         self.models.start()
+        if self.session is not None:
+            self.session.start()
         self._emit_state()
 
     async def stop(self) -> None:
@@ -156,16 +172,31 @@ class Desk:
             await asyncio.sleep(0)  # its done callback (the outcome record) runs while the log is still open
         self.offload.kill_children()  # none is left once the drill has its outcome; a stop leaves none behind
         self.engine.market.stop()
+        if self.session is not None:
+            self.session.stop()
         await self.orders.cancel()
         if self.engine.tracker.markouts is not None:
             self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
+        if self._venue is not None:
+            await self._venue.aclose()  # the order poll, the ticker and the REST lanes
         # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
         await self.offload.thread(self._writer.close, "telemetry-close")
         self._closed = True
 
     def _refusal(self) -> str | None:
         """Why no new parent may start now, or None."""
-        return "desk: stopping; no new orders" if self._stopped else None
+        if self._stopped:
+            return "desk: stopping; no new orders"
+        if self.session is not None and self.session.expired:
+            return "session expired: log in again; no order is sent until then"
+        return None
+
+    async def relogin(self, request_token: str, api_secret: str | None, remember: StoreChoice) -> None:
+        """A new broker login mid-session (after SessionEvent EXPIRED); orders go out again after it. Raises
+        LoginError (for the trader) or RuntimeError in paper mode."""
+        if self.session is None:
+            raise RuntimeError("relogin: this desk has no broker session (paper mode)")
+        await self.session.relogin(request_token, api_secret, remember)
 
     @property
     def stopping(self) -> bool:

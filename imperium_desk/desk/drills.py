@@ -136,6 +136,9 @@ class DeskDrills:
         return drill.view()
 
     def _check_can_start(self) -> None:
+        if self._engine.simulator is None:
+            # A drill places its orders through the desk's stack: never against a live account or live quotes.
+            raise ConfigError(["drills run on the simulated market and the paper exchange: paper mode only"])
         if self._stopping():
             raise ConfigError(["desk: stopping; no drill can start"])
         if self.drill is not None and self.drill.state is DrillState.RUNNING:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
 from imperium_desk.broker.paper import PaperBroker
@@ -26,6 +26,7 @@ from imperium_desk.execution.router import SmartOrderRouter
 from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.delayed import DelayedMarketData
+from imperium_desk.market.port import MarketData, MarketFeed
 from imperium_desk.market.simulator import MarketSimulator
 from imperium_desk.model_input import ModelKind
 from imperium_desk.models.config import LatencyModels, SlippageModels
@@ -35,6 +36,9 @@ from imperium_desk.rng import RandomStreams
 from imperium_desk.scenarios.injector import ActiveEvent, EventInjector
 from imperium_desk.scenarios.prepare import load_catalog
 from imperium_desk.scenarios.spec import ModelSwitchEvent
+
+if TYPE_CHECKING:  # the Kite client loads only in the live modes (~0.3 s)
+    from imperium_desk.broker.kite.factory import KiteVenue
 
 
 @dataclass(kw_only=True)
@@ -51,14 +55,15 @@ class Engine:
     clock: Clock
     streams: RandomStreams
     catalog: InstrumentCatalog
-    market: MarketSimulator  # the true market, which the paper exchange fills against
-    feed: DelayedMarketData  # the market as the client side sees it (the `market_data` latency lane)
+    market: MarketFeed  # the true market, which the paper exchange fills against (live: Kite's feed)
+    feed: MarketData  # the market as the client side sees it (paper: through the `market_data` latency lane)
     models: ModelResolver
     broker: Broker
     stack: ExecutionStack
     tracker: FillQualityTracker
-    paper: PaperBroker | None = None  # the simulated exchange, on the paper venue
-    faults: FaultInjectingBroker | None = None  # the fault layer in front of it, on the paper venue
+    paper: PaperBroker | None = None  # the paper exchange (paper and paper-live-data)
+    faults: FaultInjectingBroker | None = None  # the fault layer in front of it
+    simulator: MarketSimulator | None = None  # the simulated market, when the market is simulated
 
     def switch_model(self, kind: ModelKind, scope: str, model: Any | None, *, lane: str = "order",
                      source: str = "api") -> ModelSwitch:
@@ -76,14 +81,14 @@ class Engine:
     def event_injector(self, on_change: Callable[[ActiveEvent, str], None] | None = None) -> EventInjector:
         """Scenario events applied to this engine's market, models, broker and risk gate."""
 
-        if self.faults is None:
-            raise ConfigError(["broker: scenario events need the paper venue's fault layer; this venue has none"])
+        if self.faults is None or self.simulator is None:
+            raise ConfigError(["scenario events act on the simulated market and the paper exchange: paper mode only"])
 
         def switch(event: ModelSwitchEvent) -> None:
             self.switch_model(event.kind, event.scope, event.parsed, lane=event.lane, source="scenario")
 
         return EventInjector(
-            clock=self.clock, market=self.market, models=self.models, broker=self.faults, risk=self.stack.risk,
+            clock=self.clock, market=self.simulator, models=self.models, broker=self.faults, risk=self.stack.risk,
             tracker=self.tracker, catalog=self.catalog, switch_model=switch, on_change=on_change,
         )
 
@@ -121,22 +126,44 @@ def build_engine(
     faults: FaultRates | None = None,
     fault_timeout_s: float = 2.0,
     id_prefix: str = "",
+    venue: KiteVenue | None = None,
 ) -> Engine:
     """Assemble an engine on `clock` whose records go to `sink`. `seed` roots every random stream; `id_prefix`
     keeps order ids and tags of engines sharing a broker apart; `faults` are standing fault rates (tests,
-    benchmarks)."""
+    benchmarks).
+
+    The venue follows the mode: PAPER and REPLAY simulate the market and fill on the paper exchange;
+    PAPER_LIVE_DATA fills the paper exchange against `venue`'s live quotes; LIVE sends to `venue`'s broker. A live
+    feed is not put behind the `market_data` latency lane: its delay is real."""
     streams = RandomStreams(seed)
-    catalog = catalog or load_catalog(config)
-    market = MarketSimulator(config.market, catalog, clock, streams)
     models = ModelResolver(config.latency_model, config.slippage_model)
-    feed_delays = FeedDelays(
-        models, lambda symbol: catalog.resolve(symbol).underlying, market.regime,
-        streams.buffered("latency", "market_data"),
-    )
-    feed = DelayedMarketData(market, clock, feed_delays)
-    paper, injector = _paper_venue(config, clock, market, catalog, models, streams, faults, fault_timeout_s,
-                                   id_prefix)
-    broker: Broker = injector
+    simulator: MarketSimulator | None = None
+    market: MarketFeed
+    feed: MarketData
+    if mode in (Mode.PAPER, Mode.REPLAY):
+        catalog = catalog or load_catalog(config)
+        market = simulator = MarketSimulator(config.market, catalog, clock, streams)
+        resolve = catalog.resolve
+        feed_delays = FeedDelays(
+            models, lambda symbol: resolve(symbol).underlying, simulator.regime,
+            streams.buffered("latency", "market_data"),
+        )
+        feed = DelayedMarketData(simulator, clock, feed_delays)
+    else:
+        if venue is None:
+            raise ConfigError([f"mode {mode.value}: the desk must be connected to Kite first"])
+        catalog = venue.catalog
+        market = feed = venue.market
+    paper: PaperBroker | None = None
+    injector: FaultInjectingBroker | None = None
+    broker: Broker
+    if mode is Mode.LIVE:
+        assert venue is not None and venue.broker is not None  # a live venue is built with its broker
+        broker = venue.broker
+    else:
+        paper, injector = _paper_venue(config, clock, market, catalog, models, streams, faults, fault_timeout_s,
+                                       id_prefix)
+        broker = injector
     tracker = FillQualityTracker(clock, mode=mode, scenario_id=scenario_id, sink=sink)
     tracker.enable_markouts(config.telemetry.markouts_s, lambda symbol: feed.quote(symbol).mid)
     ex = config.execution
@@ -156,20 +183,19 @@ def build_engine(
         id_prefix=id_prefix,
     )
     return Engine(config=config, clock=clock, streams=streams, catalog=catalog, market=market, feed=feed,
-                  models=models, broker=broker, stack=stack, tracker=tracker, paper=paper, faults=injector)
+                  models=models, broker=broker, stack=stack, tracker=tracker, paper=paper, faults=injector,
+                  simulator=simulator)
 
 
 def _paper_venue(
-    config: Config, clock: Clock, market: MarketSimulator, catalog: InstrumentCatalog, models: ModelResolver,
+    config: Config, clock: Clock, market: MarketData, catalog: InstrumentCatalog, models: ModelResolver,
     streams: RandomStreams, faults: FaultRates | None, fault_timeout_s: float, id_prefix: str,
 ) -> tuple[PaperBroker, FaultInjectingBroker]:
-    """The simulated exchange filling against `market`, behind the fault layer.
+    """The paper exchange filling against `market` (simulated or live), behind the fault layer.
 
     Always behind the fault layer: scenario drills (reject storms, outages, throttles) switch faults on and off at
     runtime. With no rules and zero rates it passes every call straight through (its draws come from a stream of
     their own, so they never shift another stream)."""
-    if config.broker.kind != "paper":  # the config schema admits no other venue yet
-        raise ConfigError([f"broker.kind: {config.broker.kind!r} is not a venue this desk can build"])
     paper = PaperBroker(
         clock=clock, market=market, catalog=catalog, models=models, streams=streams,
         config=config.broker.paper, id_prefix=id_prefix,

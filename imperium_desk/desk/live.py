@@ -1,10 +1,17 @@
-"""Connecting a desk to Zerodha Kite (modes paper-live-data and live): the login, the secret store, the day's
-instruments, the REST client and the ticker, assembled into the venue `build_engine` uses.
+"""The live modes' vocabulary, light enough for the window to import in paper mode too (nothing here loads the Kite
+client): the mode a config and `--mode` ask for, where a login may be kept, and the errors a login or connection
+raises for the trader. The connection itself is `desk/connector.py`.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from imperium_desk.config import Config, ConfigError
+from imperium_desk.domain.enums import Mode
+
+# `serve` takes the day's access token from here when the secret store has none (it never opens a browser).
+ACCESS_TOKEN_ENV = "IMPERIUM_KITE_ACCESS_TOKEN"
 
 
 class StoreChoice(StrEnum):
@@ -30,3 +37,15 @@ class LiveConnectError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def live_mode_of(config: Config, asked: Mode | None) -> Mode:
+    """The mode a desk runs in: the one asked for (`--mode`), else live for `broker.kind: kite`, else paper.
+    Raises ConfigError when a Kite mode is asked for without a `broker.kite` section."""
+    mode = asked if asked is not None else (Mode.LIVE if config.broker.kind == "kite" else Mode.PAPER)
+    if mode is Mode.REPLAY:
+        raise ConfigError(["--mode: replay is the replay command's, not the desk's"])
+    if mode in (Mode.LIVE, Mode.PAPER_LIVE_DATA) and config.broker.kite is None:
+        raise ConfigError([f"broker.kite: mode {mode.value} needs the Kite Connect app: "
+                           "broker: {kind: kite, kite: {api_key: <your app's api_key>}}"])
+    return mode

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from imperium_desk.domain.instruments import OptionContract
@@ -89,4 +90,35 @@ class MarketData(Protocol):
         that ticked (each at most once per call, never empty). By the time it is called `quote()` answers the new
         quotes (except a late delayed quote that a newer one has overtaken). Listeners are called in the order
         they were added. A listener must not block and must not raise."""
+        ...
+
+
+class MarketFeed(MarketData, Protocol):
+    """A whole market the desk shows and trades against: the simulated market, or a broker's live feed.
+
+    Beyond `MarketData`: the underlyings it quotes, the ladder's chain around ATM (its contracts subscribed: they are
+    what is on screen), and a start and stop. Same threading as `MarketData`.
+    """
+
+    @property
+    def underlyings(self) -> list[str]:
+        """The underlyings this market quotes."""
+        ...
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`."""
+        ...
+
+    def chain(self, underlying: str, expiry: date, strikes_each_side: int | None = None) -> list[OptionContract]:
+        """CE and PE contracts around the ATM strike at the current spot, lowest strike first, CE before PE, each
+        subscribed."""
+        ...
+
+    def start(self) -> None:
+        """Start ticking (the simulated market) or connect (a live feed); twice is harmless."""
+        ...
+
+    def stop(self) -> None:
+        """Stop ticking; quotes already delivered stay answerable."""
         ...
