@@ -83,7 +83,9 @@ class DeskDrills:
         """The shipped drills, then the trader's (`<home>/scenarios/`), each checked against this desk."""
         folders: list[tuple[Path, DrillSource]] = [(shipped_scenarios_dir(), "shipped"), (self.drills_dir, "user")]
         catalog, underlyings = self._engine.catalog, list(self._engine.market.underlyings)
-        return await self._offload.thread(lambda: scan(folders, catalog, underlyings), "drill-library")
+        market_events = self._engine.simulator is not None
+        return await self._offload.thread(
+            lambda: scan(folders, catalog, underlyings, market_events=market_events), "drill-library")
 
     async def preview(self, path: Path) -> DrillPreview:
         """A drill's description, event timeline (random events drawn from its seed) and order count.
@@ -136,9 +138,9 @@ class DeskDrills:
         return drill.view()
 
     def _check_can_start(self) -> None:
-        if self._engine.simulator is None:
-            # A drill places its orders through the desk's stack: never against a live account or live quotes.
-            raise ConfigError(["drills run on the simulated market and the paper exchange: paper mode only"])
+        if self._engine.faults is None:
+            # A drill places its orders through the desk's stack: never against a live account.
+            raise ConfigError(["drills run on the paper exchange: paper or paper-live-data mode, never live"])
         if self._stopping():
             raise ConfigError(["desk: stopping; no drill can start"])
         if self.drill is not None and self.drill.state is DrillState.RUNNING:
@@ -146,7 +148,8 @@ class DeskDrills:
 
     def _load(self, path: Path) -> LoadedScenario:
         scenario = load_scenario(path)
-        problems = live_problems(scenario, self._engine.catalog, list(self._engine.market.underlyings))
+        problems = live_problems(scenario, self._engine.catalog, list(self._engine.market.underlyings),
+                                 market_events=self._engine.simulator is not None)
         if problems:
             raise ConfigError(problems)
         return scenario

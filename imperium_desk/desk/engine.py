@@ -81,14 +81,15 @@ class Engine:
     def event_injector(self, on_change: Callable[[ActiveEvent, str], None] | None = None) -> EventInjector:
         """Scenario events applied to this engine's market, models, broker and risk gate."""
 
-        if self.faults is None or self.simulator is None:
-            raise ConfigError(["scenario events act on the simulated market and the paper exchange: paper mode only"])
+        if self.faults is None:
+            raise ConfigError(["scenario events act on the paper exchange: not in live mode"])
 
         def switch(event: ModelSwitchEvent) -> None:
             self.switch_model(event.kind, event.scope, event.parsed, lane=event.lane, source="scenario")
 
         return EventInjector(
-            clock=self.clock, market=self.simulator, models=self.models, broker=self.faults, risk=self.stack.risk,
+            clock=self.clock, market=self.simulator, underlyings=list(self.market.underlyings), models=self.models,
+            broker=self.faults, risk=self.stack.risk,
             tracker=self.tracker, catalog=self.catalog, switch_model=switch, on_change=on_change,
         )
 

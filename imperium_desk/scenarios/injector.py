@@ -63,7 +63,8 @@ class EventInjector:
         self,
         *,
         clock: Clock,
-        market: MarketSimulator,
+        market: MarketSimulator | None,
+        underlyings: list[str],
         models: ModelResolver,
         broker: FaultInjectingBroker,
         risk: RiskGate,
@@ -73,7 +74,8 @@ class EventInjector:
         on_change: Callable[[ActiveEvent, str], None] | None = None,
     ) -> None:
         self._clock = clock
-        self._market = market
+        self._market = market  # None: a live market, which no event may move (refused when the drill loads)
+        self._all_underlyings = underlyings
         self._models = models
         self._broker = broker
         self._risk = risk
@@ -121,6 +123,8 @@ class EventInjector:
         event = active.timed.event
         if isinstance(event, NewsShockEvent):
             for underlying in active.underlyings:
+                if self._market is None:
+                    raise RuntimeError("a news shock reached a live market: live_problems should have refused it")
                 self._market.jump(underlying, event.jump_pct)
             self._market_change(active, spread_mult=event.spread_mult, vol_mult=event.vol_mult)
         elif isinstance(event, LiquidityDropEvent):
@@ -167,6 +171,8 @@ class EventInjector:
         active.undo.append(undo)
 
     def _apply_market(self, underlying: str) -> None:
+        if self._market is None:
+            raise RuntimeError("a market event reached a live market: live_problems should have refused the drill")
         parts = self._market_parts.get(underlying, {}).values()
         product = {name: float(math.prod(p.get(name, 1.0) for p in parts)) for name in MARKET_FIELDS}
         self._market.set_modifiers(underlying, **product)
@@ -177,7 +183,7 @@ class EventInjector:
             return [self._catalog.resolve(symbol).underlying]
         if underlying is not None:
             return [underlying]
-        return list(self._market.underlyings)
+        return list(self._all_underlyings)
 
     def _elapsed(self) -> float:
         return round(self._clock.monotonic() - self._origin, 6)

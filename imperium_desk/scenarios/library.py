@@ -13,7 +13,7 @@ import imperium_desk
 from imperium_desk.config import ConfigError
 from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.scenarios.runner import check_instruments
-from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
+from imperium_desk.scenarios.spec import LoadedScenario, RandomEvent, load_scenario
 
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 DrillSource = Literal["shipped", "user"]
@@ -46,9 +46,20 @@ class DrillInfo:
         return self.problem is None
 
 
-def live_problems(scenario: LoadedScenario, catalog: InstrumentCatalog, simulated: Sequence[str]) -> list[str]:
-    """What stops a valid scenario from running against this desk's live session."""
+MARKET_EVENTS = ("news_shock", "liquidity_drop", "volatility_spike")  # events that move the simulated market
+
+
+def live_problems(scenario: LoadedScenario, catalog: InstrumentCatalog, simulated: Sequence[str],
+                  *, market_events: bool = True) -> list[str]:
+    """What stops a valid scenario from running against this desk's live session. `market_events` False: the
+    desk's quotes are real (paper on live data), which no event can move."""
     problems = [f"{scenario.path}: {p}" for p in check_instruments(scenario.spec, catalog, list(simulated))]
+    if not market_events:
+        for i, event in enumerate(scenario.spec.events):
+            kind = event.event.get("type") if isinstance(event, RandomEvent) else event.type
+            if kind in MARKET_EVENTS:
+                problems.append(f"{scenario.path}: events.{i}: {kind} moves the simulated market; on live quotes "
+                                "only broker, latency, risk and model events run (paper mode runs it all)")
     if scenario.spec.config:
         # Market, broker and risk sections are read when the desk starts; a drill cannot swap them mid-session.
         problems.append(f"{scenario.path}: config: a drill with config overrides runs only as a replay "
@@ -57,7 +68,8 @@ def live_problems(scenario: LoadedScenario, catalog: InstrumentCatalog, simulate
 
 
 def scan(
-    folders: Sequence[tuple[Path, DrillSource]], catalog: InstrumentCatalog, simulated: Sequence[str]
+    folders: Sequence[tuple[Path, DrillSource]], catalog: InstrumentCatalog, simulated: Sequence[str],
+    *, market_events: bool = True,
 ) -> list[DrillInfo]:
     """Every scenario file in `folders` (blocking file reads: call it off the event loop), by source then name."""
     out: list[DrillInfo] = []
@@ -65,18 +77,19 @@ def scan(
         if not folder.is_dir():
             continue
         for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in SCENARIO_SUFFIXES and p.is_file()):
-            out.append(_info(path, source, catalog, simulated))
+            out.append(_info(path, source, catalog, simulated, market_events))
     return out
 
 
-def _info(path: Path, source: DrillSource, catalog: InstrumentCatalog, simulated: Sequence[str]) -> DrillInfo:
+def _info(path: Path, source: DrillSource, catalog: InstrumentCatalog, simulated: Sequence[str],
+          market_events: bool) -> DrillInfo:
     try:
         scenario = load_scenario(path)
     except ConfigError as exc:
         more = f" (+{len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
         return DrillInfo(path, source, path.stem, "", 0.0, 0, 0, exc.errors[0] + more)
     spec = scenario.spec
-    problems = live_problems(scenario, catalog, simulated)
+    problems = live_problems(scenario, catalog, simulated, market_events=market_events)
     return DrillInfo(
         path, source, spec.id, spec.description, spec.duration_s, len(spec.orders), len(spec.events),
         problems[0] if problems else None,
