@@ -1,8 +1,8 @@
 """The one signal bridge: engine events (`DeskEvent`s) in, Qt signals out.
 
-Everything runs on the Qt thread (qasync). Events are emitted straight away, except the two that only carry the
-desk's current state (`state`, `portfolio`): of a burst of those the first is emitted at once and then at most the
-newest one per `COALESCE_MS`, because every emission repaints its labels. At 50 orders/s the desk changes its
+Everything runs on the Qt thread (qasync). Events are emitted straight away, except the three that only carry the
+desk's current state (`state`, `portfolio`, `feed`): of a burst of those the first is emitted at once and then at most
+the newest one per `COALESCE_MS`, because every emission repaints its labels. At 50 orders/s the desk changes its
 in-flight counts ~75 times a second and its account ~25 times, and each was a paint pass of its own
 (benchmarks/ui_responsiveness.py). Widgets that would redraw per record (charts, blotter) batch their updates on
 their own timers instead.
@@ -18,6 +18,7 @@ from imperium_desk.desk import (
     Desk,
     DeskEvent,
     DrillEvent,
+    FeedEvent,
     MessageEvent,
     ModelsChanged,
     ModelSwitch,
@@ -25,6 +26,7 @@ from imperium_desk.desk import (
     ParentStarted,
     PortfolioEvent,
     RecordEvent,
+    SessionEvent,
     StateEvent,
     TicksEvent,
 )
@@ -69,7 +71,7 @@ class LatestOnly(QObject):
 
 
 class DeskBridge(QObject):
-    """The desk's events as Qt signals, on the Qt thread: one signal per event kind (`state` and `portfolio`
+    """The desk's events as Qt signals, on the Qt thread: one signal per event kind (`state`, `portfolio` and `feed`
     coalesced by `LatestOnly`), plus a status-bar `message` for rejections and failures the trader must see."""
 
     record = Signal(object)  # a telemetry record (dict), as written to the JSONL file
@@ -81,12 +83,15 @@ class DeskBridge(QObject):
     message = Signal(str)  # a line for the status bar (rejections, errors the trader must see)
     models = Signal(object)  # ModelsChanged: latency/slippage models switched
     drill = Signal(object)  # DrillEvent: a drill started, one of its events began/ended, or it ended
+    session = Signal(object)  # SessionEvent: the broker login is valid, expiring or expired (live modes)
+    feed = Signal(object)  # FeedEvent: the live quote feed's health, the newest, at most one per COALESCE_MS
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.desk = desk
         self._state = LatestOnly(self.state, parent=self)
         self._portfolio = LatestOnly(self.portfolio, parent=self)
+        self._feed = LatestOnly(self.feed, parent=self)
         desk.add_listener(self._dispatch)
 
     def _dispatch(self, event: DeskEvent) -> None:
@@ -114,6 +119,10 @@ class DeskBridge(QObject):
                 self.drill.emit(event)
             case MessageEvent(text):
                 self.message.emit(text)
+            case SessionEvent():
+                self.session.emit(event)
+            case FeedEvent():
+                self._feed.push(event)
 
 
 def _describe_switch(switch: ModelSwitch) -> str:

@@ -1,9 +1,10 @@
-"""The header bar: underlying quick buttons, expiry picker, lots, the PAPER/LIVE badge, EXIT ALL and the kill
-switch. It owns the trader's current instrument choice and announces it; it sends nothing itself except through
-`Desk` (EXIT ALL, kill switch)."""
+"""The header bar: underlying quick buttons, expiry picker, lots, the mode badge (PAPER, PAPER · LIVE DATA, LIVE),
+EXIT ALL and the kill switch. It owns the trader's current instrument choice and announces it; it sends nothing
+itself except through `Desk` (EXIT ALL, kill switch)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from PySide6.QtCore import Signal
@@ -18,10 +19,37 @@ from PySide6.QtWidgets import (
 
 from imperium_desk.desk import Desk, StateEvent
 from imperium_desk.domain.enums import Mode
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.widgets import spin_box
 
 QUICK_UNDERLYINGS = ("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX")
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeLook:
+    """How the mode badge reads: its text, tooltip and, for the broker modes, its fill and text colours (PAPER
+    keeps the theme's look, resources/theme.qss)."""
+
+    text: str
+    tooltip: str
+    fill: str | None = None
+    ink: str = palette.ON_FILL
+
+
+MODE_BADGES: dict[Mode, BadgeLook] = {
+    Mode.PAPER: BadgeLook("PAPER", "Paper trading on the simulated exchange"),
+    Mode.PAPER_LIVE_DATA: BadgeLook(
+        "PAPER · LIVE DATA", "Paper exchange filling against Kite's live quotes: no money at risk",
+        palette.LIVE_DATA_FILL, palette.ON_LIGHT_FILL,
+    ),
+    Mode.LIVE: BadgeLook("LIVE", "LIVE: real orders through Kite", palette.LIVE_FILL, palette.ON_FILL),
+}
+
+
+def badge_look(mode: Mode) -> BadgeLook:
+    """The badge for `mode`; a mode without a window of its own (replay) reads as its name."""
+    return MODE_BADGES.get(mode, BadgeLook(mode.value.upper(), f"{mode.value} mode"))
 
 
 class HeaderBar(QWidget):
@@ -72,12 +100,14 @@ class HeaderBar(QWidget):
         layout.addWidget(self.lot_label)
 
         layout.addStretch(1)
-        self.mode_badge = QLabel(desk.mode.value.upper())
+        look = badge_look(desk.mode)
+        self.mode_badge = QLabel(look.text)
         self.mode_badge.setObjectName("modeBadge")
         self.mode_badge.setProperty("mode", desk.mode.value)
-        self.mode_badge.setToolTip(
-            "Paper trading on the simulated exchange" if desk.mode is not Mode.LIVE else "LIVE: real orders"
-        )
+        self.mode_badge.setToolTip(look.tooltip)
+        if look.fill is not None:  # over the theme's badge rule, which keeps its shape (radius, padding, weight)
+            self.mode_badge.setStyleSheet(
+                f"QLabel#modeBadge {{ background: {look.fill}; color: {look.ink}; }}")
         layout.addWidget(self.mode_badge)
 
         self.kill_switch = QPushButton("KILL SWITCH")

@@ -22,16 +22,18 @@ from imperium_desk.domain.enums import Side
 from imperium_desk.ui.blotter.widget import OrdersBlotter
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.charts import FillQualityCharts
+from imperium_desk.ui.connect_dialog import BrokerLogin
 from imperium_desk.ui.drills_menu import DrillsMenu
 from imperium_desk.ui.drills_panel import DrillLibrary, DrillsPanel
 from imperium_desk.ui.feedback_panel import FeedbackPanel
-from imperium_desk.ui.header import QUICK_UNDERLYINGS, HeaderBar
+from imperium_desk.ui.header import QUICK_UNDERLYINGS, HeaderBar, badge_look
 from imperium_desk.ui.ladder import LadderClick, StrikeLadder
 from imperium_desk.ui.models_panel import ModelsPanel
 from imperium_desk.ui.multi_strike import MultiStrikePanel
 from imperium_desk.ui.paint_turns import PaintTurns
 from imperium_desk.ui.portfolio import AccountSummary, PositionsTable
 from imperium_desk.ui.quick_order import QuickOrderDialog
+from imperium_desk.ui.session_watch import SessionWatch
 from imperium_desk.ui.shortcuts import SHORTCUTS, ShortcutHelpDialog, typing_in_progress
 from imperium_desk.ui.stats_panel import StatsPanel
 from imperium_desk.ui.status import DeskStatusBar
@@ -43,11 +45,14 @@ LAYOUT_VERSION = 5  # bump when docks change so an old saved layout is not force
 
 class ImperiumMainWindow(QMainWindow):
     """The desk window: header, docks, menus and status bar around the panels; it stops the desk cleanly on close
-    and then emits `closed`."""
+    and then emits `closed`. With `login` (the broker connection of a broker mode) an expired login opens the
+    Connect dialog, and Trading > Log in to Kite again opens it by hand."""
 
     closed = Signal()  # after the desk has stopped and the window really closes
 
-    def __init__(self, desk: Desk, bridge: DeskBridge, settings: QSettings | None = None) -> None:
+    def __init__(
+        self, desk: Desk, bridge: DeskBridge, settings: QSettings | None = None, *, login: BrokerLogin | None = None
+    ) -> None:
         super().__init__()
         self.desk = desk
         self.bridge = bridge
@@ -56,7 +61,7 @@ class ImperiumMainWindow(QMainWindow):
         self._stopped = False
         self.quick_order: QuickOrderDialog | None = None
         self.docks: dict[str, QDockWidget] = {}
-        self.setWindowTitle(f"Imperium Desk {__version__} — {desk.mode.value.upper()}")
+        self.setWindowTitle(f"Imperium Desk {__version__} — {badge_look(desk.mode).text}")
         self.setObjectName("imperiumMainWindow")
         self.setDockOptions(
             QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
@@ -103,6 +108,8 @@ class ImperiumMainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.feedback.server_started.connect(self.status.set_server_address)
         self.feedback.server_failed.connect(self.status.set_server_error)
+        self.session_watch = (None if login is None
+                              else SessionWatch(desk, bridge, login, self, self.status.on_message))
 
         self._build_menus()
         self.drills_menu = DrillsMenu(desk, bridge, self.drill_library, self.menu("Drills"),
@@ -212,6 +219,11 @@ class ImperiumMainWindow(QMainWindow):
         kill.toggled.connect(self.header.kill_switch.setChecked)
         trading.addAction(kill)
         trading.addAction(self._action("exit_all", self.header.exit_all_positions))
+        if self.session_watch is not None:
+            relogin = QAction("Log in to Kite again…", self)
+            relogin.setObjectName("action_relogin")
+            relogin.triggered.connect(self._relogin)
+            trading.addAction(relogin)
         trading.addSeparator()
         trading.addAction(self._action("focus_mode", self.set_focus_mode, checkable=True))
         self.buy_key = self._action("buy_selected", lambda: self._ticket_for_selection(Side.BUY))
@@ -257,6 +269,15 @@ class ImperiumMainWindow(QMainWindow):
         self.quick_order = dialog
         dialog.open()
         return dialog
+
+    def _relogin(self) -> None:
+        watch = self.session_watch
+        assert watch is not None  # the action exists only with a broker login
+        if watch.dialog is None:
+            watch.open_dialog()
+        else:
+            watch.dialog.raise_()
+            watch.dialog.activateWindow()
 
     def open_drill(self, path: Path) -> None:
         """A drill picked in the menu: the panel, with that drill's description and timeline."""
@@ -341,4 +362,6 @@ class ImperiumMainWindow(QMainWindow):
         self._stopped = True
         if self.quick_order is not None:
             self.quick_order.close()
+        if self.session_watch is not None and self.session_watch.dialog is not None:
+            self.session_watch.dialog.reject()  # stops listening for the browser's redirect
         self.close()

@@ -25,6 +25,12 @@ BUY_FILL: Final = "#1f8f4e"
 SELL_FILL: Final = "#c0392b"
 ON_FILL: Final = "#ffffff"
 
+# The mode badge's fills (the PAPER badge keeps the theme's): LIVE sends real orders, PAPER · LIVE DATA fills on
+# paper against the broker's real quotes. Both must read at a glance as "not the simulator".
+LIVE_FILL: Final = "#e05555"  # white text on it (ON_FILL)
+LIVE_DATA_FILL: Final = "#f0883e"  # amber-orange, apart from PAPER's yellow; dark text on it (ON_LIGHT_FILL)
+ON_LIGHT_FILL: Final = "#0c0e11"
+
 # Row and column backgrounds in the option tables.
 ATM_ROW: Final = "#4a3f1c"  # the strike nearest the underlying, in the ladder and the multi-strike preview
 STRIKE_COLUMN: Final = "#2a3140"

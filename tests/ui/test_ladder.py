@@ -175,7 +175,9 @@ def test_an_atm_move_recentres_without_reset_keeping_the_selection(
     click_cell(qtbot, ladder, model.index(WIDTH + 2, column_of(OptionRight.PE, "oi")))
 
     target = old_atm + step  # exactly on the next strike: the ATM moves up by one
-    desk.engine.market.jump("NIFTY", (target / desk.spot("NIFTY") - 1.0) * 100.0)
+    simulator = desk.engine.simulator
+    assert simulator is not None  # the paper desk's market is simulated
+    simulator.jump("NIFTY", (target / desk.spot("NIFTY") - 1.0) * 100.0)
     qtbot.waitUntil(lambda: model.atm_strike == target, timeout=1000)
 
     assert resets == []
