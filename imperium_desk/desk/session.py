@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from imperium_desk.clock import Cancellable, VirtualClock, WallClock
-from imperium_desk.desk.events import DeskEvent, FeedEvent, MessageEvent, SessionEvent, SessionState
+from imperium_desk.desk.events import DeskEvent, FeedEvent, SessionEvent, SessionState
 from imperium_desk.desk.live import StoreChoice
 
 if TYPE_CHECKING:  # the Kite client loads only in the live modes
@@ -90,7 +90,6 @@ class DeskSession:
             minutes = max(int((expires_at - now) // 60), 0)
             self._emit(SessionEvent(SessionState.EXPIRING, expires_at,
                                     f"the Kite session ends at 06:00 IST (in {minutes} min): log in again after it"))
-            self._emit(MessageEvent(f"Kite session ends in {minutes} min (06:00 IST)"))
 
     def _feed_tick(self) -> None:
         self._timers[1] = self._clock.call_later(FEED_CHECK_S, self._feed_tick)
