@@ -8,11 +8,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from imperium_desk import __version__
+from imperium_desk.cli_output import ProgressBar, print_fit_table, print_outcome, print_summary, print_sweep
 from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config, read_document
 from imperium_desk.domain.enums import Mode
 from imperium_desk.scenarios.prepare import prepare_config, prepare_scenario
@@ -20,7 +21,7 @@ from imperium_desk.scenarios.rerun import is_run_document, load_rerun
 from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
 
 if TYPE_CHECKING:
-    from imperium_desk.models.fitting import FitResult
+    pass
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -230,36 +231,8 @@ def _fit(path: Path, column: str | None, criterion: Literal["aic", "bic"], emit_
     print(
         f"{path}: column {samples.column!r}, {samples.values.size} samples, {kind} in {measure}; ranked by {criterion}"
     )
-    _print_fit_table(results)
+    print_fit_table(results)
     return EXIT_OK
-
-
-def _print_fit_table(results: Sequence[FitResult]) -> None:
-    header = ("#", "family", "loglik", "AIC", "BIC", "KS stat", "KS p", "params")
-    rows = []
-    for rank, r in enumerate(results, start=1):
-        if r.fitted:
-            numbers = (f"{r.loglik:.1f}", f"{r.aic:.1f}", f"{r.bic:.1f}", f"{r.ks_stat:.4f}", f"{r.ks_pvalue:.3g}")
-            rows.append((str(rank), r.family, *numbers, _describe(r.params)))
-        else:
-            rows.append(("-", r.family, "", "", "", "", "", f"skipped: {r.skipped}"))
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
-    for row in (header, *rows):
-        cells = [
-            cell.rjust(w) if 1 < i < 7 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-        ]
-        print("  ".join([*cells, row[-1]]))
-
-
-def _describe(params: Mapping[str, Any]) -> str:
-    """A model config in one line: `lognormal(median_ms=40, sigma=0.3)`, mixtures as weighted sums."""
-    fields = {k: v for k, v in params.items() if k not in ("type", "unit", "model", "components", "weight")}
-    if params["type"] == "mixture":
-        return " + ".join(f"{c['weight']:.4g}*{_describe(c)}" for c in params["components"])
-    inside = ", ".join(f"{k}={v:g}" for k, v in fields.items())
-    if params["type"] == "shifted":
-        return f"{inside} + {_describe(params['model'])}"
-    return f"{params['type']}({inside})"
 
 
 def _replay(
@@ -277,14 +250,14 @@ def _replay(
         scenario = load_scenario(scenario_path)
         config = load_config(config_path)
     out_dir = out if out is not None else home / "runs" / scenario.spec.id
-    bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
+    bar = None if quiet or not sys.stderr.isatty() else ProgressBar()
     summary = run_replay(scenario, config, out_dir, seed=seed, progress=bar)
     if bar is not None:
         bar.finish()
     if not quiet:
-        _print_summary(summary.run, summary.telemetry_path)
+        print_summary(summary.run, summary.telemetry_path)
         if summary.outcome is not None:
-            _print_outcome(summary.outcome, out_dir / "outcome.json")
+            print_outcome(summary.outcome, out_dir / "outcome.json")
     if poster is not None:
         outcome = summary.outcome if summary.outcome is not None else {"run": summary.metrics}
         return poster.post([(int(summary.run["seed"]), outcome, dict(summary.run["counts"]))], str(summary.run["id"]))
@@ -329,7 +302,7 @@ def _sweep(
     scenario = load_scenario(scenario_path)  # a bad file is exit 2 before any process starts
     prepare_scenario(scenario, load_config(config_path))
     out_dir = out if out is not None else home / "runs" / f"{scenario.spec.id}-sweep"
-    bar = None if quiet or not sys.stderr.isatty() else _ProgressBar()
+    bar = None if quiet or not sys.stderr.isatty() else ProgressBar()
     sweep = run_sweep(
         scenario_path, config_path, seeds, out_dir, jobs=jobs or os.cpu_count() or 1,
         progress=None if bar is None else lambda done, total: bar(done / total),
@@ -337,7 +310,7 @@ def _sweep(
     if bar is not None:
         bar.finish()
     if not quiet:
-        _print_sweep(sweep, out_dir / "sweep.json")
+        print_sweep(sweep, out_dir / "sweep.json")
     if poster is not None:
         outcomes = []
         for run in sweep["runs"]:
@@ -402,7 +375,7 @@ def _report(telemetry: Path, html_path: Path | None, json_path: Path | None, con
         raise ConfigError(problems)
     fees = load_config(config_path).fees
     large = telemetry.is_file() and telemetry.stat().st_size >= 1 << 20
-    bar = _ProgressBar() if large and sys.stderr.isatty() else None
+    bar = ProgressBar() if large and sys.stderr.isatty() else None
     try:
         report = build_report(telemetry, ReportOptions(fees=fees, progress=bar))
     except ReportInputError as exc:
@@ -527,97 +500,6 @@ def _gui(config_path: Path | None, home: Path, asked_mode: Mode | None = None) -
     from imperium_desk.ui.app import run_gui
 
     return run_gui(config, home, started_at=started_at, config_path=config_path, mode=mode)
-
-
-class _ProgressBar:
-    """Virtual-time progress on stderr, redrawn at most 10 times a wall second."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def __call__(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and fraction < 1.0:
-            return
-        self._last = now
-        filled = int(fraction * 30)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%")
-        sys.stderr.flush()
-
-    def finish(self) -> None:
-        sys.stderr.write("\n")
-
-
-def _print_summary(run: dict[str, object], telemetry: Path) -> None:
-    counts = run["counts"]
-    assert isinstance(counts, dict)
-    statuses = run["parent_status"]
-    assert isinstance(statuses, dict)
-    quality = run["fill_quality"]
-    assert isinstance(quality, dict)
-    rows = [
-        ("scenario", str(run["id"])),
-        ("seed", str(run["seed"])),
-        ("virtual time", f"{run['virtual_elapsed_s']} s (wall {run['wall_s']} s)"),
-        ("parents", " ".join(f"{k}={v}" for k, v in statuses.items() if v) or "0"),
-        ("children / fills", f"{counts['children']} / {counts['fills']}"),
-        ("errors / retries", f"{counts['errors']} / {counts['retries']}"),
-    ]
-    for name, unit in (("latency_ms", "ms"), ("slippage_bps", "bps")):
-        stats = quality.get(name)
-        if isinstance(stats, dict):
-            rows.append(
-                (name.split("_")[0], f"mean {stats['mean']} {unit}, p50 {stats['p50']}, p95 {stats['p95']}")
-            )
-    rows.append(("telemetry", str(telemetry)))
-    width = max(len(r[0]) for r in rows)
-    for key, value in rows:
-        print(f"{key.ljust(width)}  {value}")
-
-
-def _print_outcome(outcome: dict[str, object], path: Path) -> None:
-    """The drill against the same orders with no events: one row per metric that moved or is non-zero."""
-    from imperium_desk.scenarios.outcome import outcome_rows
-
-    rows = [("outcome", "with events", "no events", "change"), *outcome_rows(outcome)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    print()
-    for row in rows:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
-                                                                                                      strict=True))))
-    learning = outcome.get("learning")
-    if isinstance(learning, dict) and learning.get("assets"):
-        print("\nlearning: the model against the realised fills, before and after recalibration")
-        for asset, kinds in learning["assets"].items():
-            for kind, entry in kinds.items():
-                before, after = entry["before"], entry["after"]
-                print(f"  {asset} {kind}: error {_pct(before['error_pct'])} before, {_pct(after['error_pct'])} after "
-                      f"({entry.get('changes', 0)} change(s), {after['fills']} fills after)")
-    print(f"outcome saved to {path}")
-
-
-def _pct(value: object) -> str:
-    return f"{value:+.1f}%" if isinstance(value, (int, float)) else "-"
-
-
-def _print_sweep(sweep: dict[str, Any], path: Path) -> None:
-    """Each metric across the seeds: mean [p5, p95], with events, without, and the change."""
-    from imperium_desk.scenarios.sweep_stats import sweep_rows
-
-    runs = sweep["runs"]
-    print(f"scenario  {sweep['id']}")
-    print(f"seeds     {len(runs)} ({runs[0]['seed']}..{runs[-1]['seed']}), {sweep['jobs']} process(es), "
-          f"wall {sweep['wall_s']} s")
-    has_baseline = "baseline" in sweep["aggregate"]
-    header = ("metric", "with events", "no events", "change") if has_baseline else ("metric", "run", "", "")
-    rows = [header, *sweep_rows(sweep["aggregate"])]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    print("\nacross seeds: mean [p5, p95]")
-    for row in rows:
-        cells = [cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
-                                                                                              strict=True))]
-        print("  ".join(cells).rstrip())
-    print(f"sweep saved to {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover
