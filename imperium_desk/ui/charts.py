@@ -138,6 +138,10 @@ class FillQualityCharts(QWidget):
 
     `ingest(record)` is the bridge slot (also callable directly); `ingest_many(records)` is its vectorised form.
     `redraws` counts timer ticks that actually drew something.
+
+    Over 400 lines on purpose: the three plots share one set of ring buffers, one frame timer and one worker
+    result, and each frame draws from all of them in a fixed order (see the paint-turn and frame-budget notes in
+    the methods); the drawing helpers it could shed already live in distributions.py and ring_buffer.py.
     """
 
     def __init__(

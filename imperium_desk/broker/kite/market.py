@@ -153,6 +153,10 @@ class KiteMarketData:
 
     `start()` starts the ticker and the stale watch, `stop()` stops both (the ticker also carries the broker's
     order updates; the broker's order-book poll covers the time it is stopped).
+
+    Over 400 lines on purpose: quotes, the index spots, what is on the wire (screen, holds, leases) and staleness all
+    key on the same per-token state, updated in one pass per tick; split across classes that state would be shared
+    or copied, and the tick path (~150k packets/s into quotes) would pay for the indirection.
     """
 
     def __init__(
