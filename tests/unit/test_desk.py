@@ -21,8 +21,7 @@ from imperium_desk.desk import (
     StateEvent,
 )
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
-from imperium_desk.execution.request import ExecutionRequest
-from imperium_desk.execution.request import InvalidOrder
+from imperium_desk.execution.request import ExecutionRequest, InvalidOrder
 from tests.support import config
 
 
