@@ -94,7 +94,8 @@ async def build_kite_venue(
         catalog = instruments.catalog()
         ticker = KiteTickerClient(ws_url=config.ws_url, api_key=config.api_key, access_token=access_token,
                                   clock=clock, jitter=jitter)
-        market = KiteMarketData(ticker, instruments, clock, catalog=catalog, underlyings=list(underlyings))
+        market = KiteMarketData(ticker, instruments, clock, catalog=catalog, underlyings=list(underlyings),
+                                stale_after_s=config.stale_after_s)
         broker = None
         if live:
             code = config.tag_desk_code or desk_code(desk_id)
