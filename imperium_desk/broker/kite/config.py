@@ -107,7 +107,8 @@ class KiteConfig(BaseModel):
         description="how long before the access token dies (06:00 IST) the desk warns the trader",
     )
     stale_after_s: float = Field(
-        default=5.0, gt=0, description="the feed counts as stale after this long without a tick (the status bar says so)"
+        default=5.0, gt=0,
+        description="seconds without a tick after which the feed counts as stale (the status bar says so)",
     )
     ready_timeout_s: float = Field(
         default=10.0, gt=0, description="how long the desk waits at start for the indices' first ticks"
