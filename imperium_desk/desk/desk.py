@@ -6,6 +6,7 @@ collaborators behind it (`desk/models.py`, `desk/drills.py`, `desk/feedback.py`)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imperium_desk.broker.errors import BrokerError
 from imperium_desk.clock import Cancellable, VirtualClock, WallClock
 from imperium_desk.config import Config
 from imperium_desk.desk.drills import DeskDrills
@@ -24,6 +26,7 @@ from imperium_desk.desk.events import (
     DeskListener,
     DrillPreview,
     LegPreview,
+    MessageEvent,
     ModelRow,
     PortfolioEvent,
     PositionView,
@@ -39,10 +42,7 @@ from imperium_desk.desk.orders import DeskOrders
 from imperium_desk.desk.session import DeskSession
 from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, Side
 from imperium_desk.domain.instruments import OptionContract
-from imperium_desk.execution.request import (
-    ExecutionRequest,
-    PreTradeEstimate,
-)
+from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, PreTradeEstimate
 from imperium_desk.execution.tracker import Record
 from imperium_desk.market.port import Quote
 from imperium_desk.model_input import ModelKind
@@ -62,6 +62,8 @@ if TYPE_CHECKING:  # the Kite client loads only in the live modes
     from imperium_desk.desk.connector import LiveConnector
 
 PORTFOLIO_REFRESH_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class Desk:
@@ -109,6 +111,7 @@ class Desk:
         # start() asks for at once), since only the broker knows the account.
         self._portfolio_timer: Cancellable | None = None
         self._portfolio_pending = False
+        self._portfolio_task: asyncio.Task[None] | None = None
         self.last_portfolio = PortfolioEvent([], AccountView(0.0, 0.0, 0.0, 0.0, 0.0))
         # Live execution figures (stats table, charts). Registered before `_on_record`, so a widget reacting to a
         # record already finds it counted.
@@ -177,6 +180,8 @@ class Desk:
         await self.orders.cancel()
         if self.engine.tracker.markouts is not None:
             self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
+        if self._portfolio_task is not None and not self._portfolio_task.done():
+            await asyncio.wait([self._portfolio_task])  # a refresh in flight ends before the broker is closed
         if self._venue is not None:
             await self._venue.aclose()  # the order poll, the ticker and the REST lanes
         # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
@@ -334,8 +339,20 @@ class Desk:
     def start_exit(
         self, *, right: OptionRight | None = None, underlying: str | None = None, source: str = "exit"
     ) -> asyncio.Task[list[Submitted]]:
-        """`exit_positions` as a task, for callers that are not coroutines (buttons, shortcuts)."""
-        return self._loop.create_task(self.exit_positions(right=right, underlying=underlying, source=source))
+        """`exit_positions` as a task, for callers that are not coroutines (buttons, shortcuts). A refused or failed
+        exit is also told to the trader as a message (a button does not read the task's exception)."""
+        task = self._loop.create_task(self.exit_positions(right=right, underlying=underlying, source=source))
+        task.add_done_callback(self._exit_done)
+        return task
+
+    def _exit_done(self, task: asyncio.Task[list[Submitted]]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, InvalidOrder):
+            self.events.emit(MessageEvent(f"EXIT refused: {exc}"))
+        elif isinstance(exc, BrokerError):
+            self.events.emit(MessageEvent(f"EXIT failed: the broker answered {type(exc).__name__}: {exc}"))
 
     @property
     def kill_switch(self) -> bool:
@@ -382,13 +399,17 @@ class Desk:
         self._emit_state()
 
     def _schedule_portfolio(self) -> None:
-        if not self._portfolio_pending and not self._stopped:
-            self._portfolio_pending = True
-            self._loop.create_task(self._refresh_once())
+        if self._portfolio_pending or self._stopped or (self.session is not None and self.session.expired):
+            return  # one refresh at a time; none while the broker would refuse it
+        self._portfolio_pending = True
+        self._portfolio_task = self._loop.create_task(self._refresh_once())
 
     async def _refresh_once(self) -> None:
         try:
             await self.refresh_portfolio()
+        except BrokerError as exc:
+            # The next tick tries again; the session's own events tell the trader about an expired login.
+            log.warning("portfolio refresh failed: %s", type(exc).__name__)
         finally:
             self._portfolio_pending = False
 

@@ -123,7 +123,11 @@ class DeskOrders:
 
     async def exit_positions(self, *, right: OptionRight | None, underlying: str | None,
                              source: str) -> list[Submitted]:
-        """Close every open position (of one option type / underlying, or all) with MARKET exits."""
+        """Close every open position (of one option type / underlying, or all) with MARKET exits. Refused
+        (InvalidOrder) while the desk stops or its broker session is expired: the broker could not be asked."""
+        refusal = self._refusal()
+        if refusal is not None:
+            raise InvalidOrder(refusal)
         group = self.new_group("EXIT")
         requests: list[ExecutionRequest] = []
         catalog = self._engine.catalog

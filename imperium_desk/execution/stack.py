@@ -14,12 +14,13 @@ throttle) are resent after the backoff without a lookup; every other error ends 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from enum import Enum
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, Urgency
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, Side, Urgency
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
@@ -30,6 +31,7 @@ from imperium_desk.execution.ratelimit import OrderRateLimiter
 from imperium_desk.execution.request import (
     ExecutionRequest,
     FailureKind,
+    InvalidOrder,
     ParentResult,
     PreTradeEstimate,
 )
@@ -41,6 +43,8 @@ from imperium_desk.execution.validation import validate_request
 from imperium_desk.market.port import MarketData, Quote
 
 _SESSION_OPEN_S = 9 * 3600 + 15 * 60  # 09:15 IST
+INTERRUPT_CANCEL_S = 5.0  # how long an interrupted child waits for the broker to take its cancel
+log = logging.getLogger(__name__)
 
 
 class Reconciled(Enum):
@@ -104,8 +108,17 @@ class ExecutionStack:
 
     # -- validation ------------------------------------------------------------------------------------------
     def validate(self, request: ExecutionRequest) -> OptionContract:
-        """The request's contract; `InvalidOrder` naming the field if it cannot be executed as written."""
-        return validate_request(self._catalog, request)
+        """The request's contract; `InvalidOrder` naming the field if it cannot be executed as written, or not yet:
+        a live feed quotes a contract without a price until its first tick, and an order priced from an empty side
+        of the book would have nothing to measure its fills against."""
+        contract = validate_request(self._catalog, request)
+        quote = self._market.subscribe(contract)
+        touch = quote.ask if request.side is Side.BUY else quote.bid
+        if touch <= 0:
+            side = "ask" if request.side is Side.BUY else "bid"
+            raise InvalidOrder(f"quote: {contract.symbol} has no {side} to trade against (no tick yet, or an empty "
+                               "side of the book): try again when it is quoted")
+        return contract
 
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
         """What the stack expects this order to cost if sent now: the first child's route and intended price,
@@ -178,7 +191,8 @@ class ExecutionStack:
             else:
                 await self._run_schedule(parent, plan_request, self._planner.plan(plan_request))
         except asyncio.CancelledError:
-            # The desk is stopping (or the caller gave up): the parent's record still says how it ended.
+            # The desk is stopping (or the caller gave up): the parent's record still says how it ended; its children
+            # still working at the broker were cancelled there (`_run_child`).
             if parent.failure is None:
                 parent.failure = Failure(FailureKind.INTERRUPTED, "cancelled before the schedule ended")
             self._finish(parent)
@@ -277,6 +291,11 @@ class ExecutionStack:
         try:
             if await self._send(child) and not child.terminal:
                 await self._await_end(child, deadline)
+        except asyncio.CancelledError:
+            # The parent was cancelled (the desk stops, a drill stops): what this child left working at the broker is
+            # cancelled there, not left behind (live, it would go on working after the desk is gone).
+            await self._cancel_left_behind(child)
+            raise
         finally:
             if child.terminal or child.order_id is None:
                 self._children.pop(child.tag, None)
@@ -413,6 +432,23 @@ class ExecutionStack:
                 return
         if not child.terminal:
             await waiter
+
+    async def _cancel_left_behind(self, child: ChildContext) -> None:
+        """Cancel at the broker what an interrupted child may have left working: its order, or (its placement's
+        answer not in yet) whatever the broker holds under its tag. Bounded, and never raises: the interruption
+        goes on whatever the broker says."""
+        if child.terminal:
+            return
+        try:
+            if child.order_id is not None:
+                order_ids = [child.order_id]
+            else:
+                found = await asyncio.wait_for(self._broker.orders_by_tag(child.tag), INTERRUPT_CANCEL_S)
+                order_ids = [o.order_id for o in found if not o.status.terminal]
+            for order_id in order_ids:
+                await asyncio.wait_for(self._broker.cancel_order(order_id), INTERRUPT_CANCEL_S)
+        except (Exception, TimeoutError) as exc:
+            log.warning("cancel of interrupted child %s at the broker failed: %s", child.tag, type(exc).__name__)
 
     # -- broker updates --------------------------------------------------------------------------------------
     def _on_update(self, update: OrderUpdate) -> None:

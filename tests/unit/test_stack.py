@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Side, Urgency
+from imperium_desk.domain.enums import Algo, OrderStatus, OrderType, ParentStatus, Side, Urgency
 from imperium_desk.execution.request import ExecutionRequest, FailureKind, InvalidOrder, ParentResult, RequestMetadata
 from imperium_desk.telemetry.schema import COMMON_KEYS
 from tests.support import Harness, harness
@@ -207,3 +207,34 @@ def test_pov_resends_what_thin_depth_left_unfilled() -> None:
     reported = sum(r["qty"] for r in h.records if r["event"] in ("fill", "partial_fill"))
     assert reported == result.filled_qty  # ...and what filled is all reported
     assert len(placed) > 1
+
+
+def test_an_interrupted_parent_cancels_its_working_child_at_the_broker() -> None:
+    h = harness({"market": {"per_underlying": {"NIFTY": {"vol": 0.01}}}})
+    c = h.atm()
+    resting = ExecutionRequest(
+        symbol=c.symbol, side=Side.BUY, quantity=c.lot_size, order_type=OrderType.LIMIT, limit_price=0.05,
+        horizon_s=600,
+    )
+
+    async def main() -> None:
+        h.engine.market.start()
+        task = asyncio.ensure_future(h.engine.stack.execute(resting))
+        await h.clock.sleep(5)  # the child rests on the book, far below the market
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await h.clock.sleep(1)  # the cancel's round trip
+        h.engine.market.stop()
+
+    h.clock.run(main())
+    (order,) = h.clock.run(h.engine.broker.orders())
+    assert order.status is OrderStatus.CANCELLED
+
+
+def test_an_order_with_nothing_on_its_side_of_the_book_is_refused_before_it_is_sent() -> None:
+    h = harness()
+    quote = h.engine.feed.subscribe(h.atm())
+    quote.ask = 0.0  # a live feed's quote before its first tick has no price on either side
+    with pytest.raises(InvalidOrder):
+        h.engine.stack.validate(_request(h))
