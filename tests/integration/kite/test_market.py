@@ -23,22 +23,13 @@ from imperium_desk.market.port import Quote
 from tests.fake_kite.instruments import InstrumentRow
 from tests.fake_kite.server import FakeKite
 from tests.fake_kite.state import FakeKiteConfig
+from tests.integration.kite.stack_support import until
 
 MakeKite = Callable[[FakeKiteConfig], FakeKite]
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "instruments.yaml"
 FAST = ReconnectPolicy(initial_delay_s=0.01, max_delay_s=0.05, stall_after_s=1.0, open_timeout_s=2.0,
                        close_timeout_s=0.5)
 WAIT_S = 5.0
-
-
-async def until(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    """Return as soon as `condition()` holds; TimeoutError after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError("the condition never held")
-        await asyncio.sleep(0.005)
 
 
 def run(main: Awaitable[None]) -> None:

@@ -28,21 +28,12 @@ from imperium_desk.domain.enums import OptionRight
 from tests.fake_kite.packets import encode_frame
 from tests.fake_kite.server import FakeKite
 from tests.fake_kite.state import FakeKiteConfig
+from tests.integration.kite.stack_support import until
 
 MakeKite = Callable[[FakeKiteConfig], FakeKite]
 FAST = ReconnectPolicy(initial_delay_s=0.01, max_delay_s=0.05, stall_after_s=0.5, open_timeout_s=2.0,
                        close_timeout_s=0.5)
 WAIT_S = 5.0
-
-
-async def until(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
-    """Return as soon as `condition()` holds; TimeoutError after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError("the condition never held")
-        await asyncio.sleep(0.005)
 
 
 async def fake_subscriptions(kite: FakeKite, expected: list[dict[int, str]]) -> None:
@@ -244,7 +235,7 @@ def test_403_at_the_handshake_is_a_session_expiry_with_no_reconnect_storm_and_a_
             await until(lambda: client.state is TickerState.SESSION_EXPIRED)
             # A storm would be one attempt per 10-50 ms (FAST): none may follow the 403.
             with pytest.raises(TimeoutError):
-                await until(lambda: len(kite.ws_refusals()) > 1, timeout=0.5)
+                await until(lambda: len(kite.ws_refusals()) > 1, timeout_s=0.5)
             assert kite.ws_refusals() == [403]
             assert expired == [TickerState.SESSION_EXPIRED]
             client.set_access_token(await asyncio.to_thread(kite.new_access_token))
