@@ -140,6 +140,9 @@ class KiteBroker:
         self._book_next: asyncio.Future[list[dict[str, Any]]] | None = None  # the next book read, not yet sent
         self._book_reading = False  # a book read is on the wire
         self.unknown_statuses: set[str] = set()  # Kite status strings mapping.py does not know (shown as alerts)
+        # Kite tag -> when its placement's outcome became unknown: a lookup of that tag waits `lookup_settle_s` from
+        # then, so a request still in flight inside Kite's OMS has reached the order book before "absent" is believed.
+        self._unknown_since: dict[str, float] = {}
 
     # -- the port: orders ------------------------------------------------------------------------------------------
     def add_listener(self, listener: OrderListener) -> None:
@@ -183,6 +186,9 @@ class KiteBroker:
         self._ensure_polling()
         try:
             order_id = await self.rest.place_order(placement)
+        except BrokerNetworkError:  # BrokerTimeout included: the order may exist, or may still be on its way
+            self._unknown_since[placement.tag] = self._clock.monotonic()
+            raise
         finally:
             self._in_flight -= 1
         seen = self._seen.get(order_id)
@@ -248,6 +254,11 @@ class KiteBroker:
             kite_tag = self.tags.encode(tag)
         except KiteTagError as exc:
             raise BrokerInputError(str(exc)) from None
+        since = self._unknown_since.get(kite_tag)
+        if since is not None:
+            wait = since + self.config.lookup_settle_s - self._clock.monotonic()
+            if wait > 0:
+                await self._clock.sleep(wait)
         book = await self._fresh_book()
         found: list[BrokerOrder] = []
         for data in book:

@@ -106,6 +106,11 @@ class KiteConfig(BaseModel):
         default=1800.0, ge=0,
         description="how long before the access token dies (06:00 IST) the desk warns the trader",
     )
+    lookup_settle_s: float = Field(
+        default=1.0, ge=0,
+        description="after a placement whose answer was lost, how long the desk lets Kite's order book catch up "
+        "before a lookup by tag may conclude the order is absent (and so may be sent again)",
+    )
     stale_after_s: float = Field(
         default=5.0, gt=0,
         description="seconds without a tick after which the feed counts as stale (the status bar says so)",

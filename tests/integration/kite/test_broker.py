@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from imperium_desk.broker.errors import BrokerInputError, BrokerOrderRejected, OrderNotFound
+from imperium_desk.broker.errors import BrokerInputError, BrokerNetworkError, BrokerOrderRejected, OrderNotFound
 from imperium_desk.domain.enums import ErrorBucket, OrderStatus, OrderType, ParentStatus, Product, Side
 from imperium_desk.domain.instruments import OptionContract
 from imperium_desk.domain.orders import OrderUpdate
@@ -492,3 +492,26 @@ def test_a_burst_of_tag_lookups_shares_book_reads(fake_kite: FakeKite, tmp_path:
 
     found = run(main())
     assert [len(f) for f in found] == [1] + [0] * 19
+
+
+def test_a_lookup_after_a_lost_answer_waits_for_the_order_book_to_settle(fake_kite: FakeKite, tmp_path: Path) -> None:
+    """A placement that may still be inside Kite's OMS must not be judged absent by a book read made at once: the
+    lookup waits `lookup_settle_s` from the lost answer (and then finds the order)."""
+    fake_kite.faults.inject(Route.PLACE, Fault.drop(after=True))
+
+    async def main() -> tuple[float, float, int]:
+        rig = await kite_rig(fake_kite, tmp_path)
+        try:
+            c = rig.contract()
+            with pytest.raises(BrokerNetworkError):
+                await rig.broker.place_order(symbol=c.symbol, side=Side.BUY, quantity=c.lot_size,
+                                             order_type=OrderType.MARKET, product=None, tag="P000001C0")
+            lost_at = rig.clock.monotonic()
+            found = await rig.broker.orders_by_tag("P000001C0")
+            return rig.clock.monotonic() - lost_at, rig.config.lookup_settle_s, len(found)
+        finally:
+            await rig.close()
+
+    waited, settle_s, found = run(main())
+    assert settle_s > 0 and waited >= settle_s
+    assert found == 1
