@@ -44,6 +44,7 @@ STORE_LABELS: dict[StoreChoice, str] = {
     StoreChoice.FILE: "in a file readable only by my user",
     StoreChoice.NONE: "nowhere: ask me at each login",
 }
+MIN_WIDTH_PX = 560  # the login and redirect URLs fit on a line or two
 FILE_AGREEMENT = "I agree to keep the API secret and today's access token in a file readable only by my user"
 
 
@@ -192,6 +193,9 @@ class ConnectDialog(QDialog):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.connect_button)
         layout = QVBoxLayout(self)
+        # Wrapped labels report their height only for a given width: the dialog starts at a width and grows to the
+        # height its layout needs at that width when shown (it opened too short, clipping its first paragraph).
+        self.setMinimumWidth(MIN_WIDTH_PX)
         layout.addWidget(self.login_box)
         layout.addWidget(self.status_label)
         layout.addWidget(self.busy_bar)
@@ -268,6 +272,11 @@ class ConnectDialog(QDialog):
     @override
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth():
+            needed = layout.totalHeightForWidth(self.width())
+            if needed > self.height():
+                self.resize(self.width(), needed)
         if self._started:
             return
         self._started = True
