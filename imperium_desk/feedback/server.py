@@ -3,7 +3,8 @@ asyncio in `serve`).
 
 The process's signal handlers stay the desk's (uvicorn's own would swallow Ctrl+C), the socket is bound here so a
 port in use is a clear error rather than uvicorn's `sys.exit`, and `stop()` ends the live streams first so the
-graceful shutdown has nothing left open to wait for.
+graceful shutdown has nothing left open to wait for. What a client may hold of the server (read deadlines, the
+connection cap, the rate-limited log of refusals and accept failures) is `connection_guard`'s.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from imperium_desk.feedback.app import runtime_of
 from imperium_desk.feedback.backend import FeedbackStartError
 from imperium_desk.feedback.config import is_loopback
+from imperium_desk.feedback.connection_guard import LISTEN_BACKLOG, ConnectionGuard, ConnectionLimits
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +54,15 @@ class FeedbackServer:
     `start` returns once the server accepts connections, with its address (`port` is the bound one from then on), or
     raises `FeedbackServerError` naming the setting. `stop` returns when every request has finished or was cancelled
     after `GRACEFUL_SHUTDOWN_S`. A non-loopback host is refused here too unless `allow_remote`: the check does not rely
-    on the config having been validated."""
+    on the config having been validated. `limits` bound what each client may hold (`ConnectionLimits`)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int, *, allow_remote: bool = False) -> None:
+    def __init__(self, app: FastAPI, host: str, port: int, *, allow_remote: bool = False,
+                 limits: ConnectionLimits | None = None) -> None:
         self.app = app
         self.host = host
         self.requested_port = port
         self.allow_remote = allow_remote
+        self.limits = limits or ConnectionLimits()
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._port: int | None = None
@@ -90,14 +94,21 @@ class FeedbackServer:
             log.warning("feedback API bound to %s: reachable from other machines (bearer token only, no TLS)",
                         self.host)
         sock = _bind(self.host, self.requested_port)
+        guard = ConnectionGuard(self.limits)
         config = uvicorn.Config(
-            self.app, lifespan="off", log_level="warning", log_config=None, access_log=False, http="h11",
-            ws="none", proxy_headers=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False,
+            self.app, lifespan="off", log_level="warning", log_config=None, access_log=False,
+            http=guard.protocol_class(), ws="none", proxy_headers=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False,
+            timeout_keep_alive=self.limits.keep_alive_s, h11_max_incomplete_event_size=self.limits.max_header_bytes,
+            backlog=guard.accept_batch,  # asyncio accepts up to `backlog` connections a loop turn
         )
         server = _EmbeddedServer(config)
+        loop = asyncio.get_running_loop()
         self._server = server
         self._port = sock.getsockname()[1]
-        self._task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="feedback-server")
+        guard.install(loop, [sock])
+        self._task = loop.create_task(server.serve(sockets=[sock]), name="feedback-server")
+        self._task.add_done_callback(lambda _: guard.uninstall())
         ready = asyncio.ensure_future(server.ready.wait())
         await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done():
@@ -106,6 +117,9 @@ class FeedbackServer:
             sock.close()
             await self._task  # raises what stopped it
             raise FeedbackServerError(f"feedback server on {self.address} stopped while starting")
+        # asyncio listened with the accept batch as the kernel's queue too; a deeper queue lets a flood wait there
+        # rather than have a real client's connection dropped and retried a second later
+        sock.listen(LISTEN_BACKLOG)
         return self.address
 
     async def stop(self) -> None:
