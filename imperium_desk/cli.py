@@ -19,6 +19,7 @@ from imperium_desk.domain.enums import Mode
 from imperium_desk.scenarios.prepare import prepare_config, prepare_scenario
 from imperium_desk.scenarios.rerun import is_run_document, load_rerun
 from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
+from imperium_desk.telemetry.segments import TelemetryFileError
 
 if TYPE_CHECKING:
     pass
@@ -174,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.errors:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TelemetryFileError as exc:  # the desk's own log is damaged (not a torn tail): the user moves it aside
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_OK
@@ -204,12 +208,15 @@ def _fit(path: Path, column: str | None, criterion: Literal["aic", "bic"], emit_
     import yaml
 
     from imperium_desk.models.fitting import config_mapping, fit_all, most_common
-    from imperium_desk.models.samples_io import SampleFileError, column_kind, read_samples
+    from imperium_desk.models.samples_io import MAX_ROWS, SampleFileError, column_kind, read_samples
 
     try:
         samples = read_samples(path, column)
     except SampleFileError as exc:
         raise ConfigError([str(exc)]) from None
+    if samples.truncated:
+        print(f"warning: {path}: more than {MAX_ROWS} rows; fitted the first {MAX_ROWS} (the rest were not read)",
+              file=sys.stderr)
     kind, unit = column_kind(samples.column)
     try:
         results = fit_all(samples.values, kind, unit=unit, criterion=criterion)
@@ -225,11 +232,13 @@ def _fit(path: Path, column: str | None, criterion: Literal["aic", "bic"], emit_
         )
     measure = "ms" if kind == "latency" else unit
     if emit_config:
-        print(f"# imperium-desk fit {path} --column {samples.column}: {winner.family}, best by {criterion}")
+        print(f"# imperium-desk fit {path} --column {samples.column}: {winner.family}, best by {criterion} "
+              f"({samples.values.size} samples from {samples.rows} rows)")
         print(yaml.safe_dump(config_mapping(winner, kind), sort_keys=False), end="")
         return EXIT_OK
     print(
-        f"{path}: column {samples.column!r}, {samples.values.size} samples, {kind} in {measure}; ranked by {criterion}"
+        f"{path}: column {samples.column!r}, {samples.values.size} samples, {kind} in {measure}; "
+        f"ranked by {criterion}; {samples.rows} rows read"
     )
     print_fit_table(results)
     return EXIT_OK
@@ -402,7 +411,6 @@ def _report(telemetry: Path, html_path: Path | None, json_path: Path | None, con
 
 def _reindex(jsonl: Sequence[Path], db: Path | None, home: Path) -> int:
     from imperium_desk.telemetry.reindex import ReindexInputError, plan_reindex
-    from imperium_desk.telemetry.segments import TelemetryFileError
     from imperium_desk.telemetry.sqlite_index import rebuild
 
     try:
@@ -430,7 +438,7 @@ def _serve(config_path: Path | None, home: Path, host: str | None, port: int | N
 
     from imperium_desk.clock import WallClock
     from imperium_desk.config import merged_config
-    from imperium_desk.desk import Desk
+    from imperium_desk.desk import Desk, MessageEvent, secure_desk_home
     from imperium_desk.feedback.config import is_loopback
 
     config = load_config(config_path)
@@ -446,7 +454,7 @@ def _serve(config_path: Path | None, home: Path, host: str | None, port: int | N
     if mode is Mode.LIVE and not yes_live:
         raise ConfigError(["--yes-live: live mode sends real orders through Kite; serve asks no question, so confirm "
                            "with --yes-live (or run --mode paper-live-data to rehearse on real quotes)"])
-    home.mkdir(parents=True, exist_ok=True)
+    secure_desk_home(home)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -465,6 +473,8 @@ def _serve(config_path: Path | None, home: Path, host: str | None, port: int | N
                 raise ConfigError([f"kite: {exc.message}"]) from None
         desk = Desk(config, home=home, clock=clock, mode=mode, config_path=config_path, venue=venue,
                     connector=connector)
+        # Headless, the trader's messages (a config reload's result, a refused exit) go to stderr.
+        desk.add_listener(lambda e: print(e.text, file=sys.stderr, flush=True) if isinstance(e, MessageEvent) else None)
         try:
             desk.start()
             address = await desk.start_feedback()

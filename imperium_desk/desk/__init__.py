@@ -10,7 +10,7 @@
 What the window and the command line use is listed in `__all__`; nothing below this layer imports it.
 """
 
-from imperium_desk.desk.desk import Desk
+from imperium_desk.desk.desk import Desk, secure_desk_home
 from imperium_desk.desk.engine import Engine, build_engine
 from imperium_desk.desk.events import (
     AccountView,
@@ -86,5 +86,6 @@ __all__ = [
     "load_catalog",
     "prepare_replay",
     "run_replay",
+    "secure_desk_home",
     "write_json_atomic",
 ]

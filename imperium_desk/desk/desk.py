@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imperium_desk.broker.errors import BrokerError
+from imperium_desk.broker.kite.secrets import secrets_path
 from imperium_desk.clock import Cancellable, VirtualClock, WallClock
 from imperium_desk.config import Config
 from imperium_desk.desk.drills import DeskDrills
@@ -44,6 +45,8 @@ from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, Side
 from imperium_desk.domain.instruments import OptionContract
 from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, PreTradeEstimate
 from imperium_desk.execution.tracker import Record
+from imperium_desk.feedback.token import token_path
+from imperium_desk.home import HomeCheck, secure_home
 from imperium_desk.market.port import Quote
 from imperium_desk.model_input import ModelKind
 from imperium_desk.models.config import LatencyModels, SlippageModels
@@ -62,6 +65,14 @@ if TYPE_CHECKING:  # the Kite client loads only in the live modes
     from imperium_desk.desk.connector import LiveConnector
 
 PORTFOLIO_REFRESH_S = 1.0
+
+
+def secure_desk_home(home: Path) -> HomeCheck:
+    """The home holds every fill, the API token and the webhook store: its user's alone (0700, files 0600). A home an
+    older desk left open is narrowed, with a warning naming what changed; the API token and the Kite secrets file are
+    left as they are, since they refuse a loose mode themselves (quietly tightening one would hide that it may have
+    been read)."""
+    return secure_home(home, leave=(token_path(home), secrets_path(home)))
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +100,7 @@ class Desk:
     ) -> None:
         self.config = config
         self.home = home
+        self.home_check = secure_desk_home(home)
         self.mode = mode
         self.clock = clock
         self._loop = clock.loop

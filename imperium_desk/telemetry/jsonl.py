@@ -18,6 +18,9 @@ the desk to continue its seq from. With rotation on (the desk; replays never rot
 its name and a closed segment is renamed `<stem>.<first_seq:012d>.jsonl` (segments.py), when the next line
 would pass `rotate_max_bytes` or the records' UTC day (their `timestamp`, so it is deterministic) changes.
 
+The log holds every fill: its files are the user's alone (0600, home.py), the active file when it is created or
+opened and so every segment renamed from it.
+
 A clean `close()` drains everything, so a clean stop never leaves a torn line. `flush_now()` asks for the same
 outside the schedule: a reader that must see what was just written (the feedback API's read-your-writes) wakes
 the writer, which writes and acknowledges (fsync included) at once rather than at its next interval.
@@ -35,6 +38,7 @@ from typing import Any, Final
 
 import orjson
 
+from imperium_desk.home import open_private
 from imperium_desk.telemetry.repair import repair_tail
 from imperium_desk.telemetry.segments import last_seq as log_last_seq
 from imperium_desk.telemetry.segments import segment_path
@@ -128,7 +132,7 @@ class JsonlWriter:
                 self.last_seq = log_last_seq(path)
         self._flushed_seq = self.last_seq
         self._last_sync = time.monotonic()  # the writer's own pacing, not engine time
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644)
+        self._fd = open_private(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC))
         if append and fsync:
             os.fsync(self._fd)  # what a killed process left in the page cache is durable before it counts as flushed
         self._thread = threading.Thread(target=self._run, name=f"jsonl-writer:{path.name}", daemon=True)
@@ -289,7 +293,7 @@ class JsonlWriter:
         with self.rotation_lock:
             os.close(self._fd)
             os.replace(self.path, target)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         if self._fsync:
             _fsync_dir(self.path.parent)
         self._size, self._first_seq, self._active_day = 0, None, None

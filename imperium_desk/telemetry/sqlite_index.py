@@ -9,10 +9,13 @@ Time queries: `ts` (the record's `timestamp`) need not rise with seq (a wall clo
 cannot just bisect on it. `ts_max` is the running maximum of `ts` in seq order, which does rise: the first seq
 whose `ts_max` reaches T is exactly the first record with `ts` >= T, found through the `ts_max` index, and the
 scan runs from there in seq order.
+
+The index copies every record, so it is as private as the log: 0600, and SQLite's `-wal`/`-shm` with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -27,6 +30,7 @@ from typing import Final
 
 import orjson
 
+from imperium_desk.home import create_private, narrow
 from imperium_desk.telemetry.segments import TelemetryFileError, first_line, iter_file, log_stem, parse_line
 from imperium_desk.telemetry.sinks import Record, SinkUnavailable
 
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION: Final = 1  # PRAGMA user_version of an index this code reads and writes
 DEFAULT_LIMIT: Final = 500
 _BATCH: Final = 5000  # records per transaction when rebuilding
+_COMPANIONS: Final = ("-wal", "-shm", "-journal")  # SQLite's files beside the index
 
 _TABLE: Final = """
 CREATE TABLE IF NOT EXISTS records (
@@ -120,6 +125,10 @@ class SqliteIndex:
         self.close()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
+        except OSError as exc:
+            raise SinkUnavailable(f"{self.path}: {exc.strerror or exc}") from exc
+        try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5.0)
             try:
                 self._prepare(conn)
@@ -381,9 +390,19 @@ def _checkpoint_old(db_path: Path) -> None:
         log.warning("%s: could not checkpoint the old index before replacing it: %s", db_path, exc)
 
 
+def make_private(path: Path) -> None:
+    """The index file created 0600 before SQLite opens it: SQLite gives the `-wal` and `-shm` it creates the main
+    file's mode. Companions an older desk left open to others are narrowed too."""
+    create_private(path)
+    for suffix in _COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            narrow(companion)
+
+
 def remove_index(path: Path) -> None:
     """Delete an index file and its WAL companions (a stale `-wal` must never meet a new file of that name)."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in ("", *_COMPANIONS):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from imperium_desk.clock import WallClock
 from imperium_desk.config import Config
-from imperium_desk.desk import Desk
+from imperium_desk.desk import Desk, secure_desk_home
 from imperium_desk.domain.enums import Mode
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.live_startup import LiveStartup
@@ -91,7 +91,7 @@ def run_gui(
     app.setQuitOnLastWindowClosed(False)  # the window's `closed` (after the desk stopped) ends the loop instead
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    home.mkdir(parents=True, exist_ok=True)
+    secure_desk_home(home)
     settings = QSettings(str(home / "desk-window.ini"), QSettings.Format.IniFormat)
     # Ctrl+C cancels the start-up while it runs, and closes the window once it is open.
     on_interrupt: list[Callable[[], object]] = [lambda: None]

@@ -177,7 +177,7 @@ def claim_session(home: Path, day: date, desk: str) -> KiteTags:
             path.unlink(missing_ok=True)  # an earlier day's claims: that order book is gone
     for session in range(max(taken) + 1, MAX_SESSIONS_PER_DAY + 1):
         try:
-            fd = os.open(directory / f"{stem}-{session:04d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(directory / f"{stem}-{session:04d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:  # another desk sharing this home claimed it first
             continue
         os.close(fd)
