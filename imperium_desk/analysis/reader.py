@@ -9,12 +9,14 @@ Rejected: a missing or unreadable file, a directory, an empty file (no records),
 object, a record without `schema_version`, `seq` or `event` (or with the wrong type), a schema version this
 code does not read, and a file mixing schema versions (its records cannot be read one way). A last line without
 a newline that does not parse is a record cut off mid-write (a live desk's file, or a crash); it is skipped with
-a warning, as the desk itself cuts it off on restart.
+a warning, as the desk itself cuts it off on restart. A line longer than `MAX_LINE_BYTES` ends the read at
+once: no record is that long, and memory stays bounded by it whatever the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ Progress = Callable[[float], None]
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 REQUIRED_KEYS = ("schema_version", "seq", "event")
 MAX_ERRORS = 20
+# A telemetry record is under a kilobyte; a longer line is not one (a binary file, a file without newlines), and
+# reading it whole would cost memory in proportion to the file.
+MAX_LINE_BYTES = 1 << 20
 _PROGRESS_EVERY = 8192  # lines between progress calls (the bar redraws at most 10 times a second anyway)
 
 
@@ -84,9 +89,13 @@ class TelemetryReader:
             done = 0
             versions = self._versions
             line_no = 0
-            for raw in handle:
+            for raw in iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""):
                 line_no += 1
                 done += len(raw)
+                if len(raw) > MAX_LINE_BYTES:
+                    self.line_no = line_no
+                    raise ReportInputError([*self._errors, f"{self.path}: line {line_no}: longer than {MAX_LINE_BYTES} "
+                                            "bytes: not a telemetry record (is this a telemetry JSONL file?)"])
                 if line_no % _PROGRESS_EVERY == 0 and self.progress is not None:
                     self.progress(min(done / size, 1.0))
                 # The common case inline (a million lines): a compact object with the three keys right.
@@ -180,7 +189,7 @@ def scan_events(
     wanted = tuple(f'{event}"'.encode() for event in events)
     done = 0
     with path.open("rb") as handle:
-        for n, raw in enumerate(handle, start=1):
+        for n, raw in enumerate(iter(partial(handle.readline, MAX_LINE_BYTES + 1), b""), start=1):
             done += len(raw)
             if done > until_byte:
                 break
@@ -198,7 +207,7 @@ def scan_events(
 
 
 def _preview(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
+    text = raw[:256].decode("utf-8", errors="replace").strip()
     return repr(text[:60] + ("..." if len(text) > 60 else ""))
 
 

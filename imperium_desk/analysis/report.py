@@ -43,6 +43,7 @@ REPORT_VERSION = 1
 _FILL_EVENTS = ("fill", "partial_fill")
 _READ_SHARE = 0.85  # of the progress bar: the first pass; the rest is the second pass and the fits
 _MAX_NAMES = 20  # distinct modes / scenario ids listed in the summary
+_SKIPPED_LINES_NAMED = 10  # lines named in the warning about fills whose latency or slippage is unusable
 _CHUNK = 65_536  # fills per vectorised outlier check in the second pass
 
 
@@ -63,7 +64,11 @@ class ReportOptions:
 class _Collector:
     """Folds records into per-parent state, samples and counts (one call per record)."""
 
-    def __init__(self, options: ReportOptions) -> None:
+    def __init__(self, options: ReportOptions, line_no: Callable[[], int] = lambda: 0) -> None:
+        self.line_no = line_no  # the line of the record being added, to name the lines whose values are skipped
+        # metric -> fills whose value was there but unusable (a string, a negative latency), and their first lines
+        self.skipped: dict[str, int] = {}
+        self.skipped_lines: dict[str, list[int]] = {}
         self.parents: dict[str, ParentFacts] = {}
         self.parent_list: list[ParentFacts] = []
         self.events: dict[str, int] = {}
@@ -121,10 +126,14 @@ class _Collector:
             if (type(latency) is float or type(latency) is int) and latency >= 0:
                 self.latency.add(latency)
                 self.latency_sample.add(latency, seq, parent)
+            elif latency is not None:  # null: not measured; anything else is a value the figures cannot use
+                self._skip("latency_ms")
             slippage = record.get("slippage_bps")
             if type(slippage) is float or type(slippage) is int:
                 self.slippage.add(slippage)
                 self.slippage_sample.add(slippage, seq, parent)
+            elif slippage is not None:
+                self._skip("slippage_bps")
         elif event == "error":
             _bump(self.errors, record.get("error_bucket"))
         elif event == "retry":
@@ -135,6 +144,13 @@ class _Collector:
             qty = record.get("qty")
             if type(qty) is int:
                 self.cancelled_qty += qty
+
+
+    def _skip(self, metric: str) -> None:
+        self.skipped[metric] = self.skipped.get(metric, 0) + 1
+        lines = self.skipped_lines.setdefault(metric, [])
+        if len(lines) < _SKIPPED_LINES_NAMED:
+            lines.append(self.line_no())
 
 
 def _bump(counts: dict[str, int], key: object) -> None:
@@ -174,7 +190,7 @@ def build_report(path: Path, options: ReportOptions | None = None) -> Report:
     options = options or ReportOptions()
     progress = options.progress
     reader = TelemetryReader(path, _scaled(progress, 0.0, _READ_SHARE))
-    collector = _Collector(options)
+    collector = _Collector(options, lambda: reader.line_no)
     for record in reader:
         try:
             collector.add(record)
@@ -191,6 +207,11 @@ def build_report(path: Path, options: ReportOptions | None = None) -> Report:
             "bytes": reader.bytes_read,
             "records": reader.records,
             "schema_version": reader.schema_version,
+            # fills left out of a metric's figures because its value was not a number (or a negative latency)
+            "skipped_values": {
+                metric: {"fills": count, "first_lines": collector.skipped_lines[metric]}
+                for metric, count in sorted(collector.skipped.items())
+            },
         },
         "fee_schedule": options.fees.model_dump(mode="json"),
         "summary": _summary(collector, analysed),
@@ -353,6 +374,13 @@ def _markouts(facts: Iterable[ParentFacts]) -> dict[str, float | None]:
 
 def _warnings(c: _Collector) -> list[str]:
     out = []
+    for metric, count in sorted(c.skipped.items()):
+        lines = c.skipped_lines[metric]
+        named = ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
+        needed = "a non-negative number" if metric == "latency_ms" else "a number"
+        where = "line" if count == 1 else "lines"
+        out.append(f"{count} fill record(s) have a {metric} that is not {needed} ({where} {named}); "
+                   f"left out of the {metric} figures")
     if c.seq_gaps or c.seq_out_of_order:
         out.append(
             f"seq is not gap-free: {c.seq_gaps} gaps, {c.seq_out_of_order} records out of order or repeated "

@@ -9,13 +9,14 @@ Records whose value is null (telemetry writes null where a key does not apply) a
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import json
 import math
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,11 @@ from numpy.typing import NDArray
 DEFAULT_COLUMNS = ("latency_ms", "slippage", "slippage_bps")  # the default column: the first of these present
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _FILL_EVENTS = ("fill", "partial_fill")
+# `fit` reads at most this many rows (CSV data rows, or JSONL records: about 140 MB of the desk's telemetry) and
+# says so when a file has more, so memory and time stay bounded whatever the file (README "Input limits").
+MAX_ROWS = 200_000
+MAX_LINE_CHARS = 1 << 20  # a longer line is no sample row: a binary or garbage file
+_KEYS_LISTED = 50
 
 
 class SampleFileError(ValueError):
@@ -37,6 +43,8 @@ class SampleColumn:
     path: Path
     column: str
     values: NDArray[np.float64]
+    rows: int = 0  # rows read (CSV data rows, JSONL records), of which `values` holds the column's
+    truncated: bool = False  # the file has more than `MAX_ROWS` rows; the rest were not read
 
 
 def column_kind(column: str) -> tuple[Literal["latency", "slippage"], Literal["bps", "ticks", "price"]]:
@@ -57,21 +65,72 @@ def read_samples(path: Path, column: str | None = None, non_negative: bool | Non
     first character `{`). `column=None` takes the first of `DEFAULT_COLUMNS` present, or the only column of
     a one-column CSV. `non_negative` (default: for latency columns) rejects negative values. Raises
     SampleFileError for a missing or unreadable file, malformed CSV or JSON, an unknown column, an empty
-    column, or a value that is not a finite number (or is negative where it must not be)."""
+    column, or a value that is not a finite number (or is negative where it must not be).
+
+    Bounded: the file is read a line at a time, no line may be longer than `MAX_LINE_CHARS`, and reading stops
+    after `MAX_ROWS` rows (CSV data rows, JSONL records), which `SampleColumn.truncated` reports."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: a spreadsheet's leading BOM is not part of the header
+        with path.open(encoding="utf-8-sig", newline="") as file:  # -sig: a spreadsheet's BOM is not the header
+            lines = _bounded_lines(file, path)
+            blank, head = _first_non_blank(lines)
+            is_jsonl = path.suffix.lower() in _JSONL_SUFFIXES or head.lstrip().startswith("{")
+            rows = itertools.chain(itertools.repeat("\n", blank), [head] if head else [], lines)  # as in the file
+            read = _jsonl_column if is_jsonl else _csv_column
+            chosen, values, count, truncated = read(path, rows, column, non_negative)
     except UnicodeDecodeError:
         raise SampleFileError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise SampleFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    is_jsonl = path.suffix.lower() in _JSONL_SUFFIXES or text.lstrip().startswith("{")
-    chosen, rows = _jsonl_column(path, text, column) if is_jsonl else _csv_column(path, text, column)
-    if non_negative is None:
-        non_negative = column_kind(chosen)[0] == "latency"
-    values = [_number(path, chosen, where, raw, non_negative) for where, raw in rows]
     if not values:
         raise SampleFileError(f"{path}: column {chosen!r} has no values")
-    return SampleColumn(path, chosen, np.asarray(values, dtype=np.float64))
+    return SampleColumn(path, chosen, np.asarray(values, dtype=np.float64), count, truncated)
+
+
+def _bounded_lines(file: TextIO, path: Path) -> Iterator[str]:
+    """`file`'s lines, refusing one longer than `MAX_LINE_CHARS` (a file without newlines is one line)."""
+    number = 0
+    while True:
+        line = file.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+            raise SampleFileError(f"{path}: line {number} is over {MAX_LINE_CHARS} characters: not a sample file")
+        yield line
+
+
+def _first_non_blank(lines: Iterator[str]) -> tuple[int, str]:
+    """(blank lines before it, the first line with more than whitespace, or "" for none)."""
+    blank = 0
+    for line in lines:
+        if line.strip():
+            return blank, line
+        blank += 1
+    return blank, ""
+
+
+class _Values:
+    """The values of one column, checked as they are read. A JSONL file collects several candidate columns in
+    one pass; a bad value fails the read only if its column is the one chosen (`checked`), as it would have had
+    that column been read alone."""
+
+    def __init__(self, path: Path, column: str, non_negative: bool | None) -> None:
+        self.path, self.column = path, column
+        self.non_negative = column_kind(column)[0] == "latency" if non_negative is None else non_negative
+        self.values: array[float] = array("d")
+        self.error: SampleFileError | None = None
+
+    def add(self, where: str, raw: Any) -> None:
+        if self.error is None:
+            try:
+                self.values.append(_number(self.path, self.column, where, raw, self.non_negative))
+            except SampleFileError as exc:
+                self.error = exc
+
+    def checked(self) -> array[float]:
+        if self.error is not None:
+            raise self.error
+        return self.values
 
 
 def _default_column(path: Path, available: list[str], allow_single: bool) -> str:
@@ -89,11 +148,13 @@ def _listing(names: list[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _csv_column(path: Path, text: str, column: str | None) -> tuple[str, list[tuple[str, Any]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_column(
+    path: Path, lines: Iterator[str], column: str | None, non_negative: bool | None
+) -> tuple[str, array[float], int, bool]:
+    reader = csv.reader(lines)
     try:
         header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):  # blank lines before the header
+        while header is not None and not any(cell.strip() for cell in header):  # blank rows before the header
             header = next(reader, None)
         if header is None:
             raise SampleFileError(f"{path}: empty file, expected a CSV header row")
@@ -105,17 +166,23 @@ def _csv_column(path: Path, text: str, column: str | None) -> tuple[str, list[tu
         if chosen not in names:
             raise SampleFileError(f"{path}: no column {chosen!r} (columns: {_listing(names)})")
         index = names.index(chosen)
-        rows: list[tuple[str, Any]] = []
-        for number, record in enumerate(_non_blank(reader), start=1):
+        values = _Values(path, chosen, non_negative)
+        number = 0
+        for record in _non_blank(reader):
+            if number == MAX_ROWS:
+                return chosen, values.values, number, True
+            number += 1
             if len(record) != len(names):
                 raise SampleFileError(
                     f"{path}: malformed CSV: row {number} (line {reader.line_num}) has {len(record)} fields, "
                     f"the header has {len(names)}"
                 )
-            rows.append((f"row {number} (line {reader.line_num})", record[index].strip()))
+            values.add(f"row {number} (line {reader.line_num})", record[index].strip())
+            if values.error is not None:
+                raise values.error
     except csv.Error as exc:
         raise SampleFileError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
-    return chosen, rows
+    return chosen, values.values, number, False
 
 
 def _non_blank(reader: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -124,27 +191,54 @@ def _non_blank(reader: Iterator[list[str]]) -> Iterator[list[str]]:
             yield record
 
 
-def _jsonl_column(path: Path, text: str, column: str | None) -> tuple[str, list[tuple[str, Any]]]:
-    records: list[tuple[int, dict[str, Any]]] = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
+def _jsonl_column(
+    path: Path, lines: Iterator[str], column: str | None, non_negative: bool | None
+) -> tuple[str, array[float], int, bool]:
+    """One pass: the candidates for the default column and, per candidate, the values of fill records and of all
+    records are collected as they come (a telemetry file's fills carry the column; an `ack` repeats it)."""
+    wanted = (column,) if column is not None else DEFAULT_COLUMNS
+    fills = {name: _Values(path, name, non_negative) for name in wanted}
+    present = {name: _Values(path, name, non_negative) for name in wanted}
+    keys: dict[str, None] = {}  # the first keys seen, in order, for the message naming what there is
+    seen: set[str] = set()  # the wanted columns some record has (null or not)
+    records, truncated = 0, False
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if records == MAX_ROWS:
+            truncated = True
+            break
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SampleFileError(f"{path}: line {line_number}: not valid JSON: {exc.msg}") from None
+        except RecursionError:  # the json module's own depth guard: arrays or objects nested thousands deep
+            raise SampleFileError(f"{path}: line {line_number}: not a sample record: nested too deep") from None
         if not isinstance(record, dict):
             raise SampleFileError(f"{path}: line {line_number}: expected a JSON object, got {type(record).__name__}")
-        records.append((line_number, record))
+        records += 1
+        if len(keys) < _KEYS_LISTED:
+            keys.update((str(key), None) for key in itertools.islice(record, _KEYS_LISTED))
+        is_fill = record.get("event") in _FILL_EVENTS
+        for name in wanted:
+            if name not in record:
+                continue
+            seen.add(name)
+            raw = record[name]
+            if raw is not None:
+                present[name].add(f"line {line_number}", raw)
+                if is_fill:
+                    fills[name].add(f"line {line_number}", raw)
     if not records:
         raise SampleFileError(f"{path}: empty file, expected JSON records (one object a line)")
-    keys = sorted({key for _, record in records for key in record})
-    chosen = column if column is not None else _default_column(path, keys, allow_single=False)
-    if chosen not in keys:
-        raise SampleFileError(f"{path}: no column {chosen!r} in any record (keys: {_listing(keys)})")
-    present = [(n, r) for n, r in records if r.get(chosen) is not None]
-    fills = [(n, r) for n, r in present if r.get("event") in _FILL_EVENTS]
-    return chosen, [(f"line {n}", r[chosen]) for n, r in (fills or present)]
+    found = [name for name in wanted if name in seen]
+    if not found:
+        if column is not None:
+            raise SampleFileError(f"{path}: no column {column!r} in any record (keys: {_listing(list(keys))})")
+        _default_column(path, list(keys), allow_single=False)  # raises, naming the keys there are
+    chosen = found[0]
+    taken = fills[chosen].checked() if fills[chosen].values or fills[chosen].error else present[chosen].checked()
+    return chosen, taken, records, truncated
 
 
 def _number(path: Path, column: str, where: str, raw: Any, non_negative: bool) -> float:

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from imperium_desk.config import ConfigError, parse_document
+from imperium_desk.config import ConfigError, parse_document, read_document_text
 from imperium_desk.domain.enums import Algo, ErrorBucket, OptionRight, OrderType, Side, Urgency
 from imperium_desk.domain.validation import field_error_text, validation_errors
 from imperium_desk.execution.config import RiskConfig
@@ -473,15 +473,8 @@ class LoadedScenario(BaseModel):
 
 
 def load_scenario(path: Path) -> LoadedScenario:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}"]) from None
-    return scenario_from_text(text, path, str(path))
+    """The scenario in `path`; the file is read as a config is (`read_document_text`: size-bounded, UTF-8)."""
+    return scenario_from_text(read_document_text(path), path, str(path))
 
 
 def scenario_from_spec(spec: ScenarioSpec) -> LoadedScenario:

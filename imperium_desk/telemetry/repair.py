@@ -5,7 +5,7 @@ without its newline. That fragment was never acknowledged as flushed (acknowledg
 batch), so cutting it loses nothing anyone was told was stored. A power loss can also leave a newline-ended
 last line of garbage (blocks allocated but never written): that one line is cut as well. Anything more —
 two bad lines, a bad line with good lines after it — is not a torn tail but a damaged file, and is an error
-naming the file and line rather than something to cut silently.
+naming the file and line rather than something to cut silently (`serve` and `gui` exit 2 with that one line).
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from imperium_desk.telemetry.segments import TelemetryFileError, last_newline_be
 from imperium_desk.telemetry.sinks import Record
 
 log = logging.getLogger(__name__)
+
+# Records are under a kilobyte; a line over this is garbage, judged so without reading it into memory. Generous:
+# a record wrongly judged garbage would be cut.
+MAX_RECORD_BYTES = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ def _complete_prefix(file: BinaryIO, path: Path, size: int) -> tuple[int, Record
 
 
 def _try_record(file: BinaryIO, start: int, end: int) -> Record | None:
+    if end - start > MAX_RECORD_BYTES:
+        return None  # garbage, judged without reading it into memory
     file.seek(start)
     try:
         return parse_line(file.read(end - start), Path(), "")
@@ -90,7 +96,9 @@ def _try_record(file: BinaryIO, start: int, end: int) -> Record | None:
 
 def _first_record(file: BinaryIO, path: Path) -> Record:
     file.seek(0)
-    line = file.readline()
+    line = file.readline(MAX_RECORD_BYTES + 1)
+    if len(line) > MAX_RECORD_BYTES:
+        raise TelemetryFileError(f"{path}: line 1: longer than {MAX_RECORD_BYTES} bytes: not a telemetry record")
     return parse_line(line.rstrip(b"\n"), path, "line 1")
 
 
