@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from imperium_desk.config import MAX_DOCUMENT_BYTES
+from imperium_desk.domain.documents import MAX_DOCUMENT_BYTES
 from tests.telemetry_support import record
 
 DEEP = 100_000  # nesting levels of the deep files: far past Python's recursion limit

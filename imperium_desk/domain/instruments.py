@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from imperium_desk.domain.documents import ConfigError, read_document
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.validation import validation_errors
 
@@ -145,9 +145,9 @@ class InstrumentCatalog:
     @classmethod
     def load(cls, path: Path) -> InstrumentCatalog:
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InstrumentError(f"{path}: cannot read instruments file: {exc}") from exc
+            raw = read_document(path)  # bounded like every file a user writes (size, nesting, aliases, binary)
+        except ConfigError as exc:
+            raise InstrumentError("; ".join(exc.errors)) from None
         try:
             return cls(InstrumentsFile.model_validate(raw))
         except ValidationError as exc:

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from imperium_desk.config import ConfigError, parse_document, read_document_text
+from imperium_desk.domain.documents import ConfigError, parse_document, read_document_text
 from imperium_desk.domain.enums import Algo, ErrorBucket, OptionRight, OrderType, Side, Urgency
 from imperium_desk.domain.validation import field_error_text, validation_errors
 from imperium_desk.execution.config import RiskConfig

@@ -258,3 +258,12 @@ def test_loading_a_bad_lot_size_names_the_field(tmp_path: Path, lot_size: str) -
 def test_loading_a_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InstrumentError, match=r"nope\.yaml"):
         InstrumentCatalog.load(tmp_path / "nope.yaml")
+
+
+def test_an_instruments_file_with_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    bomb = tmp_path / "instruments.yaml"
+    bomb.write_text("\n".join(levels) + "\n", encoding="utf-8")
+    with pytest.raises(InstrumentError):
+        InstrumentCatalog.load(bomb)
