@@ -37,7 +37,7 @@ class Config(BaseModel):
     it, which is how a re-run notices a desk that now reads the same config differently.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)

@@ -42,7 +42,7 @@ def _default_exchange_rates() -> dict[Exchange, float]:
 class FeeSchedule(BaseModel):
     """Fees and taxes on index-option trades. Percentages are of premium turnover (e.g. 0.15 means 0.15%)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     as_of: dt.date = dt.date(2026, 4, 1)
     currency: Literal["INR"] = "INR"

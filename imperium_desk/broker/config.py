@@ -12,7 +12,7 @@ from imperium_desk.broker.kite.config import KiteConfig
 class PaperBrokerConfig(BaseModel):
     """The simulated exchange's account and fill mechanics (`broker.paper`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     capital: float = Field(default=10_000_000.0, gt=0, description="account capital in rupees")
     fill_point: float = Field(
@@ -28,7 +28,7 @@ class PaperBrokerConfig(BaseModel):
 class BrokerConfig(BaseModel):
     """Which venue the desk trades on (`broker.kind`) and its sections: `paper` always, `kite` for the live modes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal["paper", "kite"] = Field(
         default="paper",

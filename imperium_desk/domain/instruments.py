@@ -40,7 +40,7 @@ class UnderlyingSpec(BaseModel):
     weekday and `weekly`; freeze quantity and reference spot stay as configured (the dump has neither).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     exchange: Literal["NFO", "BFO"]
     lot_size: int = Field(gt=0)
@@ -63,7 +63,7 @@ class InstrumentsFile(BaseModel):
     is not read. Underlying names are upper case because trading symbols begin with them.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     as_of: str
     tick_size: float = Field(gt=0)

@@ -11,7 +11,7 @@ from imperium_desk.domain.enums import Algo, ErrorBucket, Urgency
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True, slots=True)

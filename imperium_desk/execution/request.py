@@ -14,7 +14,7 @@ class RequestMetadata(BaseModel):
     """Where a request came from (the flow, a multi-strike group) and whether it is an exit, which the risk gate
     never blocks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     source: str = Field(default="api", description="the flow that sent it: ladder, multi_strike, replay, api")
     group: str | None = Field(default=None, description="groups the parents of one multi-strike action")
@@ -24,7 +24,7 @@ class RequestMetadata(BaseModel):
 class ExecutionRequest(BaseModel):
     """One parent order. Unset execution fields take the desk config's `execution` defaults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     symbol: str = Field(min_length=1)
     side: Side

@@ -30,7 +30,7 @@ def default_instruments_path() -> Path:
 class UnderlyingMarketConfig(BaseModel):
     """One underlying's entry under `market.per_underlying`: where its simulated spot starts and how much it moves."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     spot: float | None = Field(default=None, gt=0, le=1e7, description="None: the reference spot")
     vol: float = Field(default=0.14, gt=0, le=5.0, description="annualised ATM vol (path and option pricing)")
@@ -47,7 +47,7 @@ class SmileConfig(BaseModel):
     a call or put spread have negative value are rejected.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     skew: float = Field(default=-0.15, ge=-1.0, le=1.0)
     curvature: float = Field(default=0.6, ge=0.0, le=2.0)
@@ -104,7 +104,7 @@ class SpreadConfig(BaseModel):
     lottery-ticket options, and more width away from the money where hedging is harder.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_ticks: int = Field(default=1, ge=1, le=1000)
     pct_of_price: float = Field(default=0.001, ge=0.0, le=0.5)
@@ -119,7 +119,7 @@ class DepthConfig(BaseModel):
     runtime depth multiplier (still at least one lot).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     levels: int = Field(default=5, ge=1, le=20)
     touch_lots: float = Field(default=20.0, gt=0.0, le=1e6)
@@ -129,7 +129,7 @@ class DepthConfig(BaseModel):
 class VolumeConfig(BaseModel):
     """Traded lots per tick ~ Poisson(lots_per_s * exp(-depth.decay |m|) * dt * volume_mult)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # > 0: the impact model divides by expected volume; drills thin the market with volume_mult instead.
     lots_per_s: float = Field(default=5.0, gt=0.0, le=1e6, description="mean lots/s of an ATM contract")
@@ -138,7 +138,7 @@ class VolumeConfig(BaseModel):
 class MarketConfig(BaseModel):
     """The `market:` section: which underlyings are simulated, how often they tick, and their shape."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seed: int = Field(default=7, ge=0, le=2**63 - 1)
     underlyings: list[str] = Field(

@@ -24,7 +24,7 @@ Bandwidth = Annotated[float, Field(gt=0)] | Literal["silverman"] | None
 class FamilyModel(BaseModel):
     """A model config: unknown fields are errors, and a validated config never changes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # Bounds that keep every model's numbers finite through sampling and fitting (an API or file must not switch in

@@ -32,7 +32,7 @@ _STRIKE = re.compile(r"ATM([+-]\d+)?")
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class InstrumentRef(_Spec):

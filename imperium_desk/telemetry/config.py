@@ -24,7 +24,7 @@ def _default_markouts() -> list[float]:
 class RotationConfig(BaseModel):
     """When the desk's JSONL file is closed and a new segment started (replays never rotate: one run, one file)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_mb: float | None = Field(default=256.0, gt=0)  # None: no size limit
     daily: bool = True  # a new segment when the records' UTC date changes
@@ -35,7 +35,7 @@ class TelemetryConfig(BaseModel):
     wait, whichever is first; with `fsync` a record counts as flushed only once it is on the disk (telemetry/jsonl.py),
     which is what the desk's "acknowledged" means."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     sinks: list[SinkName] = Field(default_factory=_default_sinks, min_length=1)
     flush_interval_ms: float = Field(default=100.0, gt=0)

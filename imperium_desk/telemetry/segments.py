@@ -104,7 +104,7 @@ def parse_line(line: bytes, path: Path, where: str) -> Record:
         raise TelemetryFileError(f"{path}: {where}: not a JSON object")
     seq = record.get("seq")
     if type(seq) is not int:
-        raise TelemetryFileError(f"{path}: {where}: no integer 'seq' (got {seq!r})")
+        raise TelemetryFileError(f"{path}: {where}: no integer 'seq' (got {repr(seq)[:60]})")
     return record
 
 

@@ -33,7 +33,7 @@ class KiteLimits(BaseModel):
     """Client-side request limits, defaulting to the exchange's and Zerodha's (2026: kite-notes §1.6). Repeated
     429s can get the app blocked for longer, so the desk stays under these rather than finding them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     orders_per_second: float = Field(
         default=10.0, gt=0,
@@ -55,7 +55,7 @@ class KiteLimits(BaseModel):
 class KiteConfig(BaseModel):
     """How the desk reaches Kite Connect. Roots are overridden only to point the real client at the loopback fake."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     api_key: str = Field(
         min_length=1, pattern=r"^[A-Za-z0-9]+$", description="the Kite Connect app's api_key (not a secret)"
