@@ -42,6 +42,13 @@ def _folder_in_place_of(path: Path) -> None:
     path.mkdir()
 
 
+def _alias_bomb(levels: int) -> bytes:
+    """The "billion laughs": each level an anchored list of ten aliases of the one before."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return ("\n".join(lines) + "\n").encode()
+
+
 # What an editor, a crash or a hostile user can leave where the config was. Each is applied as a fresh save.
 BAD_FILES: dict[str, Callable[[Path], object]] = {
     "empty": lambda p: p.write_bytes(b""),
@@ -50,6 +57,8 @@ BAD_FILES: dict[str, Callable[[Path], object]] = {
     "binary": lambda p: p.write_bytes(bytes(range(256)) * 16),
     "deep_nesting": lambda p: p.write_bytes(_nested(5_000)),
     "a_folder_in_its_place": _folder_in_place_of,
+    "alias_bomb": lambda p: p.write_bytes(_alias_bomb(10)),
+    "not_finite": lambda p: p.write_bytes(b"latency_model: {global: {type: normal, mean_ms: .nan, std_ms: 10}}\n"),
 }
 
 
