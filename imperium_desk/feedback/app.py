@@ -9,13 +9,19 @@ posted and a client paging until a short page would stop early. A read notes the
 the loop) and, on the reader thread, makes sure the index holds it before answering a short page: at once when it
 already does (or the page is full: every record not yet indexed comes after a full page), else after asking the
 telemetry to flush and index now, waiting at most `INDEX_WAIT_S`. Past that the page says `index_behind: true`.
+
+Hostile input gets a 4xx, never a 5xx or a traceback: a request whose `Host` the server does not answer for is
+refused before anything else (hosts.py, the DNS-rebinding defence), bodies are parsed strictly (strict_json.py), a
+405 lists every method of its path, and the published document says what the server enforces (patterns, the SSE
+event, optional parameters that are absent rather than `null`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Final
 
@@ -25,12 +31,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.routing import BaseRoute, Route
 
 from imperium_desk import __version__
 from imperium_desk.feedback.auth import OPEN_PATHS, BearerAuth
 from imperium_desk.feedback.backend import FeedbackBackend, FeedbackInputError, MetricsQuery, ModelChange
 from imperium_desk.feedback.config import FeedbackConfig
 from imperium_desk.feedback.cursor import SinceError, encode_cursor, parse_since
+from imperium_desk.feedback.hosts import MISDIRECTED, HostCheck
 from imperium_desk.feedback.proposal_routes import proposal_routes, proposal_type
 from imperium_desk.feedback.registry import FeedbackRegistry, FeedbackType
 from imperium_desk.feedback.schemas import (
@@ -46,14 +54,23 @@ from imperium_desk.feedback.schemas import (
     ModelSwitchOut,
     OutcomeRecorded,
     ScenarioOutcomeIn,
+    StreamEvent,
     TelemetryRecordIn,
 )
 from imperium_desk.feedback.sse import RecordStreams
-from imperium_desk.feedback.webhook_routes import webhook_routes
+from imperium_desk.feedback.strict_json import MAX_DEPTH, StrictJsonRoute
+from imperium_desk.feedback.webhook_routes import DELIVERY_CONTRACT, webhook_routes
+from imperium_desk.feedback.webhooks.allowlist import url_pattern
 
 _ERROR_SCHEMA: Final = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
-# Answers any operation with a request body may give before its route runs (the body is not JSON, or too large).
-_BODY_ERRORS: Final = {"400": "the body cannot be read as JSON", "413": "the body is over the size limit"}
+# Answers any operation with a request body may give before its own validation: the body is not sent as JSON, is
+# not JSON the desk can keep (strict_json.py), or is too large (`_TOO_LARGE`).
+_BODY_ERRORS: Final = {
+    "400": "the body cannot be read",
+    "415": "the body is not sent as JSON (`content-type: application/json`)",
+    "422": f"the body is not JSON, holds a non-finite number (NaN, Infinity, 1e999) or an integer beyond 64 bits"
+           f" (`loc` names its field), nests deeper than {MAX_DEPTH} levels, or does not fit the schema",
+}
 # How long a read waits for the index to reach the records accepted before it arrived (MetricsAccepted and
 # MetricsPage in schemas.py say "2 s" to the client too).
 INDEX_WAIT_S: Final = 2.0
@@ -122,20 +139,25 @@ def build_app(
         description="The desk's measurements, scenario outcomes and latency/slippage models for adaptive-learning "
         "modules (DESIGN.md §6). Send `Authorization: Bearer <token>`; the token is in `<home>/feedback.token`.",
         max_body_size=config.max_body_bytes,
+        openapi_tags=[{"name": "webhooks", "description": DELIVERY_CONTRACT}],
     )
     runtime = AppRuntime(backend, heartbeat_s)
     app.state.feedback_runtime = runtime
     app.add_middleware(BearerAuth, token=token)
+    # Outermost: a request for a foreign Host learns nothing, not even whether it needs the token.
+    app.add_middleware(HostCheck, bound_host=config.host, names=config.host_names)
     app.add_exception_handler(FeedbackInputError, _input_error)
+    app.add_exception_handler(405, _method_not_allowed)
 
     registry = FeedbackRegistry()
     for feedback_type in (*builtin_types(backend), *extra_types):
         registry.register(feedback_type)
-    app.include_router(_routes(backend, runtime))
-    app.include_router(registered_routes(registry))
-    app.include_router(webhook_routes(backend))
-    app.include_router(proposal_routes(backend))
-    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
+    routers = [_routes(backend, runtime), registered_routes(registry), webhook_routes(backend),
+               proposal_routes(backend)]
+    for router in routers:
+        app.include_router(router)
+    app.state.path_methods = _path_methods([*app.routes, *(r for router in routers for r in router.routes)])
+    app.openapi = lambda: _openapi_with_bearer(app, url_pattern(config.webhooks.allow_hosts))  # type: ignore[method-assign]
     return app
 
 
@@ -159,7 +181,7 @@ def builtin_types(backend: FeedbackBackend) -> list[FeedbackType]:
 
 
 def registered_routes(registry: FeedbackRegistry) -> APIRouter:
-    router = APIRouter(prefix="/feedback", tags=["feedback"])
+    router = APIRouter(prefix="/feedback", tags=["feedback"], route_class=StrictJsonRoute)
     for feedback_type in registry:
         router.add_api_route(
             f"/{feedback_type.name}", _endpoint(feedback_type), methods=["POST"],
@@ -183,7 +205,7 @@ def _endpoint(feedback_type: FeedbackType) -> Callable[..., Awaitable[BaseModel]
 
 
 def _routes(backend: FeedbackBackend, runtime: AppRuntime) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictJsonRoute)
 
     @router.get("/health", tags=["meta"])
     async def health() -> HealthOut:
@@ -231,11 +253,11 @@ def _routes(backend: FeedbackBackend, runtime: AppRuntime) -> APIRouter:
 
     @router.get("/feedback/stream", tags=["feedback"], response_class=StreamingResponse, responses={200: {
         "description": "server-sent events: `id: <seq>`, `event: <record event>`, `data: <record JSON>`; comment "
-                       "lines as heartbeats",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                       "lines as heartbeats. The schema is one event's, as an SSE parser reads it",
+        "content": {"text/event-stream": {"schema": StreamEvent.model_json_schema()}},
     }})
     async def stream(
-        last_event_id: Annotated[int | None, Header(ge=0, le=2**63 - 1,
+        last_event_id: Annotated[int | None, Header(ge=0, le=2**53,
                                                     description="resume after this seq (from the index)")] = None,
     ) -> StreamingResponse:
         return StreamingResponse(runtime.streams.events(last_event_id), media_type="text/event-stream",
@@ -250,16 +272,64 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+def _path_methods(routes: Iterable[BaseRoute]) -> list[tuple[str, re.Pattern[str], frozenset[str]]]:
+    """Each path's pattern with every method routed on it (a path with a GET and a POST route is two routes)."""
+    methods: dict[str, set[str]] = {}
+    patterns: dict[str, re.Pattern[str]] = {}
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            methods.setdefault(route.path, set()).update(route.methods)
+            patterns[route.path] = route.path_regex
+    return [(path, patterns[path], frozenset(found)) for path, found in methods.items()]
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 with an `Allow` header naming every method of the path: Starlette's names only those of the route it
+    matched first. A literal path (`/feedback/webhooks/dead_letters`) is its own resource, not an instance of a
+    templated one it also matches (`/feedback/webhooks/{subscriber_id}`)."""
+    path = request.scope["path"]
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for route_path, pattern, found in request.app.state.path_methods:
+        if route_path == path:
+            literal |= found
+        elif pattern.match(path):
+            templated |= found
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+                        headers={"allow": ", ".join(sorted(literal or templated))})
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
 
 
-def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
+# A body over the limit is refused by Starlette before any route: in plain text when `content-length` says so up
+# front, as JSON when the limit is crossed while reading.
+_TOO_LARGE: Final = {
+    "description": "the body is over the size limit",
+    "content": {"application/json": {"schema": _ERROR_SCHEMA}, "text/plain": {"schema": {"type": "string"}}},
+}
+
+
+def _parameters_without_null(operation: dict[str, Any]) -> None:
+    """An optional query or header parameter is absent or a string: FastAPI documents `X | None` as `anyOf: [X,
+    null]`, and a client taking that literally sends `null`, which the server reads as text."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        branches = [b for b in schema.get("anyOf", ()) if b != {"type": "null"}]
+        if "anyOf" in schema and len(branches) == 1:
+            parameter["schema"] = {**{k: v for k, v in schema.items() if k != "anyOf"}, **branches[0]}
+
+
+def _openapi_with_bearer(app: FastAPI, webhook_url: str) -> dict[str, Any]:
     """The generated document plus what the middleware answers, which FastAPI cannot see: the bearer scheme and
-    401 on every operation that needs the token, 400/413 on every operation that takes a body."""
+    401 on every operation that needs the token, 400/413/422 on every operation that takes a body, 421 on every
+    operation (the Host check); optional parameters documented without `null`; the pattern of the webhook URLs the
+    allow-list admits (`webhook_url`)."""
     if app.openapi_schema is not None:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                         tags=app.openapi_tags)
     schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
         "type": "http", "scheme": "bearer", "description": "the token in <home>/feedback.token",
     }
@@ -267,11 +337,20 @@ def _openapi_with_bearer(app: FastAPI) -> dict[str, Any]:
         if path in OPEN_PATHS:
             continue
         for operation in operations.values():
+            _parameters_without_null(operation)
             responses = operation.setdefault("responses", {})
             operation["security"] = [{"bearer": []}]
             responses["401"] = _error("missing or wrong bearer token")
             if "requestBody" in operation:
                 for status, description in _BODY_ERRORS.items():
                     responses.setdefault(status, _error(description))
+                responses["413"] = _TOO_LARGE
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.setdefault("responses", {})[str(MISDIRECTED)] = _error(
+                "the `Host` header names a host this server does not answer for (DNS-rebinding defence)")
+    subscriber = schema.get("components", {}).get("schemas", {}).get("NewSubscriber")
+    if subscriber is not None:
+        subscriber["properties"]["url"]["pattern"] = webhook_url
     app.openapi_schema = schema
     return schema

@@ -31,6 +31,9 @@ class FeedbackConfig(BaseModel):
     port: int = Field(default=8765, ge=0, le=65535)  # 0: any free port (the bound one is shown)
     # Binding anything but loopback exposes the desk's measurements and its model switch: it must be asked for.
     allow_remote: bool = False
+    # Names clients reach the server by besides `host` and the loopback names (e.g. the machine's DNS name when
+    # bound to 0.0.0.0): a request whose `Host` is none of them is refused (421), the DNS-rebinding defence.
+    host_names: tuple[str, ...] = ()
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)

@@ -16,6 +16,7 @@ from imperium_desk.feedback.learning.host import ProposalNotPending, UnknownProp
 from imperium_desk.feedback.learning.proposal import Decision, ModelProposal
 from imperium_desk.feedback.registry import FeedbackType
 from imperium_desk.feedback.schemas import ErrorOut, storable
+from imperium_desk.feedback.strict_json import StrictJsonRoute
 
 ProposalId = Annotated[str, Path(min_length=1, max_length=64)]
 Status = Literal["pending", "applying", "applied", "refused", "rejected", "failed"]
@@ -62,7 +63,7 @@ def proposal_type(backend: FeedbackBackend) -> FeedbackType:
 
 
 def proposal_routes(backend: FeedbackBackend) -> APIRouter:
-    router = APIRouter(prefix="/feedback/proposals", tags=["learning"])
+    router = APIRouter(prefix="/feedback/proposals", tags=["learning"], route_class=StrictJsonRoute)
 
     @router.get("", responses=_OFF)
     async def list_proposals(status: Annotated[Status | None, Query()] = None) -> ProposalList:

@@ -3,6 +3,7 @@ OpenAPI document promises."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -10,6 +11,7 @@ import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -19,13 +21,32 @@ from pydantic import (
     model_validator,
 )
 
+from imperium_desk.feedback.cursor import SINCE_PATTERN
 from imperium_desk.telemetry.schema import EVENTS, SCHEMA_VERSION, iso_utc
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _whole(value: Any) -> Any:
+    """`3.0` as 3: JSON Schema counts an integral number as an integer, whatever its spelling."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 # Numbers in bodies are strict: JSON `true` is not 1 and `"1.5"` is not 1.5 (lax pydantic would take both, and the
-# schema the API publishes says number).
-Count = Annotated[int, Field(ge=0, le=2**53, strict=True)]
+# schema the API publishes says number); an integer may be spelled `3.0` (`Whole`).
+Whole = BeforeValidator(_whole)
+Count = Annotated[int, Whole, Field(ge=0, le=2**53, strict=True)]
 Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+
+
+def _spelled(value: Any) -> Any:
+    """A time as a string only: lax pydantic would read a number as epoch seconds, which the schema does not say."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("a time is an RFC 3339 string, e.g. 2026-11-23T03:45:00Z")
+    return value
+
+
+Spelled = BeforeValidator(_spelled)
 
 # What the desk writes about itself: a sender cannot post these as measurements (a posted `model_switch` would claim
 # a switch that never happened; outcomes have their own endpoint).
@@ -37,6 +58,12 @@ _FILLS: Final = frozenset({"fill", "partial_fill"})
 # A measurement's time: the epoch onwards, and far enough from year 9999 that no rounding leaves the calendar.
 _EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST: Final = datetime(3000, 1, 1, tzinfo=UTC)
+_YEARS: Final = r"^(?:19[7-9][0-9]|2[0-9]{3})-"  # the range above, as the published schema says it
+
+
+def _names(names: Iterable[str]) -> list[JsonValue]:
+    """Names as a JSON Schema `enum`, sorted so the document is the same on every run."""
+    return [*sorted(names)]
 
 
 class _Input(BaseModel):
@@ -71,12 +98,21 @@ class TelemetryRecordIn(BaseModel):
     """One telemetry record (DESIGN.md §5, schema_version 1) measured outside the desk. The common keys are typed;
     event-specific keys (`latency_ms`, `model_params`, ...) may follow. Missing common keys are written as null."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # The rules `_event_keys` enforces, published too (a client generated from the document must not be surprised).
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra={"allOf": [
+        {"if": {"properties": {"event": {"enum": _names(_NEEDS_BUCKET)}}, "required": ["event"]},
+         "then": {"properties": {"error_bucket": {"enum": _names(ERROR_BUCKETS)}}, "required": ["error_bucket"]}},
+        {"if": {"properties": {"event": {"enum": _names(_FILLS)}}, "required": ["event"]},
+         "then": {"properties": {"executed_price": {"type": "number", "minimum": 0},
+                                 "qty": {"type": "integer", "minimum": 0, "maximum": 2**53}},
+                  "required": ["executed_price", "qty"]}},
+    ]})
 
     schema_version: Literal[1]
     event: Annotated[str, Field(json_schema_extra={"enum": list(MEASUREMENT_EVENTS)})]
     seq: Count | None = Field(default=None, description="the sender's own seq (kept as extra_metrics.external.seq)")
-    timestamp: AwareDatetime | None = Field(default=None, description="ISO-8601 with a zone; default: when received")
+    timestamp: Annotated[AwareDatetime, Spelled, Field(json_schema_extra={"pattern": _YEARS})] | None = Field(
+        default=None, description="RFC 3339 with a zone, from 1970 to 2999; default: when received")
     mode: Literal["paper", "paper-live-data", "live", "replay"] | None = None
     scenario_id: Name | None = None
     order_id: Name | None = None
@@ -90,7 +126,7 @@ class TelemetryRecordIn(BaseModel):
     child_index: Count | None = None
     children: Count | None = None
     route: Name | None = None
-    queue_priority: int | None = Field(default=None, ge=-1000, le=1000, strict=True)
+    queue_priority: Annotated[int, Whole, Field(ge=-1000, le=1000, strict=True)] | None = None
     latency_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = None
     intended_price: Annotated[float, Field(ge=0.0, allow_inf_nan=False, strict=True)] | None = Field(
         default=None, description="the price a fill's slippage is measured against (the router's intended price)")
@@ -167,8 +203,10 @@ class MetricsAccepted(BaseModel):
 class MetricsParams(_Input):
     """The query of `GET /feedback/metrics`; an unknown parameter (a typo) is refused rather than ignored."""
 
-    since: str | None = Field(default=None, min_length=1, max_length=64,
-                              description="an ISO-8601 time, or a next_cursor from an earlier page")
+    # The pattern is checked by `parse_since`, whose error shows both forms and the value given.
+    since: str | None = Field(default=None, max_length=64, json_schema_extra={"pattern": SINCE_PATTERN},
+                              description="a next_cursor from an earlier page (`c<seq>`), or an ISO-8601 date or time"
+                              " (UTC when it has no zone), e.g. 2026-11-23T03:45:00Z")
     limit: int = Field(default=100, ge=1, le=1000)
     asset: Name | None = Field(default=None, description="a trading symbol or an underlying")
     scenario_id: Name | None = None
@@ -186,12 +224,24 @@ class MetricsPage(BaseModel):
     ))
 
 
+class StreamEvent(BaseModel):
+    """One event of `GET /feedback/stream` as an SSE parser reads it: the record's seq, its `event` and the record as
+    JSON."""
+
+    id: str = Field(pattern=r"^[0-9]+$", description="the record's seq: send it as `Last-Event-ID` to resume after it")
+    event: str = Field(description="the record's `event` (fill, ack, error, ...)")
+    data: str = Field(description="the telemetry record (DESIGN.md §5) as one line of JSON",
+                      json_schema_extra={"contentMediaType": "application/json"})
+    retry: int | None = Field(default=None, description="the reconnection delay in ms, when the server sets one")
+
+
 # -- scenario outcomes ------------------------------------------------------------------------------------------
 class ScenarioOutcomeIn(_Input):
     """A drill's result, e.g. from a replay sweep run elsewhere: kept in the log and fed to the learners."""
 
     scenario_id: Name
-    seed: int = Field(ge=0, le=2**63 - 1, strict=True)
+    # Up to 2**53: a JSON number beyond it is not an exact integer to most parsers (nor to schema-driven clients).
+    seed: Annotated[int, Whole, Field(ge=0, le=2**53, strict=True)]
     outcome: Annotated[str, Field(min_length=1, max_length=200)] | dict[str, JsonValue] = Field(
         description="a verdict (e.g. `pass`) or an outcome document (run/baseline/delta)"
     )

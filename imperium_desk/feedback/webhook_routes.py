@@ -12,16 +12,36 @@ from pydantic import BaseModel, Field
 
 from imperium_desk.feedback.backend import FeedbackBackend, FeedbackInputError, FieldProblem, WebhookAdmin
 from imperium_desk.feedback.schemas import ErrorOut
-from imperium_desk.feedback.webhooks.errors import UnknownWebhook, WebhookInputError, WebhooksNotRunning
+from imperium_desk.feedback.strict_json import StrictJsonRoute
+from imperium_desk.feedback.webhooks.errors import (
+    UnknownWebhook,
+    WebhookConflict,
+    WebhookInputError,
+    WebhooksNotRunning,
+)
 from imperium_desk.feedback.webhooks.views import DeadLetterView, NewSubscriber, SubscriberView
 
 SubscriberId = Annotated[str, Path(min_length=1, max_length=64)]
-DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+DeadLetterId = Annotated[int, Path(ge=1, le=2**53)]  # a JSON-exact integer (schema-driven clients use doubles)
 
 _OFF: Final[dict[int | str, dict[str, Any]]] = {
     503: {"model": ErrorOut, "description": "webhooks are off (feedback.webhooks.enabled) or stopping"},
 }
 _UNKNOWN: Final[dict[int | str, dict[str, Any]]] = {404: {"model": ErrorOut, "description": "no such id"}, **_OFF}
+_ADD: Final[dict[int | str, dict[str, Any]]] = {
+    409: {"model": ErrorOut, "description": "the URL is already subscribed"}, **_OFF,
+}
+# The webhooks tag's description in the API document (app.py): what a receiver must be ready for.
+DELIVERY_CONTRACT: Final = (
+    "Subscribers and dead letters. Deliveries are signed POSTs (Standard Webhooks: `webhook-id`, `webhook-timestamp`,"
+    " `webhook-signature`), in order per subscriber, retried with backoff until a 2xx or `max_attempts`, then kept"
+    " as dead letters.\n\n"
+    "**Delivery is at-least-once.** An acknowledgement is written a moment after the 2xx arrives, so a desk stopped"
+    " in between (a crash, kill -9) sends those messages again when it restarts, and a redelivered dead letter is"
+    " sent again too. A repeat carries the same `webhook-id` and may arrive after later messages. A receiver"
+    " de-duplicates by `webhook-id`: keep the ids it has processed (for at least the retry horizon) and answer 2xx"
+    " to one it has seen without acting on it again. Order by the record's `seq` (in the body), not by arrival."
+)
 
 
 class SubscriberList(BaseModel):
@@ -44,10 +64,12 @@ class Redelivered(BaseModel):
 
 
 def webhook_routes(backend: FeedbackBackend) -> APIRouter:
-    router = APIRouter(prefix="/feedback/webhooks", tags=["webhooks"])
+    router = APIRouter(prefix="/feedback/webhooks", tags=["webhooks"], route_class=StrictJsonRoute)
 
-    @router.post("", status_code=201, responses=_OFF)
+    @router.post("", status_code=201, responses=_ADD)
     async def add_subscriber(body: NewSubscriber) -> SubscriberView:
+        """Subscribe a URL (http or https, its host on `feedback.webhooks.allow_hosts`, no spaces or control
+        characters). Deliveries to it are at-least-once: de-duplicate by `webhook-id` (see the webhooks tag)."""
         with _answers(id_loc=("body",)):
             return await _service(backend).add(body.url, body.secret, body.events)
 
@@ -92,9 +114,12 @@ def _service(backend: FeedbackBackend) -> WebhookAdmin:
 
 @contextmanager
 def _answers(id_loc: tuple[str, ...] = ("body",)) -> Iterator[None]:
-    """The service's errors as HTTP answers: bad input 422 at its field, unknown id 404, not running 503."""
+    """The service's errors as HTTP answers: bad input 422 at its field, a clash 409, unknown id 404, not running
+    503."""
     try:
         yield
+    except WebhookConflict as exc:
+        raise HTTPException(409, exc.message) from None
     except WebhookInputError as exc:
         loc = id_loc if exc.field == "id" else ("body", exc.field)
         raise FeedbackInputError([FieldProblem(loc, exc.message)]) from None

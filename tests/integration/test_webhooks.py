@@ -17,9 +17,11 @@ import pytest
 from imperium_desk.clock import WallClock
 from imperium_desk.feedback.webhooks.config import WebhooksConfig
 from imperium_desk.feedback.webhooks.errors import UnknownWebhook, WebhookInputError
+from imperium_desk.feedback.webhooks.outbox import Outbox
 from imperium_desk.feedback.webhooks.service import WebhookService
 from imperium_desk.feedback.webhooks.signing import generate_secret
 from imperium_desk.feedback.webhooks.source import JsonlSource
+from imperium_desk.feedback.webhooks.views import DeadLetterView
 from imperium_desk.telemetry.jsonl import JsonlWriter
 from tests.webhook_receiver import Receiver
 
@@ -402,3 +404,43 @@ def test_stop_leaves_no_task_behind(tmp_path: Path) -> None:
         return asyncio.all_tasks() - {asyncio.current_task()}
 
     assert run(main) == set()
+
+
+def test_delivery_to_a_url_the_client_refuses_is_a_dead_letter_at_once_with_its_reason(tmp_path: Path) -> None:
+    """A subscriber stored before URLs were checked strictly (here a CR/LF in its URL): each delivery can never
+    succeed, so it is dead-lettered on its first attempt with the client's reason, never retried."""
+
+    async def main() -> None:
+        outbox = Outbox(tmp_path / "webhooks.sqlite")
+        outbox.put_subscriber("wh_crlf", "http://127.0.0.1:9/hooks\r\nX-Injected: 1", SECRET, None, "api",
+                              time.time())
+        outbox.close()
+        log = TelemetryLog(tmp_path / "t.jsonl")
+        svc = service(tmp_path, log, config(max_attempts=10))
+        await svc.start()
+        try:
+            seqs = log.write(2)
+            dead: list[DeadLetterView] = []
+
+            async def both_dead() -> bool:
+                dead[:] = await svc.dead_letters()
+                return len(dead) == 2
+
+            await eventually_async(both_dead)
+            [view] = await svc.subscribers()
+        finally:
+            await svc.stop()
+            log.close()
+        assert [d.seq for d in dead] == seqs
+        assert all(d.attempts == 1 and d.last_status is None and d.last_error for d in dead)
+        assert view.last_error and view.pending == 0
+
+    run(main)
+
+
+async def eventually_async(check: Callable[[], Coroutine[Any, Any, bool]], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

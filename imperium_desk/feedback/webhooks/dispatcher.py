@@ -5,7 +5,8 @@ signed afresh for each attempt. A 2xx acknowledges (acknowledgements are written
 batch of deliveries, not per request; `flush` writes the rest, and the service's stop calls it). Any other answer,
 or none, schedules the same delivery again (backoff with jitter, or the receiver's Retry-After) and the subscriber
 waits: nothing after it goes first. After `max_attempts` the delivery becomes a dead letter and the subscriber
-moves on. 410 Gone disables the subscriber.
+moves on. A delivery that can never succeed (the client refuses the URL itself: a subscriber stored before URLs
+were checked strictly) is a dead letter at once, with the reason. 410 Gone disables the subscriber.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class _Outcome:
     status: int | None
     error: str
     retry_after_s: float | None = None
+    permanent: bool = False  # no later attempt can succeed: dead-letter it now
 
 
 class Dispatcher:
@@ -155,6 +157,8 @@ class Dispatcher:
         headers = signed_headers(lane.key, delivery.msg_id, timestamp, delivery.body)
         try:
             response = await self._client.post(lane.subscriber.url, content=delivery.body, headers=headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:  # the URL itself: no retry can help
+            return _Outcome(False, None, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS], permanent=True)
         except httpx.HTTPError as exc:
             return _Outcome(False, None, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS] or type(exc).__name__)
         status = response.status_code
@@ -174,8 +178,8 @@ class Dispatcher:
             return False
         attempts = delivery.attempts + 1
         now = self._clock.now()
-        if attempts >= self._config.max_attempts:
-            log.warning("webhook %s to %s: dead letter after %d attempts (%s)", delivery.msg_id,
+        if outcome.permanent or attempts >= self._config.max_attempts:
+            log.warning("webhook %s to %r: dead letter after %d attempt(s) (%s)", delivery.msg_id,
                         lane.subscriber.url, attempts, outcome.error)
             await self._thread.run(lambda: outbox().kill(delivery.id, attempts, now, outcome.status, outcome.error))
             return True

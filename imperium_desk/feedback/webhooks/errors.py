@@ -12,6 +12,10 @@ class WebhookInputError(ValueError):
         self.message = message
 
 
+class WebhookConflict(WebhookInputError):
+    """The input is valid but clashes with what is stored (the URL is already subscribed): the API answers 409."""
+
+
 class UnknownWebhook(LookupError):
     """No subscriber or dead letter with that id."""
 

@@ -21,7 +21,12 @@ from imperium_desk.clock import Clock
 from imperium_desk.feedback.webhooks.allowlist import check_url
 from imperium_desk.feedback.webhooks.config import WebhooksConfig
 from imperium_desk.feedback.webhooks.dispatcher import Dispatcher
-from imperium_desk.feedback.webhooks.errors import UnknownWebhook, WebhookInputError, WebhooksNotRunning
+from imperium_desk.feedback.webhooks.errors import (
+    UnknownWebhook,
+    WebhookConflict,
+    WebhookInputError,
+    WebhooksNotRunning,
+)
 from imperium_desk.feedback.webhooks.events import MESSAGE_EVENTS, check_events
 from imperium_desk.feedback.webhooks.feeder import RecordFeeder
 from imperium_desk.feedback.webhooks.outbox import Message, Outbox, Subscriber, iso
@@ -60,7 +65,8 @@ class WebhookService:
     `add(url, secret, events=None) -> SubscriberView`, `subscribers() -> list[SubscriberView]`, `remove(id)`,
     `enable(id) -> SubscriberView` (after a 410), `dead_letters(limit) -> list[DeadLetterView]`,
     `redeliver(dead_letter_id)`. Bad input raises
-    `WebhookInputError` (`.field`: url | secret | events | id → 422), an unknown id `UnknownWebhook` (→ 404).
+    `WebhookInputError` (`.field`: url | secret | events | id → 422; `WebhookConflict`, a URL already subscribed,
+    → 409), an unknown id `UnknownWebhook` (→ 404).
     `publish(event, data) -> message id` sends something that is not a telemetry record (`MESSAGE_EVENTS`).
 
     Each delivery is a POST of `{"type": <event>, "timestamp": ..., "data": <record>}` with the Standard Webhooks
@@ -227,7 +233,7 @@ class WebhookService:
             outbox = self._require_outbox()
             taken = next((s for s in outbox.subscribers() if s.url == url), None)
             if taken is not None:
-                raise WebhookInputError("url", f"{url!r} is already subscribed as {taken.id}")
+                raise WebhookConflict("url", f"{url!r} is already subscribed as {taken.id}")
             outbox.put_subscriber(sub_id, url, secret, names, "api", now)
             return _find(outbox.subscribers(), sub_id), _find(outbox.views(), sub_id)
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from imperium_desk.feedback.webhooks.config import EventNames, WebhookSecret
+from imperium_desk.feedback.webhooks.events import known_events
+
+# `whsec_` and the base64 of 16 to 64 key bytes (padding optional), as `parse_secret` takes it: published so that a
+# client generated from the API document builds secrets the desk accepts.
+_B64: Final = "[A-Za-z0-9+/]"
+_TAIL: Final = f"(?:{_B64}{{2}}(?:==)?|{_B64}{{3}}=?)"
+_EVENT_NAMES: Final[list[JsonValue]] = [*sorted(known_events())]
+SECRET_PATTERN: Final = (
+    f"^whsec_(?:(?:{_B64}{{4}}){{5}}{_TAIL}|(?:{_B64}{{4}}){{6,20}}{_TAIL}?|(?:{_B64}{{4}}){{21}}"
+    f"(?:{_B64}{{2}}(?:==)?)?)$"
+)
 
 SubscriberState = Literal["active", "disabled"]
 Origin = Literal["config", "api"]
@@ -17,9 +28,13 @@ class NewSubscriber(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The API document adds the allow-list's pattern (app.py): it depends on the desk's config.
     url: str = Field(min_length=1, max_length=2048, examples=["http://127.0.0.1:9000/hooks"])
-    secret: WebhookSecret = Field(min_length=1, max_length=200, examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
-    events: EventNames | None = Field(default=None, examples=[["fill", "error"]])  # None: every event
+    secret: WebhookSecret = Field(min_length=1, max_length=200, examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                                  json_schema_extra={"pattern": SECRET_PATTERN})
+    events: EventNames | None = Field(default=None, examples=[["fill", "error"]], json_schema_extra={
+        "anyOf": [{"type": "array", "minItems": 1, "items": {"enum": _EVENT_NAMES}}, {"type": "null"}],
+    })  # None: every event
 
 
 class SubscriberView(BaseModel):
