@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from imperium_desk import __version__
 from imperium_desk.cli_output import ProgressBar, print_fit_table, print_outcome, print_summary, print_sweep
-from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config, read_document
+from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config
+from imperium_desk.domain.documents import read_document
 from imperium_desk.domain.enums import Mode
 from imperium_desk.scenarios.prepare import prepare_config, prepare_scenario
 from imperium_desk.scenarios.rerun import is_run_document, load_rerun

@@ -24,6 +24,7 @@ from kiteconnect import KiteConnect  # type: ignore[import-untyped]
 
 from tests.fake_kite.server import FakeKite
 from tests.fake_kite.state import FakeKiteConfig
+from tests.integration.kite.live_support import FAST_FAKE, isolated_keyring
 
 REPO = Path(__file__).resolve().parents[3]
 CLIENT_TIMEOUT_S = 2.0
@@ -120,3 +121,16 @@ def ticker_probe() -> Iterator[Callable[[FakeKite, str, str, list[int]], TickerP
     yield start
     for probe in probes:
         probe.close()
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    """The OS keyring replaced by keyring's refusing backend for the test (the developer's is never touched)."""
+    with isolated_keyring():
+        yield
+
+
+@pytest.fixture
+def fake(make_fake_kite: Callable[[FakeKiteConfig], FakeKite]) -> FakeKite:
+    """A fake Kite of one fast underlying and no order-rate limit, for the live desk's tests."""
+    return make_fake_kite(FAST_FAKE)

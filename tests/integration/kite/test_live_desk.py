@@ -7,7 +7,6 @@ import functools
 import gc
 import json
 import logging
-from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from pathlib import Path
 
@@ -20,12 +19,10 @@ from imperium_desk.domain.enums import Mode, OptionRight, ParentStatus, Product,
 from imperium_desk.execution.request import FailureKind, InvalidOrder
 from tests.fake_kite.faults import Route
 from tests.fake_kite.server import FakeKite
-from tests.fake_kite.state import FakeKiteConfig, WriteOutcome
+from tests.fake_kite.state import WriteOutcome
 from tests.integration.kite.live_support import (
-    FAST_FAKE,
     UNDERLYING,
     first_expiry,
-    isolated_keyring,
     kite_market,
     open_desk,
     our_orders,
@@ -40,15 +37,7 @@ from tests.integration.kite.stack_support import run
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(autouse=True)
-def _no_keyring() -> Iterator[None]:
-    with isolated_keyring():
-        yield
-
-
-@pytest.fixture
-def fake(make_fake_kite: Callable[[FakeKiteConfig], FakeKite]) -> FakeKite:
-    return make_fake_kite(FAST_FAKE)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 def test_a_ticket_reaches_kite_as_one_tagged_market_protected_order_and_fills(fake: FakeKite, tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,9 @@ from imperium_desk.desk.live import ACCESS_TOKEN_ENV
 from imperium_desk.domain.enums import Mode, OrderType, ParentStatus
 from tests.fake_kite.faults import Route
 from tests.fake_kite.server import FakeKite
-from tests.fake_kite.state import FakeKiteConfig, WriteOutcome
+from tests.fake_kite.state import WriteOutcome
 from tests.integration.kite.live_support import (
-    FAST_FAKE,
     NO_KEYRING_ENV,
-    isolated_keyring,
     kite_broker,
     live_config_mapping,
     open_desk,
@@ -46,15 +43,7 @@ REPO = Path(__file__).resolve().parents[3]
 LOTS = (1, 2, 3)
 
 
-@pytest.fixture(autouse=True)
-def _no_keyring() -> Iterator[None]:
-    with isolated_keyring():
-        yield
-
-
-@pytest.fixture
-def fake(make_fake_kite: Callable[[FakeKiteConfig], FakeKite]) -> FakeKite:
-    return make_fake_kite(FAST_FAKE)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 def crash_a_desk_with_working_orders(fake: FakeKite, home: Path) -> list[dict[str, Any]]:

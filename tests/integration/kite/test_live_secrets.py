@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -19,27 +18,15 @@ from imperium_desk.desk.connector import LiveConnector
 from imperium_desk.desk.live import StoreChoice
 from imperium_desk.domain.enums import Mode, ParentStatus
 from tests.fake_kite.server import FakeKite
-from tests.fake_kite.state import FakeKiteConfig
 from tests.integration.kite.live_support import (
-    FAST_FAKE,
     connected_venue,
-    isolated_keyring,
     live_config,
     ticked_contract,
     ticket,
 )
 from tests.integration.kite.stack_support import run
 
-
-@pytest.fixture(autouse=True)
-def _no_keyring() -> Iterator[None]:
-    with isolated_keyring():
-        yield
-
-
-@pytest.fixture
-def fake(make_fake_kite: Callable[[FakeKiteConfig], FakeKite]) -> FakeKite:
-    return make_fake_kite(FAST_FAKE)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 def free_port() -> int:

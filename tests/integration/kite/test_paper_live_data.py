@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,9 @@ from imperium_desk.domain.enums import Mode, OptionRight, ParentStatus
 from imperium_desk.execution.request import InvalidOrder
 from imperium_desk.scenarios.live import DrillState
 from tests.fake_kite.server import FakeKite
-from tests.fake_kite.state import FakeKiteConfig
 from tests.integration.kite.live_support import (
-    FAST_FAKE,
     UNDERLYING,
     first_expiry,
-    isolated_keyring,
     kite_market,
     open_desk,
     ticked_contract,
@@ -72,15 +68,7 @@ events:
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_keyring() -> Iterator[None]:
-    with isolated_keyring():
-        yield
-
-
-@pytest.fixture
-def fake(make_fake_kite: Callable[[FakeKiteConfig], FakeKite]) -> FakeKite:
-    return make_fake_kite(FAST_FAKE)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 def test_an_order_fills_on_the_paper_exchange_against_kites_quotes_and_nothing_reaches_kite(
