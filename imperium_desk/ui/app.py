@@ -22,6 +22,7 @@ from imperium_desk.clock import WallClock
 from imperium_desk.config import Config
 from imperium_desk.desk import Desk, secure_desk_home
 from imperium_desk.domain.enums import Mode
+from imperium_desk.home import create_private
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.live_startup import LiveStartup
 from imperium_desk.ui.main_window import ImperiumMainWindow
@@ -92,7 +93,9 @@ def run_gui(
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     secure_desk_home(home)
-    settings = QSettings(str(home / "desk-window.ini"), QSettings.Format.IniFormat)
+    layout_file = home / "desk-window.ini"
+    create_private(layout_file)  # Qt saves it over itself keeping its mode: 0600 from the first run, not 0644
+    settings = QSettings(str(layout_file), QSettings.Format.IniFormat)
     # Ctrl+C cancels the start-up while it runs, and closes the window once it is open.
     on_interrupt: list[Callable[[], object]] = [lambda: None]
     previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(on_interrupt[0]))
