@@ -31,6 +31,7 @@ from imperium_desk.ui.theme import apply_theme
 if TYPE_CHECKING:  # the Kite side is imported only when a broker mode starts (run_gui), not on the paper path
     from imperium_desk.desk.connector import KiteVenue, LiveConnector
 
+LAYOUT_FILE = "desk-window.ini"  # window geometry and dock layout, under home
 SIGNAL_POLL_MS = 200  # Python runs signal handlers only between bytecodes: let it in while Qt waits
 
 
@@ -93,9 +94,7 @@ def run_gui(
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     secure_desk_home(home)
-    layout_file = home / "desk-window.ini"
-    create_private(layout_file)  # Qt saves it over itself keeping its mode: 0600 from the first run, not 0644
-    settings = QSettings(str(layout_file), QSettings.Format.IniFormat)
+    settings = QSettings(str(home / LAYOUT_FILE), QSettings.Format.IniFormat)  # written when the window closes
     # Ctrl+C cancels the start-up while it runs, and closes the window once it is open.
     on_interrupt: list[Callable[[], object]] = [lambda: None]
     previous = signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(on_interrupt[0]))
@@ -140,6 +139,7 @@ def _run_window(
     on_interrupt: list[Callable[[], object]],
 ) -> int:
     """The window on the running start-up's loop, until it closed and every task finished."""
+    create_private(home / LAYOUT_FILE)  # Qt saves over it keeping its mode: 0600 from the first run, not 0644
     window = open_window(config, home, loop, settings, config_path, mode=mode, venue=venue, connector=connector)
     desk = window.desk
     closed: asyncio.Future[None] = loop.create_future()
