@@ -30,6 +30,14 @@ async def _place(rig: KiteRig, contract: OptionContract, side: Side, qty: int, *
     )
 
 
+async def _filled_at_kite(rig: KiteRig, contract: OptionContract) -> dict[str, Any]:
+    """Place a one-lot MARKET buy and return Kite's order dict once the fake has it COMPLETE."""
+    order_id = await _place(rig, contract, Side.BUY, contract.lot_size)
+    await until(lambda: any(o["order_id"] == order_id and o["status"] == "COMPLETE" for o in rig.kite.orders()))
+    (done,) = [o for o in rig.kite.orders() if o["order_id"] == order_id]
+    return done
+
+
 def _completed(updates: list[OrderUpdate], order_id: str) -> bool:
     return any(u.order.order_id == order_id and u.order.status.terminal for u in updates)
 
@@ -147,10 +155,7 @@ def test_an_order_update_frame_is_reported_at_once_and_the_poll_does_not_repeat_
         rig.broker.add_listener(updates.append)
         try:
             c = rig.contract()
-            order_id = await _place(rig, c, Side.BUY, c.lot_size)
-            await until(lambda: any(o["order_id"] == order_id and o["status"] == "COMPLETE"
-                                    for o in fake_kite.orders()))
-            (frame,) = [o for o in fake_kite.orders() if o["order_id"] == order_id]
+            frame = await _filled_at_kite(rig, c)
             rig.broker.on_order_update(frame)
             assert updates[-1].order.status is OrderStatus.COMPLETE
             await rig.broker.orders()  # what a poll does
@@ -169,10 +174,7 @@ def test_a_stale_snapshot_after_a_newer_one_is_not_reported(fake_kite: FakeKite,
         rig.broker.add_listener(updates.append)
         try:
             c = rig.contract()
-            order_id = await _place(rig, c, Side.BUY, c.lot_size)
-            await until(lambda: any(o["order_id"] == order_id and o["status"] == "COMPLETE"
-                                    for o in fake_kite.orders()))
-            (done,) = [o for o in fake_kite.orders() if o["order_id"] == order_id]
+            done = await _filled_at_kite(rig, c)
             older = {**done, "status": "OPEN", "filled_quantity": 0, "average_price": 0.0}
             rig.broker.on_order_update(done)
             rig.broker.on_order_update(older)
