@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import Context
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+
+from imperium_desk.domain.sessions import TradingCalendar, TradingTime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +61,7 @@ def _wake(fut: asyncio.Future[None]) -> None:
 
 
 class _LoopClock:
-    """Shared implementation: epoch time = offset + loop time."""
+    """Shared implementation: epoch time = offset + loop time (`VirtualClock` with a calendar: per session)."""
 
     # Bound straight to the loop's own methods: one call layer less on the replay hot path.
     monotonic: Callable[[], float]
@@ -84,6 +87,10 @@ class _LoopClock:
     def now_datetime(self) -> datetime:
         return datetime.fromtimestamp(self.now(), UTC)
 
+    def epoch_at(self, loop_time: float) -> float:
+        """The epoch instant `now()` answers when the loop's time is `loop_time` (a tick planned ahead, say)."""
+        return self._offset + loop_time
+
     def sleep(self, seconds: float) -> asyncio.Future[None]:
         # A bare future + timer: half the per-sleep cost of asyncio.sleep on the replay hot path.
         fut: asyncio.Future[None] = self._loop.create_future()
@@ -100,15 +107,79 @@ class WallClock(_LoopClock):
 
 
 class VirtualClock(_LoopClock):
-    """Virtual time starting at `start_epoch`; time advances only by jumping to the next event."""
+    """Virtual time starting at `start_epoch`; time advances only by jumping to the next event.
 
-    def __init__(self, start_epoch: float) -> None:
+    With a `calendar` (replays) the loop runs in trading seconds (`imperium_desk.domain.sessions`): `now()` maps the
+    loop's time to epoch time session by session, so the night, weekends and holidays pass in no loop time and no
+    tick, timer or order happens while the market is closed; a start outside a session begins at the next open
+    (`start`). Within a session `now()` is `offset + loop time`, with the session's bounds cached, so a run that
+    stays in its first session gets exactly the floats of a clock without a calendar. `call_at_closes` runs a
+    callback at every close (the paper exchange's end of day). Without a calendar the clock ticks 24 hours a day,
+    like the wall clock (tests; a desk on virtual time).
+    """
+
+    def __init__(self, start_epoch: float, calendar: TradingCalendar | None = None) -> None:
         # AbstractEventLoop's I/O methods (readers, sockets, subprocesses) stay unimplemented on purpose.
         self.virtual_loop = VirtualEventLoop()  # type: ignore[abstract]
+        self.trading_time = TradingTime(calendar, start_epoch) if calendar is not None else None
         super().__init__(self.virtual_loop, start_epoch)
+        self._loop_time = self.virtual_loop.time
+        self._session_end = math.inf  # the loop time up to which `_offset + t` holds
+        if self.trading_time is not None:
+            self._offset, self._session_end = self.trading_time.segment(0.0)
+
+    @property
+    def start(self) -> float:
+        """The epoch instant of loop time 0 (with a calendar, the next open for a start outside a session)."""
+        return self._offset if self.trading_time is None else self.trading_time.start
+
+    def now(self) -> float:
+        t = self._loop_time()
+        if t <= self._session_end:
+            return self._offset + t
+        assert self.trading_time is not None  # without one, the end is infinite
+        self._offset, self._session_end = self.trading_time.segment(t)
+        return self._offset + t
+
+    def epoch_at(self, loop_time: float) -> float:
+        if self.trading_time is None:
+            return self._offset + loop_time
+        return self.trading_time.epoch(loop_time)
+
+    def call_at_closes(self, callback: Callable[[], object]) -> Cancellable:
+        """Call `callback` at each session close from now on (loop time of the close, before anything else due at
+        that instant that was scheduled after this call), until the returned handle is cancelled. Without a
+        calendar there is no close: the callback never runs."""
+        return _AtCloses(self, callback)
 
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         return self.virtual_loop.run_until_complete(main)
+
+
+class _AtCloses:
+    """`VirtualClock.call_at_closes`' handle: one timer at a time, re-armed for the next close as each one rings."""
+
+    def __init__(self, clock: VirtualClock, callback: Callable[[], object]) -> None:
+        self._clock = clock
+        self._callback = callback
+        self._timer: Cancellable | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        sessions = self._clock.trading_time
+        if sessions is not None:
+            loop = self._clock.virtual_loop
+            # call_at, not call_later: the close's loop time exactly, whatever float the loop's time is now.
+            self._timer = loop.call_at(sessions.next_close(loop.time()), self._ring)
+
+    def _ring(self) -> None:
+        self._arm()  # first, so a failing callback does not end the closes (and cancel() inside it holds)
+        self._callback()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class VirtualClockDeadlock(RuntimeError):

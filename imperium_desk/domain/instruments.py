@@ -59,8 +59,9 @@ class UnderlyingSpec(BaseModel):
 class InstrumentsFile(BaseModel):
     """The instruments file (`market.instruments`; `configs/instruments.yaml` by default): specs from which every
     contract is generated, rather than a list of contracts, so the desk works on any date. `tick_size` (rupees of
-    premium) holds for every option; `expiry_time` is `HH:MM` IST; `as_of` records when the figures were checked and
-    is not read. Underlying names are upper case because trading symbols begin with them.
+    premium) holds for every option; `expiry_time` is `HH:MM` IST; `holidays` are the exchange holidays a replay skips;
+    `as_of` records when the figures were checked and is not read. Underlying names are upper case because trading
+    symbols begin with them.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -68,6 +69,9 @@ class InstrumentsFile(BaseModel):
     as_of: str
     tick_size: float = Field(gt=0)
     expiry_time: str = "15:30"
+    holidays: tuple[date, ...] = Field(
+        default=(), description="exchange holidays: a replay's trading calendar skips them (sessions are 09:15-15:30 "
+        "IST on the other weekdays); expiries are not moved by them")
     underlyings: dict[str, UnderlyingSpec]
 
     @field_validator("underlyings")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 
 import pytest
 
 from imperium_desk.clock import VirtualClock, VirtualClockDeadlock, WallClock
+from imperium_desk.domain.instruments import IST
+from imperium_desk.domain.sessions import TradingCalendar
 
 START = 1_790_000_000.0  # a fixed epoch, so every expected time below is exact
 
@@ -279,6 +282,96 @@ def test_call_soon_threadsafe_is_refused() -> None:
     clock = virtual()
     with pytest.raises(RuntimeError, match="other threads"):
         clock.virtual_loop.call_soon_threadsafe(print)
+
+
+# --- VirtualClock on a trading calendar -------------------------------------------------------------
+
+MONDAY_OPEN = datetime(2026, 11, 23, 9, 15, tzinfo=IST).timestamp()
+SESSION_S = 6 * 3600 + 15 * 60
+
+
+def trading(start: float = MONDAY_OPEN) -> VirtualClock:
+    return VirtualClock(start, TradingCalendar.nse())
+
+
+def test_within_the_first_session_a_calendar_clock_gives_the_plain_clocks_floats() -> None:
+    plain, calendar = VirtualClock(MONDAY_OPEN + 0.1), trading(MONDAY_OPEN + 0.1)
+
+    async def main(clock: VirtualClock) -> list[float]:
+        seen = []
+        for step in (0.25, 0.05, 17.3, 3600.0, 15000.01):
+            await clock.sleep(step)
+            seen.append(clock.now())
+        return seen
+
+    assert calendar.run(main(calendar)) == plain.run(main(plain))
+
+
+def test_the_night_passes_in_no_loop_time() -> None:
+    clock = trading()
+
+    async def main() -> float:
+        await clock.sleep(SESSION_S + 0.5)
+        return clock.now()
+
+    assert clock.run(main()) == datetime(2026, 11, 24, 9, 15, 0, 500000, tzinfo=IST).timestamp()
+    assert clock.monotonic() == SESSION_S + 0.5
+
+
+def test_a_calendar_clock_started_at_night_starts_at_the_next_open() -> None:
+    clock = trading(datetime(2026, 11, 27, 21, 0, tzinfo=IST).timestamp())  # a Friday night
+    assert clock.now() == datetime(2026, 11, 30, 9, 15, tzinfo=IST).timestamp()
+    assert clock.start == clock.now()
+
+
+def test_call_at_closes_rings_at_each_close_with_now_at_the_close() -> None:
+    clock = trading()
+    rung: list[float] = []
+    clock.call_at_closes(lambda: rung.append(clock.now()))
+
+    async def main() -> None:
+        await clock.sleep(3 * SESSION_S + 1)
+
+    clock.run(main())
+    closes = [datetime(2026, 11, d, 15, 30, tzinfo=IST).timestamp() for d in (23, 24, 25)]
+    assert rung == closes
+
+
+def test_a_cancelled_call_at_closes_rings_no_more() -> None:
+    clock = trading()
+    rung: list[float] = []
+    handle = clock.call_at_closes(lambda: rung.append(clock.now()))
+
+    async def main() -> None:
+        await clock.sleep(SESSION_S + 1)
+        handle.cancel()
+        await clock.sleep(2 * SESSION_S)
+
+    clock.run(main())
+    assert len(rung) == 1
+
+
+def test_without_a_calendar_call_at_closes_never_rings() -> None:
+    clock = virtual()
+    rung: list[float] = []
+    clock.call_at_closes(lambda: rung.append(clock.now()))
+
+    async def main() -> None:
+        await clock.sleep(3 * 86400.0)
+
+    clock.run(main())
+    assert rung == []
+
+
+def test_epoch_at_maps_a_future_loop_time_as_now_will() -> None:
+    clock = trading()
+    ahead = clock.epoch_at(SESSION_S + 2.0)
+
+    async def main() -> float:
+        await clock.sleep(SESSION_S + 2.0)
+        return clock.now()
+
+    assert clock.run(main()) == ahead
 
 
 # --- WallClock ---------------------------------------------------------------------------------------
