@@ -58,6 +58,7 @@ class FailureKind(StrEnum):
     UNFILLED = "unfilled"  # every child ended, part of the quantity never filled (the horizon ended)
     INTERRUPTED = "interrupted"  # the desk stopped (or the caller gave up) before the schedule ended
     INVALID = "invalid"  # the request could not be formed or failed validation: nothing was sent
+    EXPIRED = "expired"  # the contract had expired: refused up front, or a child came due after its expiry
 
 
 @dataclass(slots=True)
@@ -83,6 +84,11 @@ class ParentResult:
 
 class InvalidOrder(ValueError):
     """The request cannot be executed as written; the message names the field and value."""
+
+
+class ContractExpired(InvalidOrder):
+    """The request's contract has expired (its expiry instant has passed): it takes no more orders. The message
+    names the contract and its expiry."""
 
 
 @dataclass(frozen=True, slots=True)
