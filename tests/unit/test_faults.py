@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from datetime import datetime
 
@@ -14,6 +15,8 @@ from tests.support import Harness, harness
 
 def _run_parents(h: Harness, count: int, spacing_s: float) -> list[ParentResult]:
     c = h.atm()
+    assert h.engine.paper is not None
+    h.engine.paper.exchange.retention_s = math.inf  # `_orders_per_tag` audits every order the exchange ever took
 
     async def main() -> list[ParentResult]:
         h.engine.market.start()

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from imperium_desk.broker.errors import BrokerInputError
 from imperium_desk.broker.paper import ModelParams, PaperExchange, WorkingOrder
+from imperium_desk.broker.paper.exchange import ENDED_ORDER_RETENTION_S
 from imperium_desk.broker.paper.latency import LegTimes, leg_times
 from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
 from imperium_desk.rng import RandomStreams
@@ -122,3 +124,101 @@ def test_a_record_already_given_to_a_fill_keeps_its_slippage_factor() -> None:
     params.set_slippage(2.0)
     assert given["slippage"]["factor"] == 0.5
     assert params.record()["slippage"]["factor"] == 2.0
+
+
+# -- session closes, expiries and what the exchange remembers ----------------------------------------------
+
+
+def test_close_session_cancels_the_resting_orders_and_tells_the_listeners() -> None:
+    h = harness()
+    c = h.atm()
+    heard: list[OrderStatus] = []
+    _exchange(h).add_fill_listener(lambda o: heard.append(o.status))
+    order = _new(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05)
+    _exchange(h).arrive(order)
+    assert _exchange(h).close_session() == 1
+    assert order.status is OrderStatus.CANCELLED
+    assert heard == [OrderStatus.CANCELLED]
+    assert _exchange(h).margins().used == 0.0
+    assert _exchange(h).cancelled_at_close == 1
+
+
+def test_close_session_leaves_ended_orders_alone() -> None:
+    h = harness()
+    c = h.atm()
+    order = _new(h, c.symbol, Side.BUY, c.lot_size)
+    _exchange(h).arrive(order)
+    assert _exchange(h).close_session() == 0
+    assert order.status is OrderStatus.COMPLETE
+
+
+def test_an_order_on_an_expired_contract_is_refused() -> None:
+    h = harness({"market": {"start": "2026-11-24T15:29:00+05:30"}})  # the NIFTY monthly expires at 15:30
+    c = h.atm()
+
+    async def main() -> None:
+        await h.clock.sleep(61.0)
+
+    h.clock.run(main())
+    with pytest.raises(BrokerInputError):
+        _new(h, c.symbol, Side.BUY, c.lot_size)
+
+
+def test_an_order_just_before_its_contracts_expiry_is_taken() -> None:
+    h = harness({"market": {"start": "2026-11-24T15:29:00+05:30"}})
+    c = h.atm()
+    assert _new(h, c.symbol, Side.BUY, c.lot_size).status is OrderStatus.OPEN
+
+
+def _after(h: Harness, seconds: float) -> None:
+    async def main() -> None:
+        await h.clock.sleep(seconds)
+
+    h.clock.run(main())
+
+
+def test_an_ended_order_is_forgotten_after_the_retention() -> None:
+    h = harness()
+    c = h.atm()
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="old"))
+    _after(h, ENDED_ORDER_RETENTION_S + 1)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="new"))
+    assert _exchange(h).orders_by_tag("old") == []
+    assert [o.tag for o in _exchange(h).orders()] == ["new"]
+
+
+def test_an_ended_order_is_kept_within_the_retention() -> None:
+    h = harness()
+    c = h.atm()
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="old"))
+    _after(h, ENDED_ORDER_RETENTION_S - 1)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="new"))
+    assert len(_exchange(h).orders_by_tag("old")) == 1
+
+
+def test_an_open_order_is_never_forgotten() -> None:
+    h = harness()
+    c = h.atm()
+    resting = _new(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05, tag="resting")
+    _exchange(h).arrive(resting)
+    _after(h, 3 * ENDED_ORDER_RETENTION_S)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="new"))
+    assert _exchange(h).working(resting.order_id) is resting
+
+
+def test_an_order_that_ends_after_the_retention_is_kept_a_retention_longer() -> None:
+    h = harness()
+    c = h.atm()
+    resting = _new(h, c.symbol, Side.BUY, c.lot_size, order_type=OrderType.LIMIT, price=0.05, tag="resting")
+    _exchange(h).arrive(resting)
+    _after(h, 2 * ENDED_ORDER_RETENTION_S)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="a"))  # seen open past the retention
+    _exchange(h).cancel(resting)
+    _after(h, ENDED_ORDER_RETENTION_S / 2)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="b"))  # seen ended: kept from now on
+    _after(h, ENDED_ORDER_RETENTION_S / 2)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="c"))
+    assert _exchange(h).orders_by_tag("resting") != []
+    _after(h, ENDED_ORDER_RETENTION_S / 2 + 1)
+    _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="d"))
+    assert _exchange(h).orders_by_tag("resting") == []

@@ -14,6 +14,7 @@ and `add_fill_listener` for fills the market makes between requests).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,11 +25,14 @@ from imperium_desk.broker.paper.latency import SymbolStreams, conditioned_params
 from imperium_desk.broker.paper.params import ModelParams
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
-from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
+from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.domain.orders import BrokerOrder, Fill, Margins, Position
 from imperium_desk.market.port import MarketData, Quote
 from imperium_desk.models.resolver import ModelResolver, ResolvedModels
 from imperium_desk.rng import BufferedDraws, RandomStreams
+
+ENDED_ORDER_RETENTION_S = 120.0  # loop seconds an ended order stays visible to lookups (class docstring)
+SESSION_CLOSE_MESSAGE = "cancelled at the session close (DAY order)"
 
 
 @dataclass(slots=True, eq=False)
@@ -96,9 +100,16 @@ class PaperExchange:
     Single-threaded: every method is called on the engine's loop, and ticks arrive on it. Orders are created by
     `new_order` (validated, priced, given an id) and reach the book with `arrive`; until then lookups do not see
     them. `modify` and `cancel` act at once. Lookups return snapshots. Listeners added with `add_fill_listener`
-    hear of every fill the market makes on a resting order (fills made by `arrive` or `modify` are the caller's
-    to report); they get the live `WorkingOrder` and must not keep it (`snapshot()` is the record to keep).
-    `account` holds the positions and margin.
+    hear of every change the market makes to a resting order: a fill, or its cancellation at a session close
+    (`close_session`); changes made by `arrive` or `modify` are the caller's to report. They get the live
+    `WorkingOrder` and must not keep it (`snapshot()` is the record to keep). `account` holds the positions and
+    margin.
+
+    Lookups see an order while it is open and for `retention_s` (`ENDED_ORDER_RETENTION_S`) of the loop's time
+    after it arrived (or, for one that stays open longer, after it ended); then the exchange forgets it, so a long
+    replay holds only the orders of its last minutes. What the engine looks up comes much sooner (a send's
+    reconciliation within its timeout and backoffs, a cancel racing a fill's report), and every order's story stays
+    in the telemetry. An audit of the whole book (a test counting orders per tag) sets `retention_s` to infinity.
     """
 
     def __init__(
@@ -126,6 +137,11 @@ class PaperExchange:
         self._slippage_draws = SymbolStreams(streams, "slippage")
         self._plain_params: dict[str, ModelParams] = {}  # per symbol, while its models are not conditioned
         self._fill_listeners: list[FillListener] = []
+        self.retention_s = ENDED_ORDER_RETENTION_S
+        self._arrivals: deque[tuple[float, WorkingOrder]] = deque()  # (loop time, order), oldest first
+        self._long_open: list[WorkingOrder] = []  # open past the retention: looked at again every half of it
+        self._next_long_check = 0.0
+        self.cancelled_at_close = 0  # orders `close_session` has cancelled
         self.account = PaperAccount(catalog=catalog, market=market, config=config)
         market.add_listener(self._on_ticks)
 
@@ -147,7 +163,7 @@ class PaperExchange:
         """A validated order with its id and the models it is priced with (raises `BrokerInputError`); not on the
         book until `arrive`. Its `latency_ms` is 0 until the caller sets it."""
         contract = self.contract(symbol)
-        validate(contract, quantity, order_type, price)
+        validate(contract, quantity, order_type, price, self._clock.now())
         models = self._models.resolve(symbol, contract.underlying)
         params = self._params(models, symbol, contract.underlying)
         self._next_id += 1
@@ -169,6 +185,13 @@ class PaperExchange:
 
     def arrive(self, order: WorkingOrder) -> None:
         """The order reaches the exchange: margin check (REJECTED on a shortfall), then it matches and rests."""
+        now = self._clock.monotonic()
+        arrivals = self._arrivals
+        if (arrivals and arrivals[0][0] <= now - self.retention_s) or (
+            self._long_open and now >= self._next_long_check
+        ):
+            self._forget_ended(now)
+        arrivals.append((now, order))
         self._orders[order.order_id] = order
         self._by_tag.setdefault(order.tag, []).append(order.order_id)
         shortfall = self.account.shortfall(
@@ -190,7 +213,7 @@ class PaperExchange:
         new_price = price if price is not None else order.price
         validate(
             order.contract, quantity if quantity is not None else order.quantity, new_type,
-            new_price if new_type is OrderType.LIMIT else None,
+            new_price if new_type is OrderType.LIMIT else None, self._clock.now(),
         )
 
     def modify(
@@ -219,6 +242,51 @@ class PaperExchange:
         self._unrest(order)
         order.status = OrderStatus.CANCELLED
         order.status_message = "cancelled by the client"
+
+    def close_session(self) -> int:
+        """The session closed: cancel every order still on the book, as NSE cancels DAY orders at the close, and
+        tell the fill listeners. Returns how many were cancelled. (A replay calls it at every close; a desk on the
+        wall clock never does: its simulated market stays open at any hour.)"""
+        cancelled = 0
+        for resting in self._book.values():
+            for order in list(resting):
+                self._unrest(order)
+                order.status = OrderStatus.CANCELLED
+                order.status_message = SESSION_CLOSE_MESSAGE
+                cancelled += 1
+                for listener in self._fill_listeners:
+                    listener(order)
+        self.cancelled_at_close += cancelled
+        return cancelled
+
+    def _forget_ended(self, now: float) -> None:
+        """Drop the ended orders that arrived more than the retention ago; those still open are kept and looked at
+        again every half retention, and forgotten a full retention after they are seen ended."""
+        horizon = now - self.retention_s
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] <= horizon:
+            order = arrivals.popleft()[1]
+            if order.status is OrderStatus.OPEN:
+                self._long_open.append(order)
+            else:
+                self._forget(order)
+        if self._long_open and now >= self._next_long_check:
+            self._next_long_check = now + self.retention_s / 2
+            still_open = []
+            for order in self._long_open:
+                if order.status is OrderStatus.OPEN:
+                    still_open.append(order)
+                else:
+                    arrivals.append((now, order))  # the newest entry: `arrivals` stays in time order
+            self._long_open = still_open
+
+    def _forget(self, order: WorkingOrder) -> None:
+        del self._orders[order.order_id]
+        ids = self._by_tag[order.tag]
+        if len(ids) == 1:
+            del self._by_tag[order.tag]
+        else:
+            ids.remove(order.order_id)
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def working(self, order_id: str) -> WorkingOrder:
@@ -365,9 +433,16 @@ class PaperExchange:
         return True
 
 
-def validate(contract: OptionContract, quantity: int, order_type: OrderType, price: float | None) -> None:
+def validate(
+    contract: OptionContract, quantity: int, order_type: OrderType, price: float | None, now: float | None = None
+) -> None:
     """Refuse (`BrokerInputError`) what the exchange would: lot multiples, the freeze quantity, the tick grid, a
-    LIMIT without a price or a MARKET with one."""
+    LIMIT without a price or a MARKET with one, and (given the time `now`, epoch seconds) a contract that has
+    expired."""
+    if now is not None and now >= contract.expiry_at.timestamp():
+        raise BrokerInputError(
+            f"{contract.symbol} expired at {contract.expiry_at.astimezone(IST):%Y-%m-%d %H:%M} IST: it takes no orders"
+        )
     if quantity <= 0 or quantity % contract.lot_size:
         raise BrokerInputError(f"quantity {quantity} is not a positive multiple of the lot size {contract.lot_size}")
     if quantity > contract.freeze_qty:
