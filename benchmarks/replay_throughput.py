@@ -90,7 +90,7 @@ def run_one(parents: int) -> dict[str, Any]:
     counts = summary.run["counts"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "parents": len(summary.results),
+        "parents": summary.parents.parents,
         "children": counts["children"],
         "child_fills": counts["fills"],
         "records": summary.run["records"],

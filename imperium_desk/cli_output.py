@@ -65,14 +65,21 @@ def print_summary(run: dict[str, object], telemetry: Path) -> None:
     assert isinstance(statuses, dict)
     quality = run["fill_quality"]
     assert isinstance(quality, dict)
+    failures = run.get("parent_failures", {})
+    assert isinstance(failures, dict)
     rows = [
         ("scenario", str(run["id"])),
         ("seed", str(run["seed"])),
         ("virtual time", f"{run['virtual_elapsed_s']} s (wall {run['wall_s']} s)"),
         ("parents", " ".join(f"{k}={v}" for k, v in statuses.items() if v) or "0"),
+        ("stopped short", " ".join(f"{k}={v}" for k, v in failures.items() if v) or "none"),
         ("children / fills", f"{counts['children']} / {counts['fills']}"),
         ("errors / retries", f"{counts['errors']} / {counts['retries']}"),
     ]
+    sessions = run.get("sessions")
+    if isinstance(sessions, dict) and sessions.get("closes"):
+        rows.append(("sessions", f"{_ist(run['start'])} to {_ist(run['end'])}: {sessions['closes']} close(s), "
+                                 f"{sessions['children_cancelled_at_close']} child order(s) cancelled at a close"))
     for name, unit in (("latency_ms", "ms"), ("slippage_bps", "bps")):
         stats = quality.get(name)
         if isinstance(stats, dict):
@@ -83,6 +90,15 @@ def print_summary(run: dict[str, object], telemetry: Path) -> None:
     width = max(len(r[0]) for r in rows)
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}")
+
+
+def _ist(iso: object) -> str:
+    """An ISO UTC instant from run.json as the exchange's local time, to the second."""
+    from datetime import datetime
+
+    from imperium_desk.domain.instruments import IST
+
+    return f"{datetime.fromisoformat(str(iso)).astimezone(IST):%a %Y-%m-%d %H:%M:%S} IST"
 
 
 def print_outcome(outcome: dict[str, object], path: Path) -> None:

@@ -3,6 +3,14 @@
 `run_replay` writes `telemetry.jsonl` (and the index, when configured), `run.json` and, for a scenario with events,
 `outcome.json` (the run against the same orders with no events). Everything that can reject the input is checked
 before anything is written, and files are renamed into place only when the run completes.
+
+Market hours: the virtual clock runs on the exchange's trading calendar (09:15-15:30 IST on weekdays, less the
+instruments file's holidays; `imperium_desk.domain.sessions`), so a replay longer than a session skips the nights
+and weekends: scenario times (`at_s`, `duration_s`, horizons, latencies) are trading seconds, and a start outside a
+session begins at the next open. At every close the paper exchange cancels what is still on its book (DAY orders,
+as NSE does); a TWAP's later children, in the next session, carry what was left. A contract past its expiry takes
+no orders. `run.json` counts how the parents ended (`parent_status`, `parent_failures`) and what the closes did
+(`sessions`), and keeps no parent's result: memory does not grow with the number of parents.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,16 +33,16 @@ from imperium_desk.broker.faults import FaultRates
 from imperium_desk.clock import VirtualClock
 from imperium_desk.config import Config, ConfigError
 from imperium_desk.desk.engine import build_engine
-from imperium_desk.domain.enums import Mode, ParentStatus
+from imperium_desk.domain.enums import Mode
 from imperium_desk.domain.instruments import InstrumentCatalog
-from imperium_desk.execution.request import ParentResult
+from imperium_desk.domain.sessions import TradingCalendar
 from imperium_desk.execution.tracker import Record
 from imperium_desk.feedback.learning.plugin import LearnerLoadError
 from imperium_desk.feedback.learning.replay import ReplayLearning
 from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
 from imperium_desk.scenarios.prepare import prepare_scenario
 from imperium_desk.scenarios.rerun import RERUN_KEY, rerun_section
-from imperium_desk.scenarios.runner import ProgressCallback, ScenarioRunner
+from imperium_desk.scenarios.runner import ParentTally, ProgressCallback, ScenarioRunner
 from imperium_desk.scenarios.spec import LoadedScenario
 from imperium_desk.scenarios.timeline import expand_timeline
 from imperium_desk.telemetry.replay_files import ReplayTelemetry
@@ -41,11 +50,12 @@ from imperium_desk.telemetry.replay_files import ReplayTelemetry
 
 @dataclass
 class RunStats:
-    """Counts records by event and keeps fill latency/slippage for the run summary."""
+    """Counts records by event and keeps fill latency/slippage for the run summary's exact percentiles, as packed
+    doubles: 16 bytes a fill (a list of floats would take 64)."""
 
     events: Counter[str] = field(default_factory=Counter)
-    latency_ms: list[float] = field(default_factory=list)
-    slippage_bps: list[float] = field(default_factory=list)
+    latency_ms: array[float] = field(default_factory=lambda: array("d"))
+    slippage_bps: array[float] = field(default_factory=lambda: array("d"))
 
     def __call__(self, record: Record) -> None:
         event = record["event"]
@@ -73,10 +83,11 @@ class RunStats:
 
 @dataclass
 class ReplaySummary:
-    """What a replay wrote and returns: `run` is run.json's content, `results` each parent's end."""
+    """What a replay wrote and returns: `run` is run.json's content, `parents` how the parents ended (counts: no
+    parent's result is kept; the telemetry's `parent` records have each one)."""
 
     run: dict[str, Any]
-    results: list[ParentResult]
+    parents: ParentTally
     telemetry_path: Path
     outcome: dict[str, Any] | None = None  # the run against its no-event baseline (scenarios with events)
     metrics: dict[str, Any] = field(default_factory=dict)  # the run's outcome metrics (events or not)
@@ -134,10 +145,9 @@ def run_replay(
     except BaseException:
         writer.abort()
         raise
-    results, timeline, clock = simulated
     telemetry_path = writer.commit()
     wall_s = time.perf_counter() - wall_start
-    statuses = Counter(r.status.value for r in results)
+    parents, clock = simulated.parents, simulated.clock
     run = {
         "id": spec.id,
         "seed": run_seed,
@@ -145,12 +155,15 @@ def run_replay(
         "scenario_sha256": scenario.sha256,
         "version": __version__,
         "duration_s": spec.duration_s,
-        "virtual_elapsed_s": round(clock.monotonic(), 6),
-        "start": datetime.fromtimestamp(effective.market.start.timestamp(), UTC).isoformat(),
-        "counts": counter.counts(len(results)),
-        "timeline": timeline,
+        "virtual_elapsed_s": round(clock.monotonic(), 6),  # trading seconds
+        "start": datetime.fromtimestamp(clock.start, UTC).isoformat(),
+        "end": datetime.fromtimestamp(clock.now(), UTC).isoformat(),
+        "counts": counter.counts(parents.parents),
+        "timeline": simulated.timeline,
         "fill_quality": counter.fill_quality(),
-        "parent_status": {s.value: statuses.get(s.value, 0) for s in ParentStatus},
+        "parent_status": parents.status_counts(),
+        "parent_failures": parents.failure_counts(),
+        "sessions": simulated.sessions,
         "records": writer.written,
         "wall_s": round(wall_s, 3),
     }
@@ -161,7 +174,7 @@ def run_replay(
     if outcome is not None:
         write_json_atomic(out_dir / "outcome.json", outcome)
     write_json_atomic(out_dir / "run.json", run)
-    return ReplaySummary(run=run, results=results, telemetry_path=telemetry_path, outcome=outcome,
+    return ReplaySummary(run=run, parents=parents, telemetry_path=telemetry_path, outcome=outcome,
                          metrics=metrics.summary())
 
 
@@ -198,6 +211,22 @@ def _replay_learning(config: Config) -> ReplayLearning | None:
         raise ConfigError(exc.errors) from None
 
 
+@dataclass
+class _Simulation:
+    """One run's ends: how its parents ended, its event timeline, its clock (stopped at the run's end) and what the
+    session closes did (run.json's `sessions`)."""
+
+    parents: ParentTally
+    timeline: list[dict[str, Any]]
+    clock: VirtualClock
+    sessions: dict[str, Any]
+
+
+def trading_calendar(catalog: InstrumentCatalog) -> TradingCalendar:
+    """The calendar replays run on: NSE/BSE sessions, less the instruments file's holidays."""
+    return TradingCalendar.nse(catalog.spec.holidays)
+
+
 def _simulate(
     scenario: LoadedScenario,
     config: Config,
@@ -209,10 +238,10 @@ def _simulate(
     progress: ProgressCallback | None,
     faults: FaultRates | None,
     learning: ReplayLearning | None = None,
-) -> tuple[list[ParentResult], list[dict[str, Any]], VirtualClock]:
-    """One run of a scenario on a fresh virtual clock: its parents' results and its event timeline."""
+) -> _Simulation:
+    """One run of a scenario on a fresh virtual clock, in trading time (module docstring)."""
     spec = scenario.spec
-    clock = VirtualClock(config.market.start.timestamp())
+    clock = VirtualClock(config.market.start.timestamp(), trading_calendar(catalog))
     engine = build_engine(
         config, clock=clock, seed=seed, mode=Mode.REPLAY, sink=sink,
         scenario_id=spec.id, catalog=catalog, faults=faults, id_prefix="R",
@@ -232,24 +261,41 @@ def _simulate(
     timeline = expand_timeline(spec, engine.streams.stream("scenario", "random"), scenario.path.parent)
     runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
                             timeline=timeline, on_event=injector.start)
+    exchange = engine.paper.exchange if engine.paper is not None else None
+    closes = 0
 
-    async def main() -> list[ParentResult]:
+    def session_closed() -> None:
+        nonlocal closes
+        closes += 1
+        if exchange is not None:
+            exchange.close_session()
+
+    async def main() -> ParentTally:
         engine.market.start()
+        bell = clock.call_at_closes(session_closed)
         try:
-            results = await runner.run(progress)
+            parents = await runner.run(progress)
             injector.stop()  # events still running at the end of the run end with it
             await engine.settle_markouts()
-            return results
+            return parents
         finally:
+            bell.cancel()
             engine.market.stop()
 
-    return clock.run(main()), injector.timeline, clock
+    parents = clock.run(main())
+    sessions = {
+        "closes": closes,
+        "children_cancelled_at_close": exchange.cancelled_at_close if exchange is not None else 0,
+        "calendar": "09:15-15:30 IST, Monday-Friday" + (
+            f", less {len(catalog.spec.holidays)} holiday(s)" if catalog.spec.holidays else ""),
+    }
+    return _Simulation(parents, injector.timeline, clock, sessions)
 
 
-def _describe(values: list[float]) -> dict[str, float] | None:
+def _describe(values: array[float]) -> dict[str, float] | None:
     if not values:
         return None
-    arr = np.asarray(values, dtype=float)
+    arr = np.frombuffer(values, dtype=np.float64)
     p50, p95, p99 = np.percentile(arr, [50, 95, 99])
     return {
         "mean": round(float(arr.mean()), 4),

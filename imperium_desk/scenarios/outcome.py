@@ -7,6 +7,7 @@ the run and its baseline are measured the same way.
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ class OutcomeMetrics:
     qty: int = 0
     filled_qty: int = 0
     slippage_weighted: float = 0.0  # sum of filled qty x arrival slippage bps
-    latency_ms: list[float] = field(default_factory=list)
+    latency_ms: array[float] = field(default_factory=lambda: array("d"))  # packed: 8 bytes a fill
     rejects: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
@@ -56,7 +57,8 @@ class OutcomeMetrics:
     def summary(self) -> dict[str, Any]:
         p50 = p95 = p99 = None
         if self.latency_ms:
-            p50, p95, p99 = (round(float(v), 3) for v in np.percentile(self.latency_ms, (50, 95, 99)))
+            values = np.frombuffer(self.latency_ms, dtype=np.float64)
+            p50, p95, p99 = (round(float(v), 3) for v in np.percentile(values, (50, 95, 99)))
         return {
             "parents": self.parents,
             "fill_rate": round(self.filled_qty / self.qty, 6) if self.qty else None,

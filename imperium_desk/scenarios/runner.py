@@ -1,16 +1,19 @@
-"""Places a scenario's orders on the clock through the execution stack and collects the parents' results."""
+"""Places a scenario's orders on the clock through the execution stack and counts how the parents ended."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+import heapq
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ParentStatus
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.execution.request import (
+    ContractExpired,
     ExecutionRequest,
     FailureKind,
     InvalidOrder,
@@ -18,6 +21,7 @@ from imperium_desk.execution.request import (
     RequestMetadata,
 )
 from imperium_desk.execution.stack import ExecutionStack
+from imperium_desk.execution.validation import check_not_expired
 from imperium_desk.market.port import MarketData
 from imperium_desk.scenarios.spec import InstrumentRef, OrderSpec, RandomEvent, ScenarioSpec
 from imperium_desk.scenarios.timeline import TimedEvent
@@ -25,6 +29,7 @@ from imperium_desk.scenarios.timeline import TimedEvent
 ProgressCallback = Callable[[float], None]
 EventHandler = Callable[[TimedEvent], object]
 Execute = Callable[[ExecutionRequest], Awaitable[ParentResult]]
+ResultListener = Callable[[ParentResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +42,40 @@ class ScheduledOrder:
     order: OrderSpec
 
 
-def schedule(spec: ScenarioSpec) -> list[ScheduledOrder]:
-    """Every order the scenario places, by time (file order among equal times)."""
-    out = [ScheduledOrder(t, i, o) for i, o in enumerate(spec.orders) for t in o.times(spec.duration_s)]
-    out.sort(key=lambda s: (s.at_s, s.index))
-    return out
+def schedule(spec: ScenarioSpec) -> Iterator[ScheduledOrder]:
+    """Every order the scenario places, by time (file order among equal times), made as they are consumed: the
+    entries' times merged, so a run of many parents holds one time per parent, not one object."""
+    per_entry = [_timed(i, o.times(spec.duration_s)) for i, o in enumerate(spec.orders)]
+    for at_s, index in heapq.merge(*per_entry):  # each entry's times ascend; ties go to the earlier entry
+        yield ScheduledOrder(at_s, index, spec.orders[index])
+
+
+def _timed(index: int, times: list[float]) -> Iterator[tuple[float, int]]:
+    return ((t, index) for t in times)
+
+
+@dataclass
+class ParentTally:
+    """How a run's parents ended, counted as each ends (no parent's result is kept): by status and, for those that
+    stopped short, by failure kind."""
+
+    parents: int = 0
+    statuses: Counter[ParentStatus] = field(default_factory=Counter)
+    failures: Counter[FailureKind] = field(default_factory=Counter)
+
+    def add(self, result: ParentResult) -> None:
+        self.parents += 1
+        self.statuses[result.status] += 1
+        if result.failure is not None:
+            self.failures[result.failure] += 1
+
+    def status_counts(self) -> dict[str, int]:
+        """Every status, in enum order, with its count (zeros included)."""
+        return {s.value: self.statuses.get(s, 0) for s in ParentStatus}
+
+    def failure_counts(self) -> dict[str, int]:
+        """Every failure kind, in enum order, with its count (zeros included)."""
+        return {k.value: self.failures.get(k, 0) for k in FailureKind}
 
 
 def check_instruments(spec: ScenarioSpec, catalog: InstrumentCatalog, simulated: list[str]) -> list[str]:
@@ -85,12 +119,15 @@ def check_instruments(spec: ScenarioSpec, catalog: InstrumentCatalog, simulated:
 class ScenarioRunner:
     """Plays one scenario's orders on the clock. `run` places each at its time without waiting for earlier parents,
     starts the timeline's events through `on_event`, and returns once `duration_s` has passed and every parent has
-    ended, with their results in placement order.
+    ended, with a `ParentTally` of how they ended (`on_result` hears each result as its parent ends). Only the
+    parents in flight are held, so memory does not grow with the number of orders.
 
     Instruments resolve when an order is placed, so `ATM` and `nearest` follow the market at that moment; an order
-    that cannot be formed then becomes a REJECTED result (`FailureKind.INVALID`) rather than failing the run. Replays
-    use it on the virtual clock, live drills on the wall clock (with the desk's submit as `execute`). It runs on the
-    clock's loop; cancelling `run` cancels the parents already placed and starts no more events.
+    that cannot be formed then becomes a REJECTED result (`FailureKind.INVALID`; `FailureKind.EXPIRED` for a
+    contract past its expiry) rather than failing the run. Replays use it on the virtual clock, live drills on the
+    wall clock (with the desk's submit as `execute`). It runs on the clock's loop; cancelling `run` cancels the
+    parents already placed and starts no more events; a parent that raises fails the run (once every order is
+    placed) and the parents still in flight are cancelled.
     """
 
     def __init__(
@@ -139,7 +176,10 @@ class ScenarioRunner:
         return self._catalog.contract(ref.underlying, expiry, strike, ref.right)
 
     def request_for(self, order: OrderSpec) -> ExecutionRequest:
+        """The order's request at this moment; `InvalidOrder` if it cannot be formed now (`ContractExpired` for a
+        contract past its expiry)."""
         contract = self.contract_for(order)
+        check_not_expired(contract, self._clock.now())
         p = order.params
         return ExecutionRequest(
             symbol=contract.symbol,
@@ -161,39 +201,68 @@ class ScenarioRunner:
             request = self.request_for(order)
             return await self._execute(request)
         except (InstrumentError, InvalidOrder) as exc:
-            # The order could not be formed at its time (e.g. a strike that does not exist there).
+            # The order could not be formed at its time (e.g. a strike that does not exist there, an expired contract).
+            kind = FailureKind.EXPIRED if isinstance(exc, ContractExpired) else FailureKind.INVALID
             return ParentResult(
                 parent_id="", symbol=order.symbol or "", side=order.side, quantity=0,
-                status=ParentStatus.REJECTED, reason=f"orders.{index}: {exc}", failure=FailureKind.INVALID,
+                status=ParentStatus.REJECTED, reason=f"orders.{index}: {exc}", failure=kind,
             )
 
-    async def run(self, progress: ProgressCallback | None = None) -> list[ParentResult]:
+    async def run(
+        self, progress: ProgressCallback | None = None, on_result: ResultListener | None = None
+    ) -> ParentTally:
         start = self._clock.monotonic()
         duration = self.spec.duration_s
         timers = []
         if self._on_event is not None:
             for timed in self.timeline:  # timers keep timeline order among events at one instant
                 timers.append(self._clock.call_later(timed.at_s, self._on_event, timed))
-        tasks: list[asyncio.Task[ParentResult]] = []
+        tally = ParentTally()
+        in_flight: set[asyncio.Future[ParentResult]] = set()
+        # Resolved when the last parent in flight ends after the schedule is exhausted, or by the first that raises.
+        settled: asyncio.Future[None] = self._clock.create_future()
+        scheduled = False
+
+        def ended(task: asyncio.Future[ParentResult]) -> None:
+            in_flight.discard(task)
+            if task.cancelled():
+                return  # only when the run itself is stopped (below), which raises on its own
+            error = task.exception()
+            if error is not None:
+                if not settled.done():
+                    settled.set_exception(error)
+                return
+            result = task.result()
+            tally.add(result)
+            if on_result is not None:
+                on_result(result)
+            if scheduled and not in_flight and not settled.done():
+                settled.set_result(None)
+
         try:
             for item in schedule(self.spec):
                 wait = start + item.at_s - self._clock.monotonic()
                 if wait > 0:
                     await self._clock.sleep(wait)
-                tasks.append(asyncio.ensure_future(self._place(item.order, item.index)))
+                placed = asyncio.ensure_future(self._place(item.order, item.index))
+                in_flight.add(placed)
+                placed.add_done_callback(ended)
                 if progress is not None:
                     progress(min(1.0, item.at_s / duration))
             rest = start + duration - self._clock.monotonic()
             if rest > 0:
                 await self._clock.sleep(rest)
+            scheduled = True
+            if not in_flight and not settled.done():
+                settled.set_result(None)
+            await settled
         except BaseException:
-            for task in tasks:  # stopped early: the orders already placed stop with the run
+            for task in list(in_flight):  # stopped early: the orders already placed stop with the run
                 task.cancel()
             raise
         finally:
             for timer in timers:  # a run stopped early starts no more events
                 timer.cancel()
-        results = list(await asyncio.gather(*tasks))
         if progress is not None:
             progress(1.0)
-        return results
+        return tally

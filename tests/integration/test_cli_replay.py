@@ -60,6 +60,22 @@ def test_run_json_records_the_run(tmp_path: Path) -> None:
     assert "children / fills" in result.stdout
 
 
+def test_a_replay_across_a_close_says_how_every_parent_ended_and_what_the_close_did(tmp_path: Path) -> None:
+    scenario = write(tmp_path / "close.yaml", (
+        "id: close\nseed: 1\nduration_s: 600\nconfig: {market: {start: '2026-11-24T15:29:00+05:30'}}\norders:\n"
+        "  - {at_s: 0, symbol: NIFTY26D0126000CE, side: buy, lots: 1, order_type: LIMIT, limit_price: 0.05,\n"
+        "     params: {horizon_s: 300}}\n"
+        "  - {at_s: 300, symbol: NIFTY26NOV26000CE, side: buy, lots: 1}\n"))
+    out = tmp_path / "run"
+    result = cli("replay", scenario, "--out", out, home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["parent_failures"]["unfilled"] == 1  # its child was cancelled at the close
+    assert run["parent_failures"]["expired"] == 1  # placed after the monthly's expiry (that close): refused up front
+    assert run["sessions"]["closes"] == 1 and run["sessions"]["children_cancelled_at_close"] == 1
+    assert "stopped short" in result.stdout and "cancelled at a close" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("scenario", "message"),
     [
