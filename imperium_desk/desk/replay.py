@@ -283,11 +283,12 @@ def _simulate(
             engine.market.stop()
 
     parents = clock.run(main())
+    calendar = trading_calendar(catalog)
     sessions = {
         "closes": closes,
         "children_cancelled_at_close": exchange.cancelled_at_close if exchange is not None else 0,
-        "calendar": "09:15-15:30 IST, Monday-Friday" + (
-            f", less {len(catalog.spec.holidays)} holiday(s)" if catalog.spec.holidays else ""),
+        "calendar": f"{calendar.open:%H:%M}-{calendar.close:%H:%M} IST, Monday-Friday"
+                    + (f", less {len(calendar.holidays)} holiday(s)" if calendar.holidays else ""),
     }
     return _Simulation(parents, injector.timeline, clock, sessions)
 
