@@ -152,6 +152,7 @@ class ClusterSweep:
                     raise ConfigError([f"--cluster: the scheduler at {address} has no worker after "
                                        f"{CONNECT_TIMEOUT_S:g} s: start `dask worker {address}` on the hosts"
                                        ]) from None
+                _check_workers(client, address)
             yield cls(client, address)
         finally:
             if client is not None:
@@ -193,3 +194,20 @@ class ClusterSweep:
 
 def _same(inputs: SweepInputs) -> SweepInputs:
     return inputs
+
+
+def _desk_version() -> str:
+    return __version__
+
+
+def _check_workers(client: Client, address: str) -> None:
+    """Every worker there now runs this desk version: checked before anything is written (a worker joining later is
+    checked by each of its tasks, `replay_seed_files`)."""
+    found: dict[str, object] = client.run(_desk_version, on_error="return")
+    wrong = [f"--cluster: worker {worker} at {address} " + (
+        f"cannot run imperium-desk ({type(version).__name__}: {version}): install the project there"
+        if isinstance(version, BaseException) else
+        f"runs imperium-desk {version}, this is {__version__}: install the same version on every host")
+        for worker, version in sorted(found.items()) if version != __version__]
+    if wrong:
+        raise ConfigError(wrong)

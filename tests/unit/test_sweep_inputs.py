@@ -6,13 +6,22 @@ import dataclasses
 import shutil
 import stat
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from distributed import Client
 
-from imperium_desk.config import load_config
+from imperium_desk import __version__
+from imperium_desk.config import ConfigError, load_config
 from imperium_desk.scenarios.spec import load_scenario
 from imperium_desk.sweep import SeedRun, SweepInputs
-from imperium_desk.sweep.cluster import SeedFiles, SeedRejected, replay_seed_files, write_seed_files
+from imperium_desk.sweep.cluster import (
+    SeedFiles,
+    SeedRejected,
+    _check_workers,
+    replay_seed_files,
+    write_seed_files,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "configs" / "scenarios" / "risk-tightening.yaml"
@@ -50,3 +59,24 @@ def test_a_seeds_files_are_written_with_their_modes_and_no_temporary_left(tmp_pa
     folder = write_seed_files(tmp_path, SeedFiles(run, files)).out_dir
     assert folder == tmp_path / "seed-3"
     assert {p.name: (stat.S_IMODE(p.stat().st_mode), p.read_bytes()) for p in folder.iterdir()} == files
+
+
+class _Workers:
+    """A client whose workers answer `run` with these values (a version, or the error a worker raised)."""
+
+    def __init__(self, answers: dict[str, object]) -> None:
+        self.answers = answers
+
+    def run(self, function: Any, on_error: str) -> dict[str, object]:
+        return self.answers
+
+
+@pytest.mark.parametrize("answer", ["0.0.0-other", ModuleNotFoundError("No module named 'imperium_desk'")])
+def test_a_cluster_with_a_worker_that_cannot_run_this_version_is_refused_before_the_sweep(answer: object) -> None:
+    client = cast(Client, _Workers({"tcp://a:1": __version__, "tcp://b:1": answer}))
+    with pytest.raises(ConfigError):
+        _check_workers(client, "tcp://s:8786")
+
+
+def test_a_cluster_whose_workers_all_run_this_version_is_accepted() -> None:
+    _check_workers(cast(Client, _Workers({"tcp://a:1": __version__})), "tcp://s:8786")
