@@ -65,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sweep: run every seed (e.g. 1..100 or 1,4,9) in parallel processes, each into <out>/seed-<N>/, "
              "and aggregate the outcomes into <out>/sweep.json",
     )
-    replay.add_argument("--jobs", type=int, help="processes for --seeds (default: the machine's CPU count)")
+    replay.add_argument(
+        "--jobs", type=int,
+        help="processes for --seeds, or worker processes for --cluster local (default: the machine's CPU count)",
+    )
+    replay.add_argument(
+        "--cluster", metavar="ADDRESS",
+        help="run --seeds on a Dask cluster: its scheduler's address (tcp://HOST:8786), or `local` for a "
+             "LocalCluster of --jobs worker processes; each seed's files come back into <out>/seed-<N>/",
+    )
     replay.add_argument(
         "--out", type=Path, help="output folder (default: <home>/runs/<scenario id>, or <id>-sweep for --seeds)"
     )
@@ -167,9 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             poster = None if args.post is None else _OutcomePoster(args.post, args.config, home_dir(args.home))
             if args.seeds is not None:
                 return _sweep(args.scenario, args.config, args.seeds, args.jobs, args.out, home_dir(args.home),
-                              args.quiet, poster)
-            if args.jobs is not None:
-                raise ConfigError(["--jobs: only with --seeds (a sweep)"])
+                              args.quiet, poster, args.cluster)
+            for flag, given in (("--jobs", args.jobs), ("--cluster", args.cluster)):
+                if given is not None:
+                    raise ConfigError([f"{flag}: only with --seeds (a sweep)"])
             return _replay(args.scenario, args.config, args.seed, args.out, home_dir(args.home), args.quiet, poster)
         return _gui(args.config, home_dir(args.home), _asked_mode(args))
     except ConfigError as exc:
@@ -295,7 +304,7 @@ def _rerun_inputs(
 
 def _sweep(
     scenario_path: Path, config_path: Path | None, seeds_text: str, jobs: int | None, out: Path | None, home: Path,
-    quiet: bool, poster: _OutcomePoster | None = None,
+    quiet: bool, poster: _OutcomePoster | None = None, cluster: str | None = None,
 ) -> int:
     from imperium_desk.scenarios.sweep_stats import parse_seeds
     from imperium_desk.sweep import run_sweep
@@ -306,6 +315,15 @@ def _sweep(
         raise ConfigError([f"--seeds: {exc}"]) from None
     if jobs is not None and jobs < 1:
         raise ConfigError([f"--jobs: must be at least 1, got {jobs}"])
+    if cluster is not None:
+        try:
+            from imperium_desk.sweep.cluster import LOCAL, check_address
+        except ModuleNotFoundError as exc:  # a dependency, but an install can still lack it
+            raise ConfigError([f"--cluster: needs Dask ({exc}): pip install distributed"]) from None
+        check_address(cluster)
+        if jobs is not None and cluster != LOCAL:
+            raise ConfigError([f"--jobs: a cluster's workers set how many seeds run at once; --jobs only sizes "
+                               f"--cluster {LOCAL}, got --cluster {cluster}"])
     if is_run_document(read_document(scenario_path)):
         raise ConfigError([f"--seeds: {scenario_path} is a run.json, which re-runs its one seed; "
                            "sweep the scenario file"])
@@ -314,7 +332,7 @@ def _sweep(
     out_dir = out if out is not None else home / "runs" / f"{scenario.spec.id}-sweep"
     bar = None if quiet or not sys.stderr.isatty() else ProgressBar()
     sweep = run_sweep(
-        scenario_path, config_path, seeds, out_dir, jobs=jobs or os.cpu_count() or 1,
+        scenario_path, config_path, seeds, out_dir, jobs=jobs or os.cpu_count() or 1, cluster=cluster,
         progress=None if bar is None else lambda done, total: bar(done / total),
     )
     if bar is not None:

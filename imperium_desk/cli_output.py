@@ -132,8 +132,12 @@ def print_sweep(sweep: dict[str, Any], path: Path) -> None:
 
     runs = sweep["runs"]
     print(f"scenario  {sweep['id']}")
-    print(f"seeds     {len(runs)} ({runs[0]['seed']}..{runs[-1]['seed']}), {sweep['jobs']} process(es), "
-          f"wall {sweep['wall_s']} s")
+    executor = sweep.get("executor", {})
+    if executor.get("kind") == "dask":
+        where = f"{executor['workers']} Dask worker(s) ({sweep['jobs']} thread(s)) at {executor['cluster']}"
+    else:
+        where = f"{sweep['jobs']} process(es)"
+    print(f"seeds     {len(runs)} ({runs[0]['seed']}..{runs[-1]['seed']}), {where}, wall {sweep['wall_s']} s")
     has_baseline = "baseline" in sweep["aggregate"]
     header = ("metric", "with events", "no events", "change") if has_baseline else ("metric", "run", "", "")
     rows = [header, *sweep_rows(sweep["aggregate"])]
