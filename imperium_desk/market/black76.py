@@ -62,7 +62,7 @@ def _d1_std(
 
 
 def black76_prices_from_std_dev(
-    forward: float, strike: FloatArray, log_moneyness: FloatArray, std_dev: FloatArray, sign: FloatArray
+    forward: float | FloatArray, strike: FloatArray, log_moneyness: FloatArray, std_dev: FloatArray, sign: FloatArray
 ) -> FloatArray:
     """Prices from `ln(F/K)`, total deviation `sigma*sqrt(T)` (> 0) and `sign` (+1 call, -1 put).
 

@@ -20,6 +20,8 @@ from imperium_desk.market.black76 import FloatArray, black76_prices
 # The smile is quadratic in a moneyness that saturates at +-1 standard deviation (see SmileConfig).
 SMILE_SATURATION = 1.0
 SMILE_FLOOR = 0.3
+# benchmarks/quote_path.py: the per-tick cost flattens out by here for one contract and for the desk's chain.
+BLOCK_TICKS_DEFAULT = 128
 
 
 def default_instruments_path() -> Path:
@@ -113,10 +115,11 @@ class SpreadConfig(BaseModel):
 
 
 class DepthConfig(BaseModel):
-    """Order-book depth: level i (0 = touch) has mean `touch_lots * (1 + 0.5 i) * exp(-decay |m|)` lots.
+    """Order-book depth: level i (0 = touch) has mean `touch_lots * (1 + 0.5 i) * exp(-decay |m|) * depth_mult`
+    lots (`depth_mult`: the runtime modifier).
 
-    Sizes are Poisson draws from the market's seeded stream, at least one lot, then scaled by the
-    runtime depth multiplier (still at least one lot).
+    Each level's size is that mean times a gamma variate of shape 4 and mean 1 (a 50% coefficient of variation),
+    redrawn every tick from the contract's seeded stream, rounded, at least one lot.
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -145,6 +148,11 @@ class MarketConfig(BaseModel):
         default_factory=lambda: ["NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX"], min_length=1
     )
     tick_interval_ms: int = Field(default=250, ge=10, le=60000)
+    # How many ticks the simulator works out at once (vectorised over ticks x contracts); each tick then reads its
+    # row. The market is the same for every value (same seed, same quotes): only speed and memory change. Larger
+    # blocks spread numpy's per-call cost over more ticks, but every drill change, jump or subscription re-derives
+    # the rest of the block, and a block's draws are held in memory (contracts x block x (2 levels + 3) floats).
+    block_ticks: int = Field(default=BLOCK_TICKS_DEFAULT, ge=1, le=4096)
     start: AwareDatetime = Field(
         default=datetime(2026, 11, 23, 9, 15, tzinfo=IST),
         description="where virtual/replay runs start; must carry a UTC offset",

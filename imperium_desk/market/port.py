@@ -6,10 +6,10 @@ same market seen through a feed delay) and the Kite adapter's live quotes. The c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Protocol, overload
 
 from imperium_desk.domain.instruments import OptionContract
 
@@ -43,6 +43,82 @@ class Quote:
     @property
     def spread(self) -> float:
         return self.ask - self.bid
+
+
+class TickBatch(Sequence[Quote]):
+    """The quotes one tick brought for one source (the simulator's underlying), each built when first read.
+
+    A `Sequence[Quote]` like a list: reading position i twice gives the same `Quote` object, and once built a quote is
+    never changed (the `Quote` contract). `symbols`, `position` and `get` answer without building the other quotes, so
+    a consumer that needs a few symbols of a large batch (the paper exchange's resting orders) pays for those only.
+    The batch covers positions [lo, lo + n) of the source's append-only `symbols` list, `index` mapping a symbol to
+    its place there. Subclasses implement `_build`. Loop thread only, like every market object.
+    """
+
+    __slots__ = ("_index", "_lo", "_n", "_quotes", "_symbols", "timestamp")
+
+    def __init__(self, symbols: list[str], index: Mapping[str, int], lo: int, n: int, timestamp: float) -> None:
+        self._symbols = symbols
+        self._index = index
+        self._lo = lo
+        self._n = n
+        self._quotes: list[Quote | None] | None = None
+        self.timestamp = timestamp  # the quotes' timestamp (epoch seconds on the clock)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, key: int) -> Quote: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[Quote]: ...
+
+    def __getitem__(self, key: int | slice) -> Quote | list[Quote]:
+        if isinstance(key, slice):
+            return [self[i] for i in range(*key.indices(self._n))]
+        i = key + self._n if key < 0 else key
+        if not 0 <= i < self._n:
+            raise IndexError(f"tick batch index {key} out of range (0..{self._n - 1})")
+        quotes = self._quotes
+        if quotes is None:
+            quotes = self._quotes = [None] * self._n
+        quote = quotes[i]
+        if quote is None:
+            quote = quotes[i] = self._build(i)
+        return quote
+
+    def __iter__(self) -> Iterator[Quote]:
+        for i in range(self._n):
+            yield self[i]
+
+    @property
+    def lo(self) -> int:
+        return self._lo
+
+    @property
+    def hi(self) -> int:
+        return self._lo + self._n
+
+    @property
+    def symbols(self) -> list[str]:
+        """The batch's symbols in order, without building any quote."""
+        return self._symbols[self._lo : self._lo + self._n]
+
+    def position(self, symbol: str) -> int | None:
+        """Where `symbol` is in this batch, or None if it is not in it."""
+        j = self._index.get(symbol)
+        if j is None or not self._lo <= j < self._lo + self._n:
+            return None
+        return j - self._lo
+
+    def get(self, symbol: str) -> Quote | None:
+        """The quote of `symbol` in this batch (built if need be), or None if it is not in it."""
+        i = self.position(symbol)
+        return None if i is None else self[i]
+
+    def _build(self, i: int) -> Quote:
+        raise NotImplementedError
 
 
 TickListener = Callable[[Sequence[Quote]], None]
@@ -89,7 +165,10 @@ class MarketData(Protocol):
         """Call `listener` on every tick from now on, on the loop thread, with the new quotes of the contracts
         that ticked (each at most once per call, never empty). By the time it is called `quote()` answers the new
         quotes (except a late delayed quote that a newer one has overtaken). Listeners are called in the order
-        they were added. A listener must not block and must not raise."""
+        they were added. A listener must not block and must not raise.
+
+        The sequence may be a `TickBatch` (the simulated market's are), whose quotes are built when read: a listener
+        that needs only some symbols should look them up (`TickBatch.get`) rather than iterate the whole batch."""
         ...
 
 

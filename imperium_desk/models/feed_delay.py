@@ -7,22 +7,16 @@ chain arrives as one consistent (if stale) snapshot rather than with strikes out
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from imperium_desk.models.resolver import ActiveModel, ModelResolver
 from imperium_desk.rng import BufferedDraws
 
 
-class _HasSymbol(Protocol):
-    @property
-    def symbol(self) -> str: ...
-
-
 class FeedDelays:
-    """The `DelayPlan` of `DelayedMarketData`: the seconds each quote of a tick batch takes to reach the client,
-    from the `market_data` lane its symbol resolves to (0 for a symbol with no lane model), scaled by the
-    underlying's regime where the model has `scale_with`. `draws` is a stream of its own, so feed delays never shift
-    the draws of orders."""
+    """The `DelayPlan` of `DelayedMarketData`: the seconds each quote of a tick batch (given by its symbol, so the
+    batch's quotes need not be built) takes to reach the client, from the `market_data` lane its symbol resolves to
+    (0 for a symbol with no lane model), scaled by the underlying's regime where the model has `scale_with`. `draws`
+    is a stream of its own, so feed delays never shift the draws of orders."""
 
     def __init__(
         self,
@@ -36,15 +30,15 @@ class FeedDelays:
         self._regime = regime
         self._draws = draws
 
-    def __call__(self, quotes: Sequence[_HasSymbol]) -> list[float] | None:
-        """Seconds per quote, or None when no `market_data` lane is configured."""
+    def __call__(self, symbols: Sequence[str]) -> list[float] | None:
+        """Seconds per symbol of a tick batch, or None when no `market_data` lane is configured."""
         if self._resolver.latency_models.lanes.market_data is None:
             return None
         drawn: dict[int, float] = {}
         out: list[float] = []
-        for quote in quotes:
-            underlying = self._underlying_of(quote.symbol)
-            model = self._resolver.resolve(quote.symbol, underlying).market_data
+        for symbol in symbols:
+            underlying = self._underlying_of(symbol)
+            model = self._resolver.resolve(symbol, underlying).market_data
             if model is None:
                 out.append(0.0)
                 continue
