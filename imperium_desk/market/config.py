@@ -56,8 +56,14 @@ class SmileConfig(BaseModel):
 
     def vol_factor(self, m: FloatArray) -> FloatArray:
         """Implied vol as a multiple of the ATM vol, for standardised moneyness `m`."""
-        s = SMILE_SATURATION * np.tanh(m / SMILE_SATURATION)
-        factor: FloatArray = np.maximum(SMILE_FLOOR, 1.0 + self.skew * s + self.curvature * s * s)
+        # In place: the market simulator evaluates this for every contract at every tick.
+        s = np.tanh(m) if SMILE_SATURATION == 1.0 else SMILE_SATURATION * np.tanh(m / SMILE_SATURATION)
+        factor: FloatArray = s * self.skew
+        factor += 1.0
+        s2 = s * self.curvature
+        s2 *= s
+        factor += s2
+        np.maximum(factor, SMILE_FLOOR, out=factor)
         return factor
 
     @model_validator(mode="after")

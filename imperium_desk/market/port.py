@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol, overload
+from typing import TYPE_CHECKING, Protocol, overload
 
 from imperium_desk.domain.instruments import OptionContract
 
@@ -45,28 +45,37 @@ class Quote:
         return self.ask - self.bid
 
 
-class TickBatch(Sequence[Quote]):
+# TickBatch is a Sequence by registration, not inheritance: isinstance() against an ABC costs a Python-level call,
+# and consumers test every batch of every tick.
+if TYPE_CHECKING:
+    _SequenceOfQuotes = Sequence[Quote]
+else:
+    _SequenceOfQuotes = object
+
+
+class TickBatch(_SequenceOfQuotes):
     """The quotes one tick brought for one source (the simulator's underlying), each built when first read.
 
     A `Sequence[Quote]` like a list: reading position i twice gives the same `Quote` object, and once built a quote is
     never changed (the `Quote` contract). `symbols`, `position` and `get` answer without building the other quotes, so
     a consumer that needs a few symbols of a large batch (the paper exchange's resting orders) pays for those only.
-    The batch covers positions [lo, lo + n) of the source's append-only `symbols` list, `index` mapping a symbol to
-    its place there. Subclasses implement `_build`. Loop thread only, like every market object.
+    The batch covers positions [lo, hi) of the source's append-only `symbols` list, `index` mapping a symbol to its
+    place there (`lo` and `hi` are read-only). Subclasses implement `_build`. Loop thread only, like every market
+    object.
     """
 
-    __slots__ = ("_index", "_lo", "_n", "_quotes", "_symbols", "timestamp")
+    __slots__ = ("_index", "_quotes", "_symbols", "hi", "lo", "timestamp")
 
-    def __init__(self, symbols: list[str], index: Mapping[str, int], lo: int, n: int, timestamp: float) -> None:
+    def __init__(self, symbols: list[str], index: Mapping[str, int], lo: int, hi: int, timestamp: float) -> None:
         self._symbols = symbols
         self._index = index
-        self._lo = lo
-        self._n = n
         self._quotes: list[Quote | None] | None = None
+        self.lo = lo
+        self.hi = hi
         self.timestamp = timestamp  # the quotes' timestamp (epoch seconds on the clock)
 
     def __len__(self) -> int:
-        return self._n
+        return self.hi - self.lo
 
     @overload
     def __getitem__(self, key: int) -> Quote: ...
@@ -75,50 +84,59 @@ class TickBatch(Sequence[Quote]):
     def __getitem__(self, key: slice) -> list[Quote]: ...
 
     def __getitem__(self, key: int | slice) -> Quote | list[Quote]:
-        if isinstance(key, slice):
-            return [self[i] for i in range(*key.indices(self._n))]
-        i = key + self._n if key < 0 else key
-        if not 0 <= i < self._n:
-            raise IndexError(f"tick batch index {key} out of range (0..{self._n - 1})")
         quotes = self._quotes
         if quotes is None:
-            quotes = self._quotes = [None] * self._n
-        quote = quotes[i]
+            quotes = self._quotes = [None] * (self.hi - self.lo)
+        if isinstance(key, slice):
+            return [self[i] for i in range(*key.indices(len(quotes)))]
+        quote = quotes[key]  # out of range, or not an integer: the list's IndexError or TypeError
         if quote is None:
-            quote = quotes[i] = self._build(i)
+            quote = quotes[key] = self._build(key % len(quotes))
         return quote
 
     def __iter__(self) -> Iterator[Quote]:
-        for i in range(self._n):
+        for i in range(self.hi - self.lo):
             yield self[i]
-
-    @property
-    def lo(self) -> int:
-        return self._lo
-
-    @property
-    def hi(self) -> int:
-        return self._lo + self._n
 
     @property
     def symbols(self) -> list[str]:
         """The batch's symbols in order, without building any quote."""
-        return self._symbols[self._lo : self._lo + self._n]
+        return self._symbols[self.lo : self.hi]
 
     def position(self, symbol: str) -> int | None:
         """Where `symbol` is in this batch, or None if it is not in it."""
         j = self._index.get(symbol)
-        if j is None or not self._lo <= j < self._lo + self._n:
+        if j is None or not self.lo <= j < self.hi:
             return None
-        return j - self._lo
+        return j - self.lo
 
     def get(self, symbol: str) -> Quote | None:
         """The quote of `symbol` in this batch (built if need be), or None if it is not in it."""
         i = self.position(symbol)
         return None if i is None else self[i]
 
+    def __contains__(self, value: object) -> bool:
+        return any(quote is value or quote == value for quote in self)
+
+    def __reversed__(self) -> Iterator[Quote]:
+        for i in range(self.hi - self.lo - 1, -1, -1):
+            yield self[i]
+
+    def index(self, value: object, start: int = 0, stop: int | None = None) -> int:
+        for i in range(*slice(start, stop).indices(self.hi - self.lo)):
+            quote = self[i]
+            if quote is value or quote == value:
+                return i
+        raise ValueError(f"{value!r} is not in the tick batch")
+
+    def count(self, value: object) -> int:
+        return sum(1 for quote in self if quote is value or quote == value)
+
     def _build(self, i: int) -> Quote:
         raise NotImplementedError
+
+
+Sequence.register(TickBatch)
 
 
 TickListener = Callable[[Sequence[Quote]], None]

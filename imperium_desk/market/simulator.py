@@ -15,10 +15,11 @@ each tick reads its row; quotes are built only when read (`RowsBatch`). The bloc
 
 * Draws (what a replay depends on) are standardised and indexed by grid tick, never by block: per underlying one
   standard normal per grid tick from `("market", underlying)` (drawn whether or not anything is subscribed, so the
-  path never depends on subscriptions); per contract, from `("market-book", symbol)`, one row of uniforms when it is
-  subscribed (its first book's depth, then one for its initial open interest, two unused) and one row per grid tick
-  after that (depth per level, then traded lots, printed side, opened-or-closed). So a contract subscribed mid-block
-  joins without shifting anyone's draws.
+  path never depends on subscriptions); per contract, from `("market-trades", symbol)`, one uniform when it is
+  subscribed (its initial open interest) and three per grid tick after that (traded lots, printed on the bid or the
+  ask, opened or closed positions), and from `("market-depth", symbol)` `2 x depth.levels` uniforms per book it
+  shows (book 0 when subscribed, book k at its k-th grid tick), drawn only when a quote showing that book is built
+  (`blocks.DepthStream`). So a contract subscribed mid-block joins without shifting anyone's draws.
 * A change of parameters (a drill's modifiers, a jump, a subscription) re-derives the block's remaining ticks from
   the current state and the same draws (`market.blocks` says why that reproduces them bit for bit). Off-grid
   repricing (a jump, `reprice_now`, a subscription) draws nothing: a book keeps the depth uniforms of its last tick.
@@ -46,9 +47,11 @@ from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError,
 from imperium_desk.market.black76 import FloatArray
 from imperium_desk.market.blocks import (
     SESSION_S,
+    TRADE_DRAWS,
     TRADING_DAYS,
     BookState,
     Contracts,
+    DepthStream,
     MarketModifiers,
     Pricer,
     Rows,
@@ -69,8 +72,7 @@ class _Book:
     """Everything simulated for one underlying: its contracts, their streams, the block's draws and derived rows,
     and the latest quotes (`views`: batches covering contiguous ranges of contracts, lowest first)."""
 
-    def __init__(self, name: str, spot: float, vol: float, path_rng: np.random.Generator, row_width: int,
-                 block: int) -> None:
+    def __init__(self, name: str, spot: float, vol: float, path_rng: np.random.Generator, block: int) -> None:
         self.name = name
         self.spot = spot
         self.vol = vol
@@ -79,9 +81,10 @@ class _Book:
         self.contracts = Contracts.empty()
         self.symbols: list[str] = []  # append-only: batches keep referring to their prefix
         self.index: dict[str, int] = {}
-        self.rngs: list[np.random.Generator] = []
+        self.trade_rngs: list[np.random.Generator] = []
+        self.depth: list[DepthStream] = []
         self.normals: FloatArray = np.empty(block)
-        self.uniforms: FloatArray = np.empty((0, block, row_width))
+        self.trades: FloatArray = np.empty((TRADE_DRAWS, block, 0))  # the block's: (draw, tick, contract)
         self.rows: Rows | None = None  # the block's derived ticks from `rows.first` on
         self.dirty = True  # rows must be re-derived before the next tick reads them
         self.views: tuple[RowsBatch, ...] = ()
@@ -90,9 +93,9 @@ class _Book:
     def atm_vol(self) -> float:
         return self.vol * self.modifiers.vol_mult
 
-    def state(self, width: int) -> BookState:
+    def state(self) -> BookState:
         """The state after the latest quotes: where the next derivation starts."""
-        return BookState.join(self.spot, [v.rows.state_at(v.col) for v in self.views], width)
+        return BookState.join(self.spot, [v.rows.state_at(v.col) for v in self.views])
 
     def view_of(self, i: int) -> RowsBatch:
         for view in self.views:
@@ -125,8 +128,8 @@ class MarketSimulator:
                 raise InstrumentError(f"market.underlyings: {exc}") from None
             override = config.underlying_config(name)
             spot = override.spot if override.spot is not None else spec.reference_spot
-            self._books[name] = _Book(name, spot, override.vol, streams.stream("market", name),
-                                      self._pricer.row_width, self._block)
+            self._books[name] = _Book(name, spot, override.vol, streams.stream("market", name), self._block)
+        self._book_list = list(self._books.values())
         self._rows: dict[str, tuple[_Book, int]] = {}
         self._listeners: list[TickListener] = []
         self._timer: Cancellable | None = None
@@ -151,7 +154,7 @@ class MarketSimulator:
         except KeyError:
             raise KeyError(f"{symbol!r} is not subscribed") from None
         view = book.views[0]
-        if i >= view.hi:
+        if i >= view.hi:  # a contract subscribed since the last tick
             view = book.view_of(i)
         return view[i - view.lo]
 
@@ -225,18 +228,22 @@ class MarketSimulator:
         now = self._clock.now()
         if abs(now - self._epochs[pos]) > self._half_tick:
             self._reanchor(pos, now, self._clock.monotonic())
-        for book in self._books.values():
+        for book in self._book_list:
             if book.dirty:
                 self._derive(book, pos)
             rows = book.rows
             assert rows is not None and rows.first is not None  # derived above
             col = pos - rows.first
             book.spot = rows.spots[col]
-            n = len(book.symbols)
-            if n:
-                batch = RowsBatch(rows, col, book.symbols, book.index, n, now)
+            symbols = book.symbols
+            if symbols:
+                batch = RowsBatch(rows, col, symbols, book.index, len(symbols), now)
                 book.views = (batch,)
-                self._notify(batch)
+                for listener in self._listeners:
+                    try:
+                        listener(batch)
+                    except Exception:
+                        log.exception("market listener %r failed", listener)  # as in _notify
 
     def reprice_now(self) -> None:
         """Reprice every underlying at the current clock time, without a path step or trading."""
@@ -299,13 +306,10 @@ class MarketSimulator:
 
     def _next_block(self) -> None:
         """Draw the next block's standardised randomness and lay out its grid (continuing the last one's)."""
-        block, width = self._block, self._pricer.row_width
+        block = self._block
         for book in self._books.values():
             book.normals = book.path_rng.standard_normal(block)
-            uniforms = np.empty((len(book.rngs), block, width))
-            for i, rng in enumerate(book.rngs):
-                rng.random(out=uniforms[i])
-            book.uniforms = uniforms
+            book.trades = _draw_trades(book.trade_rngs, block, 0)
             book.dirty = True
         mono, tick, offset = self._monos[-1], self._tick_s, self._offset
         monos, epochs = self._monos, self._epochs
@@ -329,9 +333,9 @@ class MarketSimulator:
 
     def _derive(self, book: _Book, pos: int) -> None:
         book.rows = derive_ticks(
-            self._pricer, book.contracts, book.state(self._pricer.width), first=pos,
-            epochs=np.array(self._epochs[pos:]), normals=book.normals[pos:], uniforms=book.uniforms[:, pos:],
-            vol=book.vol, modifiers=book.modifiers,
+            self._pricer, book.contracts, book.state(), first=pos, epochs=np.array(self._epochs[pos:]),
+            normals=book.normals[pos:], trades=book.trades[:, pos:],
+            depth=book.depth, vol=book.vol, modifiers=book.modifiers,
         )
         book.dirty = False
 
@@ -342,7 +346,7 @@ class MarketSimulator:
         if not n:
             return
         now = self._clock.now()
-        rows = derive_instant(self._pricer, book.contracts, book.state(self._pricer.width), lo=0, epoch=now,
+        rows = derive_instant(self._pricer, book.contracts, book.state(), lo=0, epoch=now, depth=book.depth,
                               vol=book.vol, modifiers=book.modifiers)
         batch = RowsBatch(rows, 0, book.symbols, book.index, n, now)
         book.views = (batch,)
@@ -361,29 +365,27 @@ class MarketSimulator:
             self._append(self._books[underlying], batch)
 
     def _append(self, book: _Book, contracts: list[OptionContract]) -> None:
-        """New contracts of a book: their streams' first rows price their first quotes, and the rest of the block
-        gets their rows."""
-        pricer, block = self._pricer, self._block
+        """New contracts of a book: each draws its initial open interest from its trade stream, which then gives
+        the rest of the block its rows, and shows book 0 of its depth stream until the next tick."""
+        block, width = self._block, self._pricer.width
         lo, k = len(book.symbols), len(contracts)
-        rngs = [self._streams.stream("market-book", c.symbol) for c in contracts]
-        first_rows = np.array([rng.random(pricer.row_width) for rng in rngs])
+        trade_rngs = [self._streams.stream("market-trades", c.symbol) for c in contracts]
+        oi_u = np.array([rng.random() for rng in trade_rngs])
         remaining = block - 1 - self._pos
         if remaining:
-            uniforms = np.zeros((k, block, pricer.row_width))
-            for i, rng in enumerate(rngs):
-                rng.random(out=uniforms[i, block - remaining :])
-            book.uniforms = np.concatenate((book.uniforms, uniforms))
+            book.trades = np.concatenate((book.trades, _draw_trades(trade_rngs, block, block - remaining)), axis=2)
         book.contracts = book.contracts.extended(contracts)
-        book.rngs.extend(rngs)
+        book.trade_rngs.extend(trade_rngs)
+        book.depth.extend(DepthStream(self._streams.stream("market-depth", c.symbol), width) for c in contracts)
         for offset, c in enumerate(contracts):
             book.index[c.symbol] = lo + offset
             self._rows[c.symbol] = (book, lo + offset)
         book.symbols.extend(c.symbol for c in contracts)
         now = self._clock.now()
         fresh = BookState(book.spot, np.zeros(k, dtype=np.int64), np.zeros(k), np.zeros(k, dtype=np.int64),
-                          np.zeros(k), first_rows[:, : pricer.width])
-        rows = derive_instant(pricer, book.contracts.part(lo, lo + k), fresh, lo=lo, epoch=now, vol=book.vol,
-                              modifiers=book.modifiers, fresh_oi_u=first_rows[:, pricer.width])
+                          np.zeros(k), np.zeros(k, dtype=np.int64))
+        rows = derive_instant(self._pricer, book.contracts.part(lo, lo + k), fresh, lo=lo, epoch=now,
+                              depth=book.depth, vol=book.vol, modifiers=book.modifiers, fresh_oi_u=oi_u)
         book.views = (*book.views, RowsBatch(rows, 0, book.symbols, book.index, k, now))
         book.dirty = True
 
@@ -394,3 +396,12 @@ class MarketSimulator:
             except Exception:
                 # One broken consumer (a widget, a chart) must not starve the others or stop the market.
                 log.exception("market listener %r failed", listener)
+
+
+def _draw_trades(rngs: Sequence[np.random.Generator], block: int, first: int) -> FloatArray:
+    """Each contract's trade uniforms for block positions `first`.. (zeros before), as (draw, tick, contract)."""
+    per_contract = np.zeros((len(rngs), block, TRADE_DRAWS))
+    for i, rng in enumerate(rngs):
+        rng.random(out=per_contract[i, first:])
+    trades: FloatArray = np.ascontiguousarray(per_contract.transpose(2, 1, 0))
+    return trades
