@@ -53,15 +53,30 @@ class SkippingClock:
         return self._inner.create_future()
 
 
+class DriftingClock(SkippingClock):
+    """A virtual clock whose epoch time runs `rate` faster than its loop time: the wall clock's timers falling
+    behind, a little every tick, until a tick lands more than half a tick off the grid."""
+
+    def __init__(self, inner: VirtualClock, rate: float) -> None:
+        super().__init__(inner, 0.0, 0.0)
+        self._rate = rate
+
+    def now(self) -> float:
+        return self._inner.now() + self._rate * self._inner.monotonic()
+
+
 class Sim:
     """A simulator with NIFTY and BANKNIFTY on a virtual clock (optionally one that skips ahead)."""
 
-    def __init__(self, block: int, *, skip_at_s: float | None = None, skip_s: float = 0.0) -> None:
+    def __init__(self, block: int, *, skip_at_s: float | None = None, skip_s: float = 0.0,
+                 drift: float | None = None) -> None:
         self.config = MarketConfig(block_ticks=block, underlyings=["NIFTY", "BANKNIFTY"])
         self.virtual = VirtualClock(self.config.start.timestamp())
         self.clock: Any = self.virtual
         if skip_at_s is not None:
             self.clock = SkippingClock(self.virtual, skip_at_s, skip_s)
+        if drift is not None:
+            self.clock = DriftingClock(self.virtual, drift)
         self.sim = MarketSimulator(self.config, CATALOG, self.clock, RandomStreams(7))
 
     def expiry(self, underlying: str = "NIFTY") -> Any:
@@ -150,6 +165,13 @@ async def _tick_a_minute(s: Sim) -> None:
 def test_a_clock_that_skips_ahead_gives_the_same_quotes_whatever_the_block_size() -> None:
     skip = {"skip_at_s": 20.1, "skip_s": 17.75 * 3600}
     assert _every_batch(1, _tick_a_minute, **skip) == _every_batch(DEFAULT_BLOCK, _tick_a_minute, **skip)
+
+
+def test_a_drifting_clock_gives_the_same_quotes_whatever_the_block_size_stamped_at_its_reading() -> None:
+    drift = {"drift": 0.02}  # 5 ms a tick: a tick lands half a tick off the grid every 25 ticks
+    drifted = _every_batch(1, _tick_a_minute, **drift)
+    assert drifted == _every_batch(DEFAULT_BLOCK, _tick_a_minute, **drift)
+    assert all({row[8] for row in rows} == {at} for at, rows in drifted)  # Quote.timestamp: the clock's reading
 
 
 @pytest.mark.parametrize("skip", [None, 20.1], ids=["steady", "skipping"])
