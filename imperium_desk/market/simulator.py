@@ -228,6 +228,9 @@ class MarketSimulator:
         now = self._clock.now()
         if abs(now - self._epochs[pos]) > self._half_tick:
             self._reanchor(pos, now, self._clock.monotonic())
+        # Every underlying ticks before any listener hears of it: a listener may subscribe, jump or change modifiers,
+        # and that must act from the next tick on, whichever underlying it touches.
+        batches: list[RowsBatch] = []
         for book in self._book_list:
             if book.dirty:
                 self._derive(book, pos)
@@ -239,11 +242,13 @@ class MarketSimulator:
             if symbols:
                 batch = RowsBatch(rows, col, symbols, book.index, len(symbols), now)
                 book.views = (batch,)
-                for listener in self._listeners:
-                    try:
-                        listener(batch)
-                    except Exception:
-                        log.exception("market listener %r failed", listener)  # as in _notify
+                batches.append(batch)
+        for batch in batches:
+            for listener in self._listeners:
+                try:
+                    listener(batch)
+                except Exception:
+                    log.exception("market listener %r failed", listener)  # as in _notify
 
     def reprice_now(self) -> None:
         """Reprice every underlying at the current clock time, without a path step or trading."""

@@ -157,6 +157,25 @@ def test_a_contract_subscribed_later_leaves_the_other_contracts_quotes_alone() -
     assert others(_every_batch(7, with_a_newcomer)) == others(_every_batch(7, plain))
 
 
+@pytest.mark.parametrize("block", [1, 7])
+def test_a_listener_subscribing_during_a_tick_gives_the_default_blocks_quotes(block: int) -> None:
+    def run(block: int) -> list[tuple[float, list[tuple[Any, ...]]]]:
+        s = Sim(block)
+        s.sim.chain("NIFTY", s.expiry(), 1)
+        seen: list[tuple[float, list[tuple[Any, ...]]]] = []
+
+        def listener(batch: Sequence[Quote]) -> None:
+            seen.append((s.clock.now(), _rows(batch)))
+            if len(seen) == 9:  # NIFTY's ninth tick: BANKNIFTY, which ticks after it, gets a chain
+                s.sim.chain("BANKNIFTY", s.expiry("BANKNIFTY"), 1)
+
+        s.sim.add_listener(listener)
+        s.run(lambda s: s.clock.sleep(5.1))
+        return seen
+
+    assert run(block) == run(DEFAULT_BLOCK)
+
+
 async def _tick_a_minute(s: Sim) -> None:
     s.sim.chain("NIFTY", s.expiry(), 2)
     await s.clock.sleep(60.1)
