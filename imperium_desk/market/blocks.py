@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -240,7 +240,8 @@ _ASKS_SLOT = Quote.__dict__["asks"]
 class _SimulatedQuote(Quote):
     """A `Quote` whose depth levels are built when first read: most readers (markouts, the cost model, the stack)
     want the touch only, and ten levels cost more than the rest of the quote. Built from a `Rows` that never
-    changes, so the depth is the same whenever it is read (a delivered quote never changes)."""
+    changes, so the depth is the same whenever it is read (a delivered quote never changes). It equals a plain
+    `Quote` with the same fields, and copies and pickles as one."""
 
     __slots__ = ("_col", "_column")
 
@@ -266,6 +267,8 @@ class _SimulatedQuote(Quote):
 
     @bids.setter
     def bids(self, levels: Levels) -> None:
+        if self._column is not None:
+            self._fill()
         _BIDS_SLOT.__set__(self, levels)
 
     @property
@@ -277,7 +280,19 @@ class _SimulatedQuote(Quote):
 
     @asks.setter
     def asks(self, levels: Levels) -> None:
+        if self._column is not None:
+            self._fill()
         _ASKS_SLOT.__set__(self, levels)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Quote):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like Quote
+
+    def __reduce__(self) -> tuple[type[Quote], tuple[Any, ...]]:
+        return Quote, _fields(self)
 
     def _fill(self) -> None:
         column = self._column
@@ -286,6 +301,11 @@ class _SimulatedQuote(Quote):
         _BIDS_SLOT.__set__(self, bids)
         _ASKS_SLOT.__set__(self, asks)
         self._column = None
+
+
+def _fields(quote: Quote) -> tuple[Any, ...]:
+    return (quote.symbol, quote.bid, quote.ask, quote.ltp, quote.bids, quote.asks, quote.volume, quote.oi,
+            quote.timestamp, quote.turnover)
 
 
 class _Column:

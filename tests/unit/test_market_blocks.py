@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple
@@ -278,6 +280,16 @@ def test_a_delivered_quote_never_changes_even_when_its_depth_is_read_later() -> 
     assert (early.bid, early.ask, early.volume) == touch
     _, fresh = _ticked(n_ticks=2)  # the same run, its depth read at once
     assert early.bids == fresh[0][0].bids and early.asks == fresh[0][0].asks
+
+
+def test_a_simulated_quote_equals_copies_and_pickles_as_a_plain_quote() -> None:
+    _, batches = _ticked()
+    quote = batches[-1][2]
+    plain = Quote(*astuple(quote))
+    assert quote == plain and plain == quote
+    assert copy.copy(quote) == quote and type(copy.deepcopy(quote)) is Quote
+    assert pickle.loads(pickle.dumps(quote)) == plain
+    assert quote != batches[-2][2]
 
 
 # -- consumers ----------------------------------------------------------------------------------------------
