@@ -30,11 +30,10 @@ from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.instruments import OptionContract
-from imperium_desk.market.black76 import FloatArray, black76_delta
+from imperium_desk.market.black76 import FloatArray, black76_delta, black76_prices_from_std_dev
 from imperium_desk.market.config import MarketConfig
 from imperium_desk.market.draws import gamma_from_uniforms, poisson_from_uniform
 from imperium_desk.market.port import Quote, TickBatch
@@ -499,20 +498,9 @@ def _price(pricer: Pricer, contracts: Contracts, spot: FloatArray, epochs: Float
     abs_m = np.abs(m)
     std_dev = pricer.config.smile.vol_factor(m)
     std_dev *= atm_std_dev
-    # Undiscounted Black-76 for both rights at once: sign (F N(sign d1) - K N(sign d2)).
-    sign = contracts.sign
-    d1 = log_fk / std_dev
-    d1 += std_dev * 0.5
-    d2 = d1 - std_dev
-    d1 *= sign
-    ndtr(d1, out=d1)
-    d1 *= spot[:, None]
-    d2 *= sign
-    ndtr(d2, out=d2)
-    d2 *= contracts.strike
-    d1 -= d2
-    d1 *= sign * (1.0 / pricer.tick)  # the price, in ticks
-    price_ticks = np.rint(d1, out=d1)
+    price_ticks = black76_prices_from_std_dev(spot[:, None], contracts.strike, log_fk, std_dev, contracts.sign,
+                                              scale=1.0 / pricer.tick)
+    np.rint(price_ticks, out=price_ticks)
     np.maximum(price_ticks, 1.0, out=price_ticks)
     spread = pricer.spread_ticks(price_ticks, abs_m, spread_mult)
     bid = spread * 0.5
