@@ -309,10 +309,13 @@ def _fields(quote: Quote) -> tuple[Any, ...]:
 
 class _Column:
     """One contract's quotes at every instant of a `Rows`, as Python lists: building a quote is then list work.
-    The depth levels are worked out on the first read of any of them (`depth`): the (price, size) pairs of all
-    instants in one flat list, `width` per instant (bid levels, then ask levels), one `zip` for the whole column."""
 
-    __slots__ = ("_pairs", "ask", "bid", "i", "ltp", "n_bids", "oi", "rows", "turnover", "volume")
+    The depth levels are worked out when first read (`depth`): the first read works out its own instant only (the
+    exchange reads one book per order, here and there), a second one every instant of the column at once, as one
+    flat list of (price, size) pairs, `2 x levels` per instant (bid levels, then ask levels). Both go through the
+    same element-wise arithmetic, so a book is the same whichever way it was worked out."""
+
+    __slots__ = ("_pairs", "_read_one", "ask", "bid", "i", "ltp", "n_bids", "oi", "rows", "turnover", "volume")
 
     def __init__(self, rows: Rows, i: int) -> None:
         pricer = rows.pricer
@@ -328,29 +331,36 @@ class _Column:
         self.oi: list[int] = rows.oi[:, i].tolist()
         self.turnover: list[float] = rows.turnover[:, i].tolist()
         self._pairs: list[tuple[float, int]] | None = None
+        self._read_one = False
 
     def depth(self, col: int) -> tuple[Levels, Levels]:
         """(bids, asks) at instant `col`, each a new list."""
-        pairs = self._pairs
-        if pairs is None:
-            pairs = self._pairs = self._levels()
         levels = self.rows.pricer.levels
-        bids = col * 2 * levels
+        pairs = self._pairs
+        if pairs is not None:
+            bids = col * 2 * levels
+        elif not self._read_one:
+            self._read_one = True
+            pairs, bids = self._levels(col, col + 1), 0
+        else:
+            pairs = self._pairs = self._levels(0, len(self.bid))
+            bids = col * 2 * levels
         asks = bids + levels
         return pairs[bids : bids + self.n_bids[col]], pairs[asks : asks + levels]
 
-    def _levels(self) -> list[tuple[float, int]]:
+    def _levels(self, first: int, stop: int) -> list[tuple[float, int]]:
+        """The (price, size) pairs of instants [first, stop), bid levels then ask levels for each."""
         rows, i = self.rows, self.i
         pricer = rows.pricer
         levels = pricer.levels
-        count = len(self.bid)
-        ladder = np.empty((count, pricer.width))
-        ladder[:, :levels] = rows.bid[:, i, None]
-        ladder[:, levels:] = rows.ask[:, i, None]
+        ladder = np.empty((stop - first, pricer.width))
+        ladder[:, :levels] = rows.bid[first:stop, i, None]
+        ladder[:, levels:] = rows.ask[first:stop, i, None]
         ladder += pricer.ladder_offsets
         touch = pricer.config.depth.touch_lots * rows.modifiers.depth_mult * (1.0 / DEPTH_GAMMA_SHAPE)
-        mean = (touch * rows.liquidity[:, i, None]) * pricer.level_growth
-        uniforms = rows.depth[rows.lo + i].read(int(rows.depth_book[i]), count)  # off the grid: one instant
+        mean = (touch * rows.liquidity[first:stop, i, None]) * pricer.level_growth
+        book = int(rows.depth_book[i]) + rows.depth_step * first  # off the grid there is one instant
+        uniforms = rows.depth[rows.lo + i].read(book, stop - first)
         lots = np.maximum(np.rint(gamma_from_uniforms(uniforms, DEPTH_GAMMA_SHAPE) * mean), 1.0)
         sizes: list[int] = (lots.astype(np.int64) * rows.lot[i]).ravel().tolist()
         return list(zip(pricer.prices(ladder).ravel().tolist(), sizes, strict=True))

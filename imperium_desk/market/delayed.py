@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 
 from imperium_desk.clock import Clock
 from imperium_desk.domain.instruments import OptionContract
-from imperium_desk.market.port import MarketData, Quote, TickBatch, TickListener
+from imperium_desk.market.port import MarketData, Quote, TickListener
 
-# Per symbol of a tick batch, the seconds its quote takes to reach the client (0: at once). None: no delay configured.
-DelayPlan = Callable[[Sequence[str]], list[float] | None]
+# Per quote of a tick batch, the seconds it takes to reach the client (0: at once). None: no delay configured. A plan
+# should read a `TickBatch` through its `symbols` (building its quotes is what the batch saves).
+DelayPlan = Callable[[Sequence[Quote]], list[float] | None]
 
 
 class DelayedMarketData:
@@ -60,8 +61,7 @@ class DelayedMarketData:
         self._listeners.append(listener)
 
     def _on_ticks(self, quotes: Sequence[Quote]) -> None:
-        symbols = quotes.symbols if isinstance(quotes, TickBatch) else [q.symbol for q in quotes]
-        delays = self._plan(symbols)
+        delays = self._plan(quotes)
         if delays is None:
             if self._in_flight:
                 self._deliver(quotes)  # recorded, so a delayed batch landing later cannot step back over it

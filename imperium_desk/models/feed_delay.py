@@ -7,16 +7,22 @@ chain arrives as one consistent (if stale) snapshot rather than with strikes out
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from imperium_desk.models.resolver import ActiveModel, ModelResolver
 from imperium_desk.rng import BufferedDraws
 
 
+class _HasSymbol(Protocol):
+    @property
+    def symbol(self) -> str: ...
+
+
 class FeedDelays:
-    """The `DelayPlan` of `DelayedMarketData`: the seconds each quote of a tick batch (given by its symbol, so the
-    batch's quotes need not be built) takes to reach the client, from the `market_data` lane its symbol resolves to
-    (0 for a symbol with no lane model), scaled by the underlying's regime where the model has `scale_with`. `draws`
-    is a stream of its own, so feed delays never shift the draws of orders."""
+    """The `DelayPlan` of `DelayedMarketData`: the seconds each quote of a tick batch takes to reach the client,
+    from the `market_data` lane its symbol resolves to (0 for a symbol with no lane model), scaled by the
+    underlying's regime where the model has `scale_with`. `draws` is a stream of its own, so feed delays never shift
+    the draws of orders."""
 
     def __init__(
         self,
@@ -30,10 +36,14 @@ class FeedDelays:
         self._regime = regime
         self._draws = draws
 
-    def __call__(self, symbols: Sequence[str]) -> list[float] | None:
-        """Seconds per symbol of a tick batch, or None when no `market_data` lane is configured."""
+    def __call__(self, quotes: Sequence[_HasSymbol]) -> list[float] | None:
+        """Seconds per quote of a tick batch, or None when no `market_data` lane is configured. A batch with a
+        `symbols` list (`market.port.TickBatch`) is read through it, so its quotes need not be built."""
         if self._resolver.latency_models.lanes.market_data is None:
             return None
+        symbols: Sequence[str] | None = getattr(quotes, "symbols", None)
+        if symbols is None:
+            symbols = [quote.symbol for quote in quotes]
         drawn: dict[int, float] = {}
         out: list[float] = []
         for symbol in symbols:
