@@ -138,7 +138,8 @@ class DepthConfig(BaseModel):
 
 
 class VolumeConfig(BaseModel):
-    """Traded lots per tick ~ Poisson(lots_per_s * exp(-depth.decay |m|) * dt * volume_mult)."""
+    """Traded lots per tick ~ Poisson(lots_per_s * exp(-depth.decay |m|) * dt * volume_mult), drawn by inversion of
+    one uniform per contract per tick (`market.draws`)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 

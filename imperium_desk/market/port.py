@@ -20,7 +20,9 @@ class Quote:
     quantity in units); a side may have fewer levels than configured (cheap options show fewer bids), or none.
 
     A snapshot: every tick brings a new `Quote` object and a delivered one is never changed afterwards, so it may
-    be kept (and identity tells two ticks apart). Treat it as read-only: it is shared by every reader.
+    be kept (and identity tells two ticks apart). Treat it as read-only: it is shared by every reader. (The simulated
+    market's quotes work out their depth levels when first read, from data that never changes: the same levels
+    whenever they are read.)
     """
 
     symbol: str
