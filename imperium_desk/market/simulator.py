@@ -27,7 +27,8 @@ each tick reads its row; quotes are built only when read (`RowsBatch`). The bloc
   float the loop computes for the re-armed timer), plus the clock's epoch offset. A tick accepts its precomputed row
   when the clock reads within half a tick of that time (exactly, on the virtual clock), and stamps the quotes with
   the clock's reading; further off (a wall clock that fell behind, a virtual clock that skipped to the next session,
-  a restart) the grid is re-anchored at the clock's reading and the block re-derived from that tick.
+  a restart) the grid is re-anchored at the clock's reading and the block re-derived from that tick. A wall clock's
+  timer that fires late arms the next one that much sooner, so lateness does not pile up into drift.
 
 Last traded price: the price of the contract's last trade (the side it printed on), or its theoretical price when
 subscribed until it first trades; it is not moved into the touch when the market moves without trading.
@@ -140,6 +141,7 @@ class MarketSimulator:
         self._epochs: list[float] = [clock.now()] * self._block
         self._offset = clock.now() - clock.monotonic()
         self._half_tick = 0.5 * self._tick_s
+        self._due = 0.0  # the loop time the tick timer is armed for
 
     # -- MarketData ---------------------------------------------------------------------------------------
     def subscribe(self, contract: OptionContract) -> Quote:
@@ -204,7 +206,9 @@ class MarketSimulator:
     def start(self) -> None:
         """Tick every `tick_interval_ms` on the clock until `stop()`; starting twice is harmless."""
         if self._timer is None:
-            self._reanchor(self._pos, self._clock.now(), self._clock.monotonic())
+            mono = self._clock.monotonic()
+            self._reanchor(self._pos, self._clock.now(), mono)
+            self._due = mono + self._tick_s
             self._timer = self._clock.call_later(self._tick_s, self._on_timer)
 
     def stop(self) -> None:
@@ -215,7 +219,17 @@ class MarketSimulator:
     def _on_timer(self) -> None:
         # Re-arm first so a failing tick cannot silently end the stream (and stop() inside a listener
         # cancels the new timer).
-        self._timer = self._clock.call_later(self._tick_s, self._on_timer)
+        late = self._clock.monotonic() - self._due
+        if late == 0.0:  # the virtual clock, always: the loop's own float for the next tick, as a timer computes it
+            delay = self._tick_s
+            self._due += delay
+        elif late < self._half_tick:  # a wall clock's timer fired late: the next one is shortened to stay on the grid
+            self._due += self._tick_s
+            delay = self._due - self._clock.monotonic()
+        else:  # far behind (a busy loop): no burst of catch-up ticks, the grid starts again from here
+            delay = self._tick_s
+            self._due = self._clock.monotonic() + delay
+        self._timer = self._clock.call_later(delay, self._on_timer)
         self.advance()
 
     def advance(self) -> None:

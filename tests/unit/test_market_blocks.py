@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import pickle
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -67,11 +68,22 @@ class DriftingClock(SkippingClock):
         return self._inner.now() + self._rate * self._inner.monotonic()
 
 
+class LateTimersClock(SkippingClock):
+    """A virtual clock whose timers fire `late_s` after they are due, the way a busy wall-clock loop runs them."""
+
+    def __init__(self, inner: VirtualClock, late_s: float) -> None:
+        super().__init__(inner, math.inf, 0.0)
+        self._late_s = late_s
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Cancellable:
+        return self._inner.call_later(delay + self._late_s, callback, *args)
+
+
 class Sim:
     """A simulator with NIFTY and BANKNIFTY on a virtual clock (optionally one that skips ahead)."""
 
     def __init__(self, block: int, *, skip_at_s: float | None = None, skip_s: float = 0.0,
-                 drift: float | None = None) -> None:
+                 drift: float | None = None, late_s: float | None = None) -> None:
         self.config = MarketConfig(block_ticks=block, underlyings=["NIFTY", "BANKNIFTY"])
         self.virtual = VirtualClock(self.config.start.timestamp())
         self.clock: Any = self.virtual
@@ -79,6 +91,8 @@ class Sim:
             self.clock = SkippingClock(self.virtual, skip_at_s, skip_s)
         if drift is not None:
             self.clock = DriftingClock(self.virtual, drift)
+        if late_s is not None:
+            self.clock = LateTimersClock(self.virtual, late_s)
         self.sim = MarketSimulator(self.config, CATALOG, self.clock, RandomStreams(7))
 
     def expiry(self, underlying: str = "NIFTY") -> Any:
@@ -193,6 +207,17 @@ def test_a_drifting_clock_gives_the_same_quotes_whatever_the_block_size_stamped_
     drifted = _every_batch(1, _tick_a_minute, **drift)
     assert drifted == _every_batch(DEFAULT_BLOCK, _tick_a_minute, **drift)
     assert all({row[8] for row in rows} == {at} for at, rows in drifted)  # Quote.timestamp: the clock's reading
+
+
+def test_late_timers_do_not_pile_up_into_drift_from_the_grid() -> None:
+    s = Sim(DEFAULT_BLOCK, late_s=0.004)  # a wall clock's timers, 4 ms late each
+    s.sim.chain("NIFTY", s.expiry(), 1)
+    stamps: list[float] = []
+    s.sim.add_listener(lambda batch: stamps.append(batch[0].timestamp) if batch[0].symbol[:5] == "NIFTY" else None)
+    s.run(lambda s: s.clock.sleep(100.1))
+    start, tick = s.config.start.timestamp(), s.config.tick_interval_s
+    assert len(stamps) == 400  # not one tick lost or doubled in 100 s
+    assert max(abs(at - (start + (k + 1) * tick)) for k, at in enumerate(stamps)) < 0.01  # 400 x 4 ms unchecked
 
 
 @pytest.mark.parametrize("skip", [None, 20.1], ids=["steady", "skipping"])
