@@ -139,7 +139,7 @@ class DepthStream:
     is reached by advancing the generator (backwards too, modulo its period) instead of drawing what lies before it:
     books nobody reads cost nothing."""
 
-    __slots__ = ("_advance", "_at", "_random", "_width")
+    __slots__ = ("_advance", "_at", "_random", "_width", "dense")
 
     def __init__(self, generator: np.random.Generator, width: int) -> None:
         bits = generator.bit_generator
@@ -149,6 +149,7 @@ class DepthStream:
         self._advance = bits.advance
         self._width = width
         self._at = 0  # the book the generator is positioned at
+        self.dense = False  # its books were once read densely (`_Column.depth`)
 
     def read(self, book: int, count: int) -> FloatArray:
         """Uniforms of books `book` .. `book + count - 1`, one row each."""
@@ -316,11 +317,12 @@ class _Column:
 
     The depth levels are worked out when read (`depth`), one instant at a time while reads are sparse (the exchange
     reads one book per order, here and there), and every instant of the column at once when they are dense (a
-    listener reading every tick's book): one flat list of (price, size) pairs, `2 x levels` per instant (bid levels,
-    then ask levels). Both go through the same element-wise arithmetic, so a book is the same whichever way it was
-    worked out."""
+    listener reading every tick's book; once a contract's reads were dense, its next columns start whole): one flat
+    list of (price, size) pairs, `2 x levels` per instant (bid levels, then ask levels). Both go through the same
+    element-wise arithmetic, so a book is the same whichever way it was worked out."""
 
-    __slots__ = ("_pairs", "_singles", "ask", "bid", "i", "ltp", "n_bids", "oi", "rows", "turnover", "volume")
+    __slots__ = ("_pairs", "_singles", "_stream", "ask", "bid", "i", "ltp", "n_bids", "oi", "rows", "turnover",
+                 "volume")
 
     def __init__(self, rows: Rows, i: int) -> None:
         pricer = rows.pricer
@@ -337,6 +339,7 @@ class _Column:
         self.turnover: list[float] = rows.turnover[:, i].tolist()
         self._pairs: list[tuple[float, int]] | None = None
         self._singles = 0  # instants worked out one by one so far
+        self._stream = rows.depth[rows.lo + i]
 
     def depth(self, col: int) -> tuple[Levels, Levels]:
         """(bids, asks) at instant `col`, each a new list."""
@@ -344,11 +347,12 @@ class _Column:
         pairs = self._pairs
         if pairs is not None:
             bids = col * 2 * levels
-        elif self._singles * DENSE_DEPTH_READS < len(self.bid):
+        elif self._singles * DENSE_DEPTH_READS < len(self.bid) and not self._stream.dense:
             self._singles += 1
             pairs, bids = self._levels(col, col + 1), 0
         else:
             pairs = self._pairs = self._levels(0, len(self.bid))
+            self._stream.dense = True
             bids = col * 2 * levels
         asks = bids + levels
         return pairs[bids : bids + self.n_bids[col]], pairs[asks : asks + levels]
@@ -365,7 +369,7 @@ class _Column:
         touch = pricer.config.depth.touch_lots * rows.modifiers.depth_mult * (1.0 / DEPTH_GAMMA_SHAPE)
         mean = (touch * rows.liquidity[first:stop, i, None]) * pricer.level_growth
         book = int(rows.depth_book[i]) + rows.depth_step * first  # off the grid there is one instant
-        uniforms = rows.depth[rows.lo + i].read(book, stop - first)
+        uniforms = self._stream.read(book, stop - first)
         lots = np.maximum(np.rint(gamma_from_uniforms(uniforms, DEPTH_GAMMA_SHAPE) * mean), 1.0)
         sizes: list[int] = (lots.astype(np.int64) * rows.lot[i]).ravel().tolist()
         return list(zip(pricer.prices(ladder).ravel().tolist(), sizes, strict=True))
