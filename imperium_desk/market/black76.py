@@ -62,17 +62,28 @@ def _d1_std(
 
 
 def black76_prices_from_std_dev(
-    forward: float, strike: FloatArray, log_moneyness: FloatArray, std_dev: FloatArray, sign: FloatArray
+    forward: float | FloatArray, strike: FloatArray, log_moneyness: FloatArray, std_dev: FloatArray, sign: FloatArray,
+    *, scale: float = 1.0,
 ) -> FloatArray:
-    """Prices from `ln(F/K)`, total deviation `sigma*sqrt(T)` (> 0) and `sign` (+1 call, -1 put).
+    """Prices from `ln(F/K)`, total deviation `sigma*sqrt(T)` (> 0) and `sign` (+1 call, -1 put), times `scale`.
 
-    The unguarded form for callers that already hold these (the market simulator's tick): no checks,
-    no intrinsic floor, so a deep option can come out a rounding error below intrinsic.
+    The unguarded form for callers that already hold these (the market simulator prices every contract at every
+    tick with it, in price ticks): no checks, no intrinsic floor, so a deep option can come out a rounding error
+    below intrinsic. In place on its own temporaries, as the arrays are large.
     """
-    d1 = log_moneyness / std_dev + 0.5 * std_dev
     # One expression for both rights: sign*(F N(sign d1) - K N(sign d2)).
-    price: FloatArray = sign * (forward * ndtr(sign * d1) - strike * ndtr(sign * (d1 - std_dev)))
-    return price
+    d1 = log_moneyness / std_dev
+    d1 += std_dev * 0.5
+    d2 = d1 - std_dev
+    d1 *= sign
+    ndtr(d1, out=d1)
+    d1 *= forward
+    d2 *= sign
+    ndtr(d2, out=d2)
+    d2 *= strike
+    d1 -= d2
+    d1 *= sign * scale if scale != 1.0 else sign
+    return d1
 
 
 def black76_prices(

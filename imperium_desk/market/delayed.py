@@ -12,7 +12,8 @@ from imperium_desk.clock import Clock
 from imperium_desk.domain.instruments import OptionContract
 from imperium_desk.market.port import MarketData, Quote, TickListener
 
-# Per quote of a tick batch, the seconds it takes to reach the client (0: at once). None: no delay configured.
+# Per quote of a tick batch, the seconds it takes to reach the client (0: at once). None: no delay configured. A plan
+# should read a `TickBatch` through its `symbols` (building its quotes is what the batch saves).
 DelayPlan = Callable[[Sequence[Quote]], list[float] | None]
 
 
@@ -23,13 +24,17 @@ class DelayedMarketData:
     `quote` and `subscribe` answer the latest quote delivered (the true one until a delayed one arrives); spot,
     price vol, expected volume and regime are the true market's, undelayed. Listeners are called on the clock's
     loop, from a timer when the quotes were delayed, with the quotes that share one delay; a quote delivered after a
-    newer one (a shorter later delay) is passed to listeners but never replaces the newer one in `quote`."""
+    newer one (a shorter later delay) is passed to listeners but never replaces the newer one in `quote`.
+
+    With no delay configured (`plan` answers None) a batch goes straight to the listeners as it came, and `quote`
+    answers the inner market's quote: nothing is read from the batch, so the simulator's lazy batches stay unbuilt."""
 
     def __init__(self, inner: MarketData, clock: Clock, plan: DelayPlan) -> None:
         self._inner = inner
         self._clock = clock
         self._plan = plan
-        self._seen: dict[str, Quote] = {}  # the latest quote delivered to the client
+        self._seen: dict[str, Quote] = {}  # the latest quote delivered to the client, where it differs from inner's
+        self._in_flight = 0  # delayed deliveries not yet made
         self._listeners: list[TickListener] = []
         inner.add_listener(self._on_ticks)
 
@@ -58,16 +63,34 @@ class DelayedMarketData:
     def _on_ticks(self, quotes: Sequence[Quote]) -> None:
         delays = self._plan(quotes)
         if delays is None:
-            self._deliver(quotes)
+            if self._in_flight:
+                self._deliver(quotes)  # recorded, so a delayed batch landing later cannot step back over it
+                return
+            # Nothing on its way: the client sees the inner market itself.
+            if self._seen:
+                self._seen.clear()
+            for listener in self._listeners:
+                listener(quotes)
             return
-        groups: dict[float, list[Quote]] = {}
-        for quote, delay in zip(quotes, delays, strict=True):
-            groups.setdefault(delay, []).append(quote)
+        first = delays[0] if delays else 0.0
+        groups: dict[float, Sequence[Quote]]
+        if all(delay == first for delay in delays):
+            groups = {first: quotes}  # the usual case (one model per underlying): the batch travels whole
+        else:
+            lists: dict[float, list[Quote]] = {}
+            for quote, delay in zip(quotes, delays, strict=True):
+                lists.setdefault(delay, []).append(quote)
+            groups = dict(lists)
         for delay, group in groups.items():
             if delay <= 0.0:
                 self._deliver(group)
             else:
-                self._clock.call_later(delay, self._deliver, group)
+                self._in_flight += 1
+                self._clock.call_later(delay, self._deliver_late, group)
+
+    def _deliver_late(self, quotes: Sequence[Quote]) -> None:
+        self._in_flight -= 1
+        self._deliver(quotes)
 
     def _deliver(self, quotes: Sequence[Quote]) -> None:
         seen = self._seen

@@ -6,10 +6,10 @@ same market seen through a feed delay) and the Kite adapter's live quotes. The c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, overload
 
 from imperium_desk.domain.instruments import OptionContract
 
@@ -20,7 +20,9 @@ class Quote:
     quantity in units); a side may have fewer levels than configured (cheap options show fewer bids), or none.
 
     A snapshot: every tick brings a new `Quote` object and a delivered one is never changed afterwards, so it may
-    be kept (and identity tells two ticks apart). Treat it as read-only: it is shared by every reader.
+    be kept (and identity tells two ticks apart). Treat it as read-only: it is shared by every reader. (The simulated
+    market's quotes work out their depth levels when first read, from data that never changes: the same levels
+    whenever they are read.)
     """
 
     symbol: str
@@ -43,6 +45,100 @@ class Quote:
     @property
     def spread(self) -> float:
         return self.ask - self.bid
+
+
+# TickBatch is a Sequence by registration, not inheritance: isinstance() against an ABC costs a Python-level call,
+# and consumers test every batch of every tick.
+if TYPE_CHECKING:
+    _SequenceOfQuotes = Sequence[Quote]
+else:
+    _SequenceOfQuotes = object
+
+
+class TickBatch(_SequenceOfQuotes):
+    """The quotes one tick brought for one source (the simulator's underlying), each built when first read.
+
+    A `Sequence[Quote]` like a list: reading position i twice gives the same `Quote` object, and once built a quote is
+    never changed (the `Quote` contract). `symbols`, `position` and `get` answer without building the other quotes, so
+    a consumer that needs a few symbols of a large batch (the paper exchange's resting orders) pays for those only.
+    The batch covers positions [lo, hi) of the source's append-only `symbols` list, `index` mapping a symbol to its
+    place there (`lo` and `hi` are read-only). Subclasses implement `_build`. Loop thread only, like every market
+    object.
+    """
+
+    __slots__ = ("_index", "_quotes", "_symbols", "hi", "lo", "timestamp")
+
+    def __init__(self, symbols: list[str], index: Mapping[str, int], lo: int, hi: int, timestamp: float) -> None:
+        self._symbols = symbols
+        self._index = index
+        self._quotes: list[Quote | None] | None = None
+        self.lo = lo
+        self.hi = hi
+        self.timestamp = timestamp  # the quotes' timestamp (epoch seconds on the clock)
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @overload
+    def __getitem__(self, key: int) -> Quote: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[Quote]: ...
+
+    def __getitem__(self, key: int | slice) -> Quote | list[Quote]:
+        quotes = self._quotes
+        if quotes is None:
+            quotes = self._quotes = [None] * (self.hi - self.lo)
+        if isinstance(key, slice):
+            return [self[i] for i in range(*key.indices(len(quotes)))]
+        quote = quotes[key]  # out of range, or not an integer: the list's IndexError or TypeError
+        if quote is None:
+            quote = quotes[key] = self._build(key % len(quotes))
+        return quote
+
+    def __iter__(self) -> Iterator[Quote]:
+        for i in range(self.hi - self.lo):
+            yield self[i]
+
+    @property
+    def symbols(self) -> list[str]:
+        """The batch's symbols in order, without building any quote."""
+        return self._symbols[self.lo : self.hi]
+
+    def position(self, symbol: str) -> int | None:
+        """Where `symbol` is in this batch, or None if it is not in it."""
+        j = self._index.get(symbol)
+        if j is None or not self.lo <= j < self.hi:
+            return None
+        return j - self.lo
+
+    def get(self, symbol: str) -> Quote | None:
+        """The quote of `symbol` in this batch (built if need be), or None if it is not in it."""
+        i = self.position(symbol)
+        return None if i is None else self[i]
+
+    def __contains__(self, value: object) -> bool:
+        return any(quote is value or quote == value for quote in self)
+
+    def __reversed__(self) -> Iterator[Quote]:
+        for i in range(self.hi - self.lo - 1, -1, -1):
+            yield self[i]
+
+    def index(self, value: object, start: int = 0, stop: int | None = None) -> int:
+        for i in range(*slice(start, stop).indices(self.hi - self.lo)):
+            quote = self[i]
+            if quote is value or quote == value:
+                return i
+        raise ValueError(f"{value!r} is not in the tick batch")
+
+    def count(self, value: object) -> int:
+        return sum(1 for quote in self if quote is value or quote == value)
+
+    def _build(self, i: int) -> Quote:
+        raise NotImplementedError
+
+
+Sequence.register(TickBatch)
 
 
 TickListener = Callable[[Sequence[Quote]], None]
@@ -89,7 +185,10 @@ class MarketData(Protocol):
         """Call `listener` on every tick from now on, on the loop thread, with the new quotes of the contracts
         that ticked (each at most once per call, never empty). By the time it is called `quote()` answers the new
         quotes (except a late delayed quote that a newer one has overtaken). Listeners are called in the order
-        they were added. A listener must not block and must not raise."""
+        they were added. A listener must not block and must not raise.
+
+        The sequence may be a `TickBatch` (the simulated market's are), whose quotes are built when read: a listener
+        that needs only some symbols should look them up (`TickBatch.get`) rather than iterate the whole batch."""
         ...
 
 

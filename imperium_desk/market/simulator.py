@@ -1,21 +1,37 @@
 """A seeded simulated option chain: underlying paths, option prices, books, volume and open interest.
 
-Each simulated underlying follows a geometric Brownian motion in trading time; every subscribed option
-on it is repriced in one vectorised pass per tick (undiscounted Black-76 on the spot as forward, with
-the configured smile), rounded to the tick grid, and quoted with a spread and depth that widen and thin
-away from the money. Time comes only from the `Clock` and randomness only from named seeded streams,
-so a run under the virtual clock is a pure function of the seed, the config and the calls made.
+Each simulated underlying follows a geometric Brownian motion in trading time; every subscribed option on it is
+priced by undiscounted Black-76 on the spot as forward, with the configured smile, rounded to the tick grid, and
+quoted with a spread and depth that widen and thin away from the money (`market.blocks` has the formulas). Time comes
+only from the `Clock` and randomness only from named seeded streams, so a run under the virtual clock is a pure
+function of the seed, the config and the calls made.
 
-Year fractions: option time to expiry is calendar time (365-day year, floored at one minute); the
-underlying diffuses only during trading time, a year of which is 252 sessions of 6.25 hours, so a
-session's log-return has standard deviation `vol / sqrt(252)`.
+Year fractions: option time to expiry is calendar time (365-day year, floored at one minute); the underlying diffuses
+only during trading time, a year of which is 252 sessions of 6.25 hours, so a session's log-return has standard
+deviation `vol / sqrt(252)`.
 
-Draw order (what a replay depends on): per underlying and tick, one normal from
-`("market", underlying)` for the path (drawn whether or not anything is subscribed, so the path never
-depends on subscriptions), then from `("market-book", underlying)` the depth sizes of every subscribed
-contract and, on a timed tick, its traded lots and two uniforms (the side the trades printed on,
-whether they opened or closed positions). Subscribing draws the new contracts' depth and initial open
-interest from the book stream, so book draws depend on what was subscribed when.
+Blocks. The market is worked out `market.block_ticks` grid ticks at a time, vectorised over ticks x contracts, and
+each tick reads its row; quotes are built only when read (`RowsBatch`). The block size changes nothing but speed:
+
+* Draws (what a replay depends on) are standardised and indexed by grid tick, never by block: per underlying one
+  standard normal per grid tick from `("market", underlying)` (drawn whether or not anything is subscribed, so the
+  path never depends on subscriptions); per contract, from `("market-trades", symbol)`, one uniform when it is
+  subscribed (its initial open interest) and three per grid tick after that (traded lots, printed on the bid or the
+  ask, opened or closed positions), and from `("market-depth", symbol)` `2 x depth.levels` uniforms per book it
+  shows (book 0 when subscribed, book k at its k-th grid tick), drawn only when a quote showing that book is built
+  (`blocks.DepthStream`). So a contract subscribed mid-block joins without shifting anyone's draws.
+* A change of parameters (a drill's modifiers, a jump, a subscription) re-derives the block's remaining ticks from
+  the current state and the same draws (`market.blocks` says why that reproduces them bit for bit). Off-grid
+  repricing (a jump, `reprice_now`, a subscription) draws nothing: a book keeps the depth uniforms of its last tick.
+* Time. Tick k of a block is priced at its grid time: the previous grid tick's loop time plus the tick interval (the
+  float the loop computes for the re-armed timer), plus the clock's epoch offset. A tick accepts its precomputed row
+  when the clock reads within half a tick of that time (exactly, on the virtual clock), and stamps the quotes with
+  the clock's reading; further off (a wall clock that fell behind, a virtual clock that skipped to the next session,
+  a restart) the grid is re-anchored at the clock's reading and the block re-derived from that tick. A wall clock's
+  timer that fires late arms the next one that much sooner, so lateness does not pile up into drift.
+
+Last traded price: the price of the contract's last trade (the side it printed on), or its theoretical price when
+subscribed until it first trades; it is not moved into the touch when the market moves without trading.
 """
 
 from __future__ import annotations
@@ -23,118 +39,77 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from datetime import date
-from itertools import repeat
 
 import numpy as np
-import numpy.typing as npt
 
 from imperium_desk.clock import Cancellable, Clock
-from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
-from imperium_desk.market.black76 import FloatArray, black76_delta, black76_prices_from_std_dev
+from imperium_desk.market.black76 import FloatArray
+from imperium_desk.market.blocks import (
+    SESSION_S,
+    TRADE_DRAWS,
+    TRADING_DAYS,
+    BookState,
+    Contracts,
+    DepthStream,
+    MarketModifiers,
+    Pricer,
+    Rows,
+    RowsBatch,
+    derive_instant,
+    derive_ticks,
+)
 from imperium_desk.market.config import MarketConfig
 from imperium_desk.market.port import Quote, TickListener
 from imperium_desk.rng import RandomStreams
 
+__all__ = ["SESSION_S", "TRADING_DAYS", "MarketModifiers", "MarketSimulator"]
+
 log = logging.getLogger(__name__)
-
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
-CALENDAR_YEAR_S = 365.0 * 24 * 3600
-MIN_EXPIRY_S = 60.0  # a contract at or past expiry is priced as if one minute remained
-TRADING_DAYS = 252
-TRADING_YEAR_S = TRADING_DAYS * 6.25 * 3600
-SESSION_S = 22_500.0  # 09:15-15:30 IST
-# Open interest starts near two sessions of expected volume: about what an actively traded weekly
-# contract carries in the morning.
-OI_SESSIONS = 2.0
-# Depth sizes are gamma with this shape: a coefficient of variation of 1/sqrt(4) = 50% per level.
-DEPTH_GAMMA_SHAPE = 4.0
-_PRICE_DECIMALS = 8  # rounding tick multiples to this many decimals gives the shortest float spelling
-
-
-def _clamp(values: FloatArray, low: FloatArray, high: FloatArray) -> FloatArray:
-    # np.clip costs several times more than the two ufuncs on small arrays.
-    clamped: FloatArray = np.minimum(np.maximum(values, low), high)
-    return clamped
-
-
-@dataclass(frozen=True, slots=True)
-class MarketModifiers:
-    """Runtime multipliers for scenario drills; 1.0 everywhere is the configured market."""
-
-    spread_mult: float = 1.0
-    depth_mult: float = 1.0
-    volume_mult: float = 1.0
-    vol_mult: float = 1.0
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{f.name} must be a finite number > 0, got {value!r}")
 
 
 class _Book:
-    """Everything simulated for one underlying, with per-contract state as parallel numpy columns."""
+    """Everything simulated for one underlying: its contracts, their streams, the block's draws and derived rows,
+    and the latest quotes (`views`: batches covering contiguous ranges of contracts, lowest first)."""
 
-    def __init__(
-        self, name: str, spot: float, vol: float, path_rng: np.random.Generator, book_rng: np.random.Generator
-    ) -> None:
+    def __init__(self, name: str, spot: float, vol: float, path_rng: np.random.Generator, block: int) -> None:
         self.name = name
         self.spot = spot
         self.vol = vol
         self.modifiers = MarketModifiers()
         self.path_rng = path_rng
-        self.book_rng = book_rng
-        self.contracts: list[OptionContract] = []
-        self.symbols: list[str] = []
-        self.strike: FloatArray = np.empty(0)
-        self.is_call: BoolArray = np.empty(0, dtype=bool)
-        self.sign: FloatArray = np.empty(0)  # +1 call, -1 put
-        self.log_strike: FloatArray = np.empty(0)
-        self.expiry_epoch: FloatArray = np.empty(0)
-        self.lot: IntArray = np.empty(0, dtype=np.int64)
-        self.volume: IntArray = np.empty(0, dtype=np.int64)
-        self.turnover: FloatArray = np.empty(0)
-        self.oi: IntArray = np.empty(0, dtype=np.int64)
-        self.ltp_ticks: FloatArray = np.empty(0)
-        # As of the last repricing: inputs of daily_price_vol / expected_daily_volume.
-        self.t_years: FloatArray = np.empty(0)
-        self.iv: FloatArray = np.empty(0)
-        self.abs_m: FloatArray = np.empty(0)
+        self.contracts = Contracts.empty()
+        self.symbols: list[str] = []  # append-only: batches keep referring to their prefix
+        self.index: dict[str, int] = {}
+        self.trade_rngs: list[np.random.Generator] = []
+        self.depth: list[DepthStream] = []
+        self.normals: FloatArray = np.empty(block)
+        self.trades: FloatArray = np.empty((TRADE_DRAWS, block, 0))  # the block's: (draw, tick, contract)
+        self.rows: Rows | None = None  # the block's derived ticks from `rows.first` on
+        self.dirty = True  # rows must be re-derived before the next tick reads them
+        self.views: tuple[RowsBatch, ...] = ()
 
     @property
     def atm_vol(self) -> float:
         return self.vol * self.modifiers.vol_mult
 
-    def append(self, contracts: Sequence[OptionContract]) -> int:
-        """Add contracts as new rows at the end; returns the first new row."""
-        first = len(self.contracts)
-        self.contracts.extend(contracts)
-        self.symbols.extend(c.symbol for c in contracts)
-        n = len(contracts)
-        self.strike = np.concatenate((self.strike, [c.strike for c in contracts]))
-        self.is_call = np.concatenate((self.is_call, [c.right is OptionRight.CE for c in contracts]))
-        self.sign = np.where(self.is_call, 1.0, -1.0)
-        self.log_strike = np.log(self.strike)
-        self.expiry_epoch = np.concatenate((self.expiry_epoch, [c.expiry_at.timestamp() for c in contracts]))
-        self.lot = np.concatenate((self.lot, np.array([c.lot_size for c in contracts], dtype=np.int64)))
-        # OI and LTP are set from the first pricing of the new rows.
-        self.volume = np.concatenate((self.volume, np.zeros(n, dtype=np.int64)))
-        self.turnover = np.concatenate((self.turnover, np.zeros(n)))
-        self.oi = np.concatenate((self.oi, np.zeros(n, dtype=np.int64)))
-        self.ltp_ticks = np.concatenate((self.ltp_ticks, np.zeros(n)))
-        for column in ("t_years", "iv", "abs_m"):
-            setattr(self, column, np.concatenate((getattr(self, column), np.zeros(n))))
-        return first
+    def state(self) -> BookState:
+        """The state after the latest quotes: where the next derivation starts."""
+        return BookState.join(self.spot, [v.rows.state_at(v.col) for v in self.views])
+
+    def view_of(self, i: int) -> RowsBatch:
+        for view in self.views:
+            if i < view.hi:
+                return view
+        raise AssertionError(f"{self.name}: contract {i} has no quote")  # every subscribed contract has one
 
 
 class MarketSimulator:
-    """The simulated `MarketData`: quotes for subscribed contracts, refreshed every tick."""
+    """The simulated `MarketData`: quotes for subscribed contracts, refreshed every tick (module docstring).
+
+    Loop thread only. Listeners get one `TickBatch` per underlying per tick (and per jump or repricing), which builds a
+    quote when it is read; `quote()` answers from the latest batch, so it gives the same object a listener got."""
 
     def __init__(
         self, config: MarketConfig, catalog: InstrumentCatalog, clock: Clock, streams: RandomStreams
@@ -142,12 +117,10 @@ class MarketSimulator:
         self._config = config
         self._catalog = catalog
         self._clock = clock
+        self._streams = streams
+        self._pricer = Pricer(config, catalog.tick_size)
         self._tick_s = config.tick_interval_s
-        self._dt_years = self._tick_s / TRADING_YEAR_S
-        self._tick = catalog.tick_size
-        # k / 20.0 is the double nearest k*0.05 (k * 0.05 is not: 3 * 0.05 = 0.15000000000000002).
-        per_unit = round(1.0 / self._tick)
-        self._ticks_per_unit = float(per_unit) if abs(per_unit * self._tick - 1.0) < 1e-12 else None
+        self._block = config.block_ticks
         self._books: dict[str, _Book] = {}
         for name in config.underlyings:
             try:
@@ -156,30 +129,36 @@ class MarketSimulator:
                 raise InstrumentError(f"market.underlyings: {exc}") from None
             override = config.underlying_config(name)
             spot = override.spot if override.spot is not None else spec.reference_spot
-            self._books[name] = _Book(
-                name, spot, override.vol, streams.stream("market", name), streams.stream("market-book", name)
-            )
+            self._books[name] = _Book(name, spot, override.vol, streams.stream("market", name), self._block)
+        self._book_list = list(self._books.values())
         self._rows: dict[str, tuple[_Book, int]] = {}
-        self._quotes: dict[str, Quote] = {}
         self._listeners: list[TickListener] = []
         self._timer: Cancellable | None = None
-        levels = config.depth.levels
-        self._level_offsets: FloatArray = np.arange(levels, dtype=np.float64)
-        growth = 1.0 + 0.5 * self._level_offsets
-        self._level_growth: FloatArray = np.concatenate((growth, growth))  # bid levels, then ask levels
-        self._slices: dict[int, tuple[list[slice], list[slice]]] = {}
+        # The grid: the block position of the last tick delivered (the last one: no block is under way), and per
+        # position its loop time and the epoch time it is priced at.
+        self._pos = self._block - 1
+        self._monos: list[float] = [clock.monotonic()] * self._block
+        self._epochs: list[float] = [clock.now()] * self._block
+        self._offset = clock.now() - clock.monotonic()
+        self._half_tick = 0.5 * self._tick_s
+        self._due = 0.0  # the loop time the tick timer is armed for
 
     # -- MarketData ---------------------------------------------------------------------------------------
     def subscribe(self, contract: OptionContract) -> Quote:
         """Start quoting a contract (idempotent); its quote is priced at the current clock time."""
-        self._subscribe_all([contract])
-        return self._quotes[contract.symbol]
+        if contract.symbol not in self._rows:
+            self._subscribe_all([contract])
+        return self.quote(contract.symbol)
 
     def quote(self, symbol: str) -> Quote:
         try:
-            return self._quotes[symbol]
+            book, i = self._rows[symbol]
         except KeyError:
             raise KeyError(f"{symbol!r} is not subscribed") from None
+        view = book.views[0]
+        if i >= view.hi:  # a contract subscribed since the last tick
+            view = book.view_of(i)
+        return view[i - view.lo]
 
     def spot(self, underlying: str) -> float:
         return self._book(underlying).spot
@@ -187,14 +166,15 @@ class MarketSimulator:
     def daily_price_vol(self, symbol: str) -> float:
         """|delta| * F * atm_vol / sqrt(252), at least one tick, as of the contract's last quote."""
         book, i = self._row(symbol)
-        row = slice(i, i + 1)
-        delta = black76_delta(book.spot, book.strike[row], book.t_years[row], book.iv[row], book.is_call[row])
-        return max(self._tick, abs(float(delta[0])) * book.spot * book.atm_vol / math.sqrt(TRADING_DAYS))
+        view = book.view_of(i)
+        return view.rows.daily_price_vol(i - view.lo, view.col, book.contracts, book.spot, book.atm_vol)
 
     def expected_daily_volume(self, symbol: str) -> float:
         """Expected units per session at the current traded rate (including the volume modifier)."""
         book, i = self._row(symbol)
-        return self._lots_per_s(book, float(book.abs_m[i])) * SESSION_S * int(book.lot[i])
+        view = book.view_of(i)
+        abs_m = view.rows.abs_m(i - view.lo, view.col)
+        return self._lots_per_s(book, abs_m) * SESSION_S * int(book.contracts.lot[i])
 
     def add_listener(self, listener: TickListener) -> None:
         self._listeners.append(listener)
@@ -216,7 +196,7 @@ class MarketSimulator:
 
     def contract(self, symbol: str) -> OptionContract:
         book, i = self._row(symbol)
-        return book.contracts[i]
+        return book.contracts.items[i]
 
     # -- ticking ------------------------------------------------------------------------------------------
     @property
@@ -226,6 +206,9 @@ class MarketSimulator:
     def start(self) -> None:
         """Tick every `tick_interval_ms` on the clock until `stop()`; starting twice is harmless."""
         if self._timer is None:
+            mono = self._clock.monotonic()
+            self._reanchor(self._pos, self._clock.now(), mono)
+            self._due = mono + self._tick_s
             self._timer = self._clock.call_later(self._tick_s, self._on_timer)
 
     def stop(self) -> None:
@@ -236,21 +219,55 @@ class MarketSimulator:
     def _on_timer(self) -> None:
         # Re-arm first so a failing tick cannot silently end the stream (and stop() inside a listener
         # cancels the new timer).
-        self._timer = self._clock.call_later(self._tick_s, self._on_timer)
+        late = self._clock.monotonic() - self._due
+        if late == 0.0:  # the virtual clock, always: the loop's own float for the next tick, as a timer computes it
+            delay = self._tick_s
+            self._due += delay
+        elif late < self._half_tick:  # a wall clock's timer fired late: the next one is shortened to stay on the grid
+            self._due += self._tick_s
+            delay = self._due - self._clock.monotonic()
+        else:  # far behind (a busy loop): no burst of catch-up ticks, the grid starts again from here
+            delay = self._tick_s
+            self._due = self._clock.monotonic() + delay
+        self._timer = self._clock.call_later(delay, self._on_timer)
         self.advance()
 
     def advance(self) -> None:
-        """One tick now: step every underlying's path, reprice its contracts and notify listeners."""
-        for book in self._books.values():
-            sig = book.atm_vol
-            z = float(book.path_rng.standard_normal())
-            book.spot *= math.exp(-0.5 * sig * sig * self._dt_years + sig * math.sqrt(self._dt_years) * z)
-            self._notify(self._reprice(book, 0, traded_s=self._tick_s))
+        """One grid tick now: step every underlying's path, reprice its contracts, trade, and notify listeners."""
+        pos = self._pos + 1
+        if pos == self._block:
+            self._next_block()
+            pos = 0
+        self._pos = pos
+        now = self._clock.now()
+        if abs(now - self._epochs[pos]) > self._half_tick:
+            self._reanchor(pos, now, self._clock.monotonic())
+        # Every underlying ticks before any listener hears of it: a listener may subscribe, jump or change modifiers,
+        # and that must act from the next tick on, whichever underlying it touches.
+        batches: list[RowsBatch] = []
+        for book in self._book_list:
+            if book.dirty:
+                self._derive(book, pos)
+            rows = book.rows
+            assert rows is not None and rows.first is not None  # derived above
+            col = pos - rows.first
+            book.spot = rows.spots[col]
+            symbols = book.symbols
+            if symbols:
+                batch = RowsBatch(rows, col, symbols, book.index, len(symbols), now)
+                book.views = (batch,)
+                batches.append(batch)
+        for batch in batches:
+            for listener in self._listeners:
+                try:
+                    listener(batch)
+                except Exception:
+                    log.exception("market listener %r failed", listener)  # as in _notify
 
     def reprice_now(self) -> None:
         """Reprice every underlying at the current clock time, without a path step or trading."""
         for book in self._books.values():
-            self._notify(self._reprice(book, 0, traded_s=0.0))
+            self._reprice(book)
 
     # -- scenario drills ----------------------------------------------------------------------------------
     def jump(self, underlying: str, pct: float) -> float:
@@ -259,7 +276,7 @@ class MarketSimulator:
         if not (math.isfinite(pct) and pct > -100.0):
             raise ValueError(f"jump pct must be a finite number > -100, got {pct!r}")
         book.spot *= 1.0 + pct / 100.0
-        self._notify(self._reprice(book, 0, traded_s=0.0))
+        self._reprice(book)
         return book.spot
 
     def set_modifiers(
@@ -276,6 +293,7 @@ class MarketSimulator:
         book.modifiers = MarketModifiers(
             spread_mult=spread_mult, depth_mult=depth_mult, volume_mult=volume_mult, vol_mult=vol_mult
         )
+        book.dirty = True
 
     def modifiers(self, underlying: str) -> MarketModifiers:
         return self._book(underlying).modifiers
@@ -305,6 +323,54 @@ class MarketSimulator:
         decay = self._config.depth.decay
         return self._config.volume.lots_per_s * math.exp(-decay * abs_m) * book.modifiers.volume_mult
 
+    def _next_block(self) -> None:
+        """Draw the next block's standardised randomness and lay out its grid (continuing the last one's)."""
+        block = self._block
+        for book in self._books.values():
+            book.normals = book.path_rng.standard_normal(block)
+            book.trades = _draw_trades(book.trade_rngs, block, 0)
+            book.dirty = True
+        mono, tick, offset = self._monos[-1], self._tick_s, self._offset
+        monos, epochs = self._monos, self._epochs
+        for k in range(block):
+            mono += tick
+            monos[k] = mono
+            epochs[k] = offset + mono
+
+    def _reanchor(self, pos: int, now: float, mono: float) -> None:
+        """Lay the grid from position `pos` (this tick, or the last one delivered) at the clock's reading."""
+        self._offset = now - mono
+        monos, epochs, tick, offset = self._monos, self._epochs, self._tick_s, self._offset
+        monos[pos] = mono
+        epochs[pos] = now
+        for k in range(pos + 1, self._block):
+            mono += tick
+            monos[k] = mono
+            epochs[k] = offset + mono
+        for book in self._books.values():
+            book.dirty = True
+
+    def _derive(self, book: _Book, pos: int) -> None:
+        book.rows = derive_ticks(
+            self._pricer, book.contracts, book.state(), first=pos, epochs=np.array(self._epochs[pos:]),
+            normals=book.normals[pos:], trades=book.trades[:, pos:],
+            depth=book.depth, vol=book.vol, modifiers=book.modifiers,
+        )
+        book.dirty = False
+
+    def _reprice(self, book: _Book) -> None:
+        """Off the grid: every contract of the book priced now from its current state, and listeners told."""
+        n = len(book.symbols)
+        book.dirty = True  # the rest of the block starts from the new state
+        if not n:
+            return
+        now = self._clock.now()
+        rows = derive_instant(self._pricer, book.contracts, book.state(), lo=0, epoch=now, depth=book.depth,
+                              vol=book.vol, modifiers=book.modifiers)
+        batch = RowsBatch(rows, 0, book.symbols, book.index, n, now)
+        book.views = (batch,)
+        self._notify(batch)
+
     def _subscribe_all(self, contracts: Sequence[OptionContract]) -> None:
         new: dict[str, list[OptionContract]] = {}
         seen: set[str] = set()
@@ -315,175 +381,46 @@ class MarketSimulator:
             seen.add(c.symbol)
             new.setdefault(c.underlying, []).append(c)
         for underlying, batch in new.items():
-            book = self._books[underlying]
-            first = book.append(batch)
-            for offset, c in enumerate(batch):
-                self._rows[c.symbol] = (book, first + offset)
-            self._reprice(book, first, traded_s=0.0, fresh=True)
+            self._append(self._books[underlying], batch)
 
-    def _notify(self, quotes: list[Quote]) -> None:
-        if not quotes:
-            return
+    def _append(self, book: _Book, contracts: list[OptionContract]) -> None:
+        """New contracts of a book: each draws its initial open interest from its trade stream, which then gives
+        the rest of the block its rows, and shows book 0 of its depth stream until the next tick."""
+        block, width = self._block, self._pricer.width
+        lo, k = len(book.symbols), len(contracts)
+        trade_rngs = [self._streams.stream("market-trades", c.symbol) for c in contracts]
+        oi_u = np.array([rng.random() for rng in trade_rngs])
+        remaining = block - 1 - self._pos
+        if remaining:
+            book.trades = np.concatenate((book.trades, _draw_trades(trade_rngs, block, block - remaining)), axis=2)
+        book.contracts = book.contracts.extended(contracts)
+        book.trade_rngs.extend(trade_rngs)
+        book.depth.extend(DepthStream(self._streams.stream("market-depth", c.symbol), width) for c in contracts)
+        for offset, c in enumerate(contracts):
+            book.index[c.symbol] = lo + offset
+            self._rows[c.symbol] = (book, lo + offset)
+        book.symbols.extend(c.symbol for c in contracts)
+        now = self._clock.now()
+        fresh = BookState(book.spot, np.zeros(k, dtype=np.int64), np.zeros(k), np.zeros(k, dtype=np.int64),
+                          np.zeros(k), np.zeros(k, dtype=np.int64))
+        rows = derive_instant(self._pricer, book.contracts.part(lo, lo + k), fresh, lo=lo, epoch=now,
+                              depth=book.depth, vol=book.vol, modifiers=book.modifiers, fresh_oi_u=oi_u)
+        book.views = (*book.views, RowsBatch(rows, 0, book.symbols, book.index, k, now))
+        book.dirty = True
+
+    def _notify(self, batch: RowsBatch) -> None:
         for listener in self._listeners:
             try:
-                listener(quotes)
+                listener(batch)
             except Exception:
                 # One broken consumer (a widget, a chart) must not starve the others or stop the market.
                 log.exception("market listener %r failed", listener)
 
-    def _spread_ticks(self, price_ticks: FloatArray, abs_m: FloatArray, spread_mult: float) -> FloatArray:
-        """The SpreadConfig formula, in whole ticks."""
-        cfg = self._config.spread
-        cheapness = np.maximum(0.0, 1.0 - price_ticks * (self._tick / cfg.cheap_price))
-        base = np.maximum(cfg.base_ticks, np.rint(cfg.pct_of_price * price_ticks)) + np.rint(
-            cfg.cheap_extra_ticks * cheapness
-        )
-        spread: FloatArray = np.maximum(cfg.base_ticks, np.rint(base * (1.0 + 0.5 * abs_m)))
-        if spread_mult != 1.0:
-            spread = np.maximum(1.0, np.rint(spread * spread_mult))
-        return spread
 
-    def _depth_lots(self, book: _Book, liquidity: FloatArray) -> IntArray:
-        """Sizes (lots) of every level: columns are bid levels then ask levels, best first."""
-        touch = self._config.depth.touch_lots * book.modifiers.depth_mult
-        mean = (touch * liquidity)[:, None] * self._level_growth
-        # One shared gamma shape (so every level has the same relative dispersion) lets numpy draw the whole
-        # book from a scalar-parameter sampler, several times cheaper than per-element Poisson means.
-        shocks = book.book_rng.standard_gamma(DEPTH_GAMMA_SHAPE, mean.shape)
-        lots = np.rint(shocks * (mean * (1.0 / DEPTH_GAMMA_SHAPE)))
-        sized: IntArray = np.maximum(lots, 1.0).astype(np.int64)
-        return sized
-
-    def _reprice(self, book: _Book, first: int, *, traded_s: float, fresh: bool = False) -> list[Quote]:
-        """Price rows `first:` at the clock's time, trade for `traded_s` seconds, and store new quotes.
-
-        `fresh` rows were just subscribed: their LTP starts at the theoretical price and their open
-        interest is drawn.
-        """
-        rows = slice(first, None)
-        strike = book.strike[rows]
-        if strike.size == 0:
-            return []
-        now = self._clock.now()
-        forward = book.spot
-        atm = book.atm_vol
-        t_years = np.maximum(book.expiry_epoch[rows] - now, MIN_EXPIRY_S) * (1.0 / CALENDAR_YEAR_S)
-        atm_std_dev = atm * np.sqrt(t_years)
-        log_kf = book.log_strike[rows] - math.log(forward)
-        m = log_kf / atm_std_dev
-        abs_m = np.abs(m)
-        vol_factor = self._config.smile.vol_factor(m)
-        std_dev = atm_std_dev * vol_factor
-        theo = black76_prices_from_std_dev(forward, strike, -log_kf, std_dev, book.sign[rows])
-        book.t_years[rows] = t_years
-        book.iv[rows] = atm * vol_factor
-        book.abs_m[rows] = abs_m
-
-        price_ticks = np.maximum(1.0, np.rint(theo * (1.0 / self._tick)))
-        spread = self._spread_ticks(price_ticks, abs_m, book.modifiers.spread_mult)
-        bid = np.maximum(1.0, price_ticks - np.floor(spread * 0.5))
-        ask = bid + spread
-        liquidity = np.exp(-self._config.depth.decay * abs_m)
-        lots = self._depth_lots(book, liquidity)
-        lot = book.lot[rows]
-
-        if fresh:
-            book.oi[rows] = self._initial_oi_lots(book, liquidity) * lot
-            book.ltp_ticks[rows] = price_ticks
-        if traded_s > 0.0:
-            self._trade(book, rows, liquidity=liquidity, traded_s=traded_s, bid=bid, ask=ask)
-        else:
-            book.ltp_ticks[rows] = _clamp(book.ltp_ticks[rows], bid, ask)
-        return self._store_quotes(book, first, now=now, bid=bid, ask=ask, sizes=lots * lot[:, None])
-
-    def _initial_oi_lots(self, book: _Book, liquidity: FloatArray) -> IntArray:
-        mean = OI_SESSIONS * SESSION_S * self._config.volume.lots_per_s * liquidity
-        oi: IntArray = book.book_rng.poisson(mean)
-        return oi
-
-    def _trade(
-        self,
-        book: _Book,
-        rows: slice,
-        *,
-        liquidity: FloatArray,
-        traded_s: float,
-        bid: FloatArray,
-        ask: FloatArray,
-    ) -> None:
-        """Draw this tick's trades: volume, the side they printed on (the LTP) and the OI they moved."""
-        rate = self._config.volume.lots_per_s * book.modifiers.volume_mult * traded_s
-        rng = book.book_rng
-        traded = rng.poisson(rate * liquidity)
-        n = traded.size
-        coins = rng.random(2 * n) < 0.5  # per row: printed on the bid?, opened positions?
-        lot = book.lot[rows]
-        traded_units = traded * lot
-        book.volume[rows] += traded_units
-        printed_at = np.where(coins[:n], bid, ask)
-        book.turnover[rows] += traded_units * printed_at * self._tick
-        book.ltp_ticks[rows] = np.where(traded > 0, printed_at, _clamp(book.ltp_ticks[rows], bid, ask))
-        # The tick's trades either opened or closed positions: OI walks by the traded quantity.
-        oi_change = np.where(coins[n:], traded_units, -traded_units)
-        book.oi[rows] = np.maximum(book.oi[rows] + oi_change, 0)
-
-    def _prices(self, in_ticks: FloatArray) -> FloatArray:
-        """Whole tick counts as prices, spelled as the decimal price would be."""
-        if self._ticks_per_unit is not None:
-            exact: FloatArray = in_ticks / self._ticks_per_unit
-            return exact
-        rounded: FloatArray = np.round(in_ticks * self._tick, _PRICE_DECIMALS)
-        return rounded
-
-    def _row_slices(self, n: int) -> tuple[list[slice], list[slice]]:
-        """Slices of the flat (price, size) pairs holding each row's bid and ask levels (cached per n)."""
-        cached = self._slices.get(n)
-        if cached is None:
-            levels = self._level_offsets.size
-            starts = range(0, n * 2 * levels, 2 * levels)
-            bids = [slice(j, j + levels) for j in starts]
-            asks = [slice(j + levels, j + 2 * levels) for j in starts]
-            cached = (bids, asks)
-            self._slices[n] = cached
-        return cached
-
-    def _store_quotes(
-        self, book: _Book, first: int, *, now: float, bid: FloatArray, ask: FloatArray, sizes: IntArray
-    ) -> list[Quote]:
-        """Build and store one new Quote per row.
-
-        Built in bulk (one zip, list slices, `map`) rather than row by row: this is the only Python-level
-        work in a tick and a per-row loop costs several times more.
-        """
-        n = bid.size
-        levels = self._level_offsets.size
-        width = 2 * levels
-        ladder = np.empty((n, width))
-        ladder[:, :levels] = bid[:, None] - self._level_offsets
-        ladder[:, levels:] = ask[:, None] + self._level_offsets
-        prices = self._prices(ladder).ravel().tolist()
-        pairs = list(zip(prices, sizes.ravel().tolist(), strict=True))
-        bid_slices, ask_slices = self._row_slices(n)
-        bids = list(map(pairs.__getitem__, bid_slices))
-        asks = list(map(pairs.__getitem__, ask_slices))
-        # A bid level can't sit below one tick: cheap options show fewer bid levels.
-        for i in (bid < levels).nonzero()[0].tolist():
-            del bids[i][int(bid[i]) :]
-        symbols = book.symbols[first:]
-        quotes = list(
-            map(
-                Quote,
-                symbols,
-                prices[0::width],
-                prices[levels::width],
-                self._prices(book.ltp_ticks[first:]).tolist(),
-                bids,
-                asks,
-                book.volume[first:].tolist(),
-                book.oi[first:].tolist(),
-                repeat(now, n),
-                book.turnover[first:].tolist(),
-            )
-        )
-        self._quotes.update(zip(symbols, quotes, strict=True))
-        return quotes
+def _draw_trades(rngs: Sequence[np.random.Generator], block: int, first: int) -> FloatArray:
+    """Each contract's trade uniforms for block positions `first`.. (zeros before), as (draw, tick, contract)."""
+    per_contract = np.zeros((len(rngs), block, TRADE_DRAWS))
+    for i, rng in enumerate(rngs):
+        rng.random(out=per_contract[i, first:])
+    trades: FloatArray = np.ascontiguousarray(per_contract.transpose(2, 1, 0))
+    return trades

@@ -37,14 +37,18 @@ class FeedDelays:
         self._draws = draws
 
     def __call__(self, quotes: Sequence[_HasSymbol]) -> list[float] | None:
-        """Seconds per quote, or None when no `market_data` lane is configured."""
+        """Seconds per quote of a tick batch, or None when no `market_data` lane is configured. A batch with a
+        `symbols` list (`market.port.TickBatch`) is read through it, so its quotes need not be built."""
         if self._resolver.latency_models.lanes.market_data is None:
             return None
+        symbols: Sequence[str] | None = getattr(quotes, "symbols", None)
+        if symbols is None:
+            symbols = [quote.symbol for quote in quotes]
         drawn: dict[int, float] = {}
         out: list[float] = []
-        for quote in quotes:
-            underlying = self._underlying_of(quote.symbol)
-            model = self._resolver.resolve(quote.symbol, underlying).market_data
+        for symbol in symbols:
+            underlying = self._underlying_of(symbol)
+            model = self._resolver.resolve(symbol, underlying).market_data
             if model is None:
                 out.append(0.0)
                 continue

@@ -135,12 +135,40 @@ def test_all_prices_sit_on_the_tick_grid() -> None:
         assert q.bid >= TICK
 
 
-def test_bid_is_below_ask_and_ltp_inside_the_touch() -> None:
+def test_bid_is_below_ask() -> None:
     h = Harness()
     contracts = h.chain()
     h.run(20)
     for q in h.quotes(contracts):
         assert q.bid < q.ask
+
+
+def test_ltp_is_the_touch_the_last_trade_printed_on_and_holds_until_the_next_trade() -> None:
+    h = Harness()
+    contracts = h.chain()
+    last: dict[str, Quote] = {c.symbol: h.sim.quote(c.symbol) for c in contracts}
+    traded = held = 0
+
+    def check(quotes: Sequence[Quote]) -> None:
+        nonlocal traded, held
+        for q in quotes:
+            before = last[q.symbol]
+            if q.volume > before.volume:
+                traded += 1
+                assert q.ltp in (q.bid, q.ask)
+            else:
+                held += 1
+                assert q.ltp == before.ltp
+            last[q.symbol] = q
+
+    h.sim.add_listener(check)
+    h.run(40)
+    assert traded > 0 and held > 0
+
+
+def test_ltp_starts_at_the_theoretical_price_inside_the_touch() -> None:
+    h = Harness()
+    for q in h.quotes(h.chain()):
         assert q.bid <= q.ltp <= q.ask
 
 
@@ -322,11 +350,11 @@ def test_jump_moves_the_spot_by_pct_and_calls_rise() -> None:
     h = Harness()
     h.chain()
     call, put = h.atm(OptionRight.CE), h.atm(OptionRight.PE)
-    call_before, put_before = h.sim.quote(call).ltp, h.sim.quote(put).ltp
+    call_before, put_before = h.sim.quote(call).mid, h.sim.quote(put).mid
     assert h.sim.jump("NIFTY", 1.0) == pytest.approx(26260.0)
     assert h.sim.spot("NIFTY") == pytest.approx(26260.0)
-    assert h.sim.quote(call).ltp > call_before
-    assert h.sim.quote(put).ltp < put_before
+    assert h.sim.quote(call).mid > call_before
+    assert h.sim.quote(put).mid < put_before
 
 
 def test_jump_notifies_listeners_with_the_new_quotes() -> None:
@@ -421,10 +449,10 @@ def test_vol_mult_raises_option_prices() -> None:
     h = Harness()
     h.chain()
     symbol = h.atm()
-    before = h.sim.quote(symbol).ltp
+    before = h.sim.quote(symbol).mid
     h.sim.set_modifiers("NIFTY", vol_mult=2.0)
     h.sim.reprice_now()
-    assert h.sim.quote(symbol).ltp > 1.8 * before
+    assert h.sim.quote(symbol).mid > 1.8 * before
 
 
 def test_path_vol_matches_the_configured_vol_in_trading_time() -> None:

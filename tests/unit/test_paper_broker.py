@@ -56,7 +56,7 @@ def test_order_meets_the_book_at_the_configured_point_of_the_round_trip() -> Non
 
 
 def test_market_order_larger_than_the_touch_walks_the_depth() -> None:
-    h = harness()
+    h = harness({"market": {"depth": {"touch_lots": 5}}})  # a thin touch: one lot over it stays under the freeze
     c = h.atm()
     quote = h.engine.market.quote(c.symbol)
     touch_price, touch_qty = quote.asks[0]

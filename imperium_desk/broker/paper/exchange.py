@@ -27,7 +27,7 @@ from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError, OptionContract
 from imperium_desk.domain.orders import BrokerOrder, Fill, Margins, Position
-from imperium_desk.market.port import MarketData, Quote
+from imperium_desk.market.port import MarketData, Quote, TickBatch
 from imperium_desk.models.resolver import ModelResolver, ResolvedModels
 from imperium_desk.rng import BufferedDraws, RandomStreams
 
@@ -404,6 +404,24 @@ class PaperExchange:
                 self.account.release((order.quantity - order.filled_quantity) * order.price)
 
     def _on_ticks(self, quotes: Iterable[Quote]) -> None:
+        if isinstance(quotes, TickBatch):
+            # A batch builds a quote when it is read (a whole chain per tick costs more than the rest of the tick):
+            # read only the symbols with resting orders, in the batch's order.
+            book = self._book
+            if not book:
+                return
+            found: list[tuple[int, str]] = []
+            for symbol in list(book):
+                if not book[symbol]:
+                    del book[symbol]  # emptied by _unrest; _rest adds it back
+                    continue
+                i = quotes.position(symbol)
+                if i is not None:
+                    found.append((i, symbol))
+            if not found:
+                return
+            found.sort()
+            quotes = [quotes[i] for i, _ in found]
         for quote in quotes:
             resting = self._book.get(quote.symbol)
             if not resting:
