@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from enum import Enum
+from typing import NamedTuple
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, Side, Urgency
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, Route, Side, Urgency
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
@@ -98,6 +100,8 @@ class ExecutionStack:
         self._id_prefix = id_prefix
         self._parent_seq = 0
         self._children: dict[str, ChildContext] = {}
+        # Per symbol, the latest quote children were priced against and the answers per question (`_priced`).
+        self._pricing: dict[str, tuple[Quote, dict[tuple[Hashable, ...], _Priced]]] = {}
         self.parents_in_flight = 0
         self.duplicate_orders: list[str] = []  # tags that ever mapped to two broker orders (must stay empty)
         broker.add_listener(self._on_update)
@@ -155,16 +159,21 @@ class ExecutionStack:
         contract = self.validate(request)
         config = self.config
         quote = self._market.subscribe(contract)
+        urgency = request.urgency or config.urgency
+        side = request.side
         parent = ParentContext(
             parent_id=parent_id or self.reserve_parent_id(),
             request=request,
             contract=contract,
             algo=request.algo or config.algo,
-            urgency=request.urgency or config.urgency,
+            urgency=urgency,
             arrival_price=_arrival_price(request, quote.mid),
             started_at=self._clock.now(),
             start_volume=quote.volume,
             start_turnover=quote.turnover,
+            sign=side.sign,
+            queue_priority=urgency.queue_priority,
+            pricing_key=(side, urgency, request.order_type, request.limit_price),
         )
         reason = self.risk.check(request, contract, request.limit_price or quote.ask)
         if reason is not None:
@@ -262,31 +271,24 @@ class ExecutionStack:
 
     # -- one child ---------------------------------------------------------------------------------------------
     async def _run_child(self, parent: ParentContext, index: int, qty: int, deadline: float) -> int:
-        contract = parent.contract
-        request = parent.request
-        quote = self._market.quote(contract.symbol)
-        decision = self._route(request, contract, quote, parent.urgency)
-        estimate = self._cost.estimate(contract.symbol, quote, qty, decision.route)
+        priced = self._priced(parent, self._market.quote(parent.contract.symbol), qty)
+        tag = f"{parent.parent_id}C{index}"
+        route = priced.route
         child = ChildContext(
-            parent=parent,
-            index=index,
-            tag=f"{parent.parent_id}C{index}",
-            qty=qty,
-            route=decision.route,
-            order_type=decision.order_type,
-            limit_price=decision.price,
-            intended_price=decision.intended_price,
+            parent, index, tag, qty, route, priced.order_type, priced.limit_price, priced.intended_price,
+            self.tracker.child_template(parent, tag, index, route),
         )
-        self._children[child.tag] = child
-        mid = round(quote.mid, 6)
+        self._children[tag] = child
         if parent.first_sent_mid is None:
-            parent.first_sent_mid = mid
+            parent.first_sent_mid = priced.mid
+        arrival = parent.arrival_price
+        # As `CostEstimate.bps(arrival)` works it out, so the record's figure is the same to the last bit.
+        cost_bps = priced.expected_slippage / arrival * 10_000.0 if arrival > 0 else 0.0
         self.tracker.placed(
             child,
-            estimate.total,
-            estimate.impact,
-            {"expected_cost_bps": round(estimate.bps(parent.arrival_price), 4), "spread": round(quote.spread, 4),
-             "mid": mid},
+            priced.expected_slippage,
+            priced.impact,
+            {"expected_cost_bps": round(cost_bps, 4), "spread": priced.spread, "mid": priced.mid},
         )
         try:
             if await self._send(child) and not child.terminal:
@@ -298,10 +300,30 @@ class ExecutionStack:
             raise
         finally:
             if child.terminal or child.order_id is None:
-                self._children.pop(child.tag, None)
+                self._children.pop(tag, None)
         if child.failure is not None and parent.failure is None:
             parent.failure = child.failure
         return child.filled_qty
+
+    def _priced(self, parent: ParentContext, quote: Quote, qty: int) -> _Priced:
+        """The route and pre-trade cost of a child of `qty` sent now. Both are pure functions of the quote and the
+        request, so they are worked out once per quote (a tick) for every child that asks the same question: in a
+        busy replay dozens of children of different parents go out against one quote."""
+        contract = parent.contract
+        symbol = contract.symbol
+        cached = self._pricing.get(symbol)
+        if cached is None or cached[0] is not quote:
+            cached = self._pricing[symbol] = (quote, {})
+        key = (parent.pricing_key, qty)
+        priced = cached[1].get(key)
+        if priced is None:
+            decision = self._route(parent.request, contract, quote, parent.urgency)
+            estimate = self._cost.estimate(symbol, quote, qty, decision.route)
+            priced = cached[1][key] = _Priced(
+                decision.route, decision.order_type, decision.price, decision.intended_price, estimate.total,
+                estimate.impact, round(quote.spread, 4), round(quote.mid, 6),
+            )
+        return priced
 
     def _route(
         self, request: ExecutionRequest, contract: OptionContract, quote: Quote, urgency: Urgency
@@ -317,16 +339,34 @@ class ExecutionStack:
 
     async def _send(self, child: ChildContext) -> bool:
         """Send the child until the broker has it (True) or the child has failed (False): classify each error,
-        look the tag up after an unknown outcome, back off and resend with the same tag."""
+        look the tag up after an unknown outcome, back off and resend with the same tag.
+
+        Each attempt waits for the rate limiter (by urgency), then sends with the child's tag (the same on every
+        attempt); its latency is measured from the send."""
+        parent = child.parent
+        request = parent.request
         child.attempt = 1
         while True:
+            wait = self._limiter.acquire(parent.queue_priority)
+            if wait is not None:
+                await wait
+            child.sent_at = self._clock.monotonic()
             try:
-                order_id = await self._send_attempt(child)
+                order_id = await self._broker.place_order(
+                    symbol=parent.contract.symbol,
+                    side=request.side,
+                    quantity=child.qty,
+                    order_type=child.order_type,
+                    product=request.product,
+                    tag=child.tag,
+                    price=child.limit_price,
+                )
             except Exception as exc:
                 error = exc
             else:
                 self._adopt(child, order_id)
-                self._record_ack(child)
+                if not child.acked:
+                    self._record_ack(child)
                 return True
             bucket = self._retry.classify(error)
             self.tracker.error(child, bucket, f"{type(error).__name__}: {error}", child.attempt)
@@ -349,24 +389,6 @@ class ExecutionStack:
             self.tracker.retry(child, child.attempt, delay, bucket)
             await self._clock.sleep(delay)
             child.attempt += 1
-
-    async def _send_attempt(self, child: ChildContext) -> str:
-        """One attempt: wait for the rate limiter (by urgency), then send with the child's tag (the same on every
-        attempt). Answers the broker's order id; latency is measured from the send."""
-        wait = self._limiter.acquire(child.parent.urgency.queue_priority)
-        if wait is not None:
-            await wait
-        request = child.parent.request
-        child.sent_at = self._clock.monotonic()
-        return await self._broker.place_order(
-            symbol=child.parent.contract.symbol,
-            side=request.side,
-            quantity=child.qty,
-            order_type=child.order_type,
-            product=request.product,
-            tag=child.tag,
-            price=child.limit_price,
-        )
 
     def _record_ack(self, child: ChildContext) -> None:
         """The first word from the broker about this attempt (the answer or an order update, whichever comes
@@ -457,17 +479,22 @@ class ExecutionStack:
         if child is None or not self._adopt(child, order.order_id):
             return
         # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
-        self._record_ack(child)
-        parent = child.parent
+        if not child.acked:
+            self._record_ack(child)
         fills = update.new_fills
-        for i, fill in enumerate(fills):
-            child.filled_qty += fill.qty
-            child.notional += fill.qty * fill.price
-            parent.filled_qty += fill.qty
-            parent.notional += fill.qty * fill.price
-            final = order.status is OrderStatus.COMPLETE and i == len(fills) - 1
-            self.tracker.fill(child, fill, final, None)
-        if order.status.terminal and not child.terminal:
+        if fills:
+            parent = child.parent
+            tracker = self.tracker
+            last = len(fills) - 1
+            complete = order.status is OrderStatus.COMPLETE
+            for i, fill in enumerate(fills):
+                qty, value = fill.qty, fill.qty * fill.price
+                child.filled_qty += qty
+                child.notional += value
+                parent.filled_qty += qty
+                parent.notional += value
+                tracker.fill(child, fill, complete and i == last, None)
+        if order.status is not OrderStatus.OPEN and not child.terminal:
             self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
 
     def _apply_status(self, child: ChildContext, status: OrderStatus, message: str, unfilled: int) -> None:
@@ -490,6 +517,20 @@ def _arrival_price(request: ExecutionRequest, market_mid: float) -> float:
     if request.ltp is not None:
         return request.ltp
     return market_mid
+
+
+class _Priced(NamedTuple):
+    """A child's route and pre-trade cost against one quote (`ExecutionStack._priced`): what the router decided,
+    the cost estimate's total and impact, and the quote's spread and mid as the `placed` record rounds them."""
+
+    route: Route
+    order_type: OrderType
+    limit_price: float | None
+    intended_price: float
+    expected_slippage: float  # the estimate's total (half spread + impact), per unit
+    impact: float
+    spread: float
+    mid: float
 
 
 class _BrokerMessage(Exception):
