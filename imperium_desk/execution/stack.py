@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Hashable
 from datetime import UTC, datetime
 from enum import Enum
@@ -102,6 +103,8 @@ class ExecutionStack:
         self._children: dict[str, ChildContext] = {}
         # Per symbol, the latest quote children were priced against and the answers per question (`_priced`).
         self._pricing: dict[str, tuple[Quote, dict[tuple[Hashable, ...], _Priced]]] = {}
+        self._offset_second: int | None = None  # the clock second `_offset_s` (its session offset) is for
+        self._offset_s = 0.0
         self.parents_in_flight = 0
         self.duplicate_orders: list[str] = []  # tags that ever mapped to two broker orders (must stay empty)
         broker.add_listener(self._on_update)
@@ -218,8 +221,16 @@ class ExecutionStack:
         return result
 
     def _session_offset_s(self) -> float:
-        local = datetime.fromtimestamp(self._clock.now(), UTC).astimezone(IST)
-        return float(local.hour * 3600 + local.minute * 60 + local.second - _SESSION_OPEN_S)
+        """Seconds since today's session open, to the whole second (VWAP reads it). Every parent of one clock second
+        shares it, so it is worked out once per second: unless `now` is within a microsecond of the next second, where
+        the datetime's rounding to microseconds could carry into it (then it is worked out afresh)."""
+        now = self._clock.now()
+        second = math.floor(now)
+        if now - second >= 0.999999:
+            return _session_offset_at(now)
+        if second != self._offset_second:
+            self._offset_second, self._offset_s = second, _session_offset_at(second)
+        return self._offset_s
 
     async def _run_schedule(
         self, parent: ParentContext, plan_request: PlanRequest, plan: list[PlannedChild]
@@ -507,6 +518,11 @@ class ExecutionStack:
             child.failure = Failure(FailureKind.REJECTED, f"{bucket.value}: order {child.order_id} rejected: {message}")
         self._children.pop(child.tag, None)
         _resolve(child.waiter)
+
+
+def _session_offset_at(epoch_s: float) -> float:
+    local = datetime.fromtimestamp(epoch_s, UTC).astimezone(IST)
+    return float(local.hour * 3600 + local.minute * 60 + local.second - _SESSION_OPEN_S)
 
 
 def _arrival_price(request: ExecutionRequest, market_mid: float) -> float:

@@ -108,7 +108,10 @@ class FillQualityTracker:
         rec = child.template.copy()
         rec["seq"] = self.seq
         rec["event"] = event
-        rec["timestamp"] = self._timestamp()
+        now = self._clock.now()
+        if now != self._stamp_at:  # `_timestamp()`, inlined: a child's records are the hot path
+            self._stamp_at, self._stamp = now, iso_utc(now)
+        rec["timestamp"] = self._stamp
         rec["order_id"] = child.order_id
         rec["qty"] = qty
         return rec
