@@ -236,20 +236,23 @@ class ExecutionStack:
         self, parent: ParentContext, plan_request: PlanRequest, plan: list[PlannedChild]
     ) -> None:
         parent.children = len(plan)
-        start = self._clock.monotonic()
+        clock = self._clock
+        start = clock.monotonic()
+        cap = parent.contract.max_order_qty
+        last = len(plan) - 1
+        end = plan_request.horizon_s + self.config.resting_grace_s  # the last child's deadline, from the start
         carry = 0
         for i, planned in enumerate(plan):
-            wait = start + planned.offset_s - self._clock.monotonic()
+            wait = start + planned.offset_s - clock.monotonic()
             if wait > 0:
-                await self._clock.sleep(wait)
-            qty = min(planned.qty + carry, parent.contract.max_order_qty)
-            held_back = planned.qty + carry - qty
-            last = i == len(plan) - 1
-            deadline = start + (plan_request.horizon_s + self.config.resting_grace_s if last else plan[i + 1].offset_s)
+                await clock.sleep(wait)
+            due = planned.qty + carry
+            qty = min(due, cap)
+            deadline = start + (end if i == last else plan[i + 1].offset_s)
             filled = await self._run_child(parent, i, qty, deadline)
             if parent.failure is not None:
                 return
-            carry = qty - filled + held_back
+            carry = due - filled  # what was held back by the cap and what did not fill go with the next child
         if carry:
             parent.failure = Failure(FailureKind.UNFILLED, f"{carry} units unfilled when the schedule ended")
 
@@ -356,9 +359,10 @@ class ExecutionStack:
         attempt); its latency is measured from the send."""
         parent = child.parent
         request = parent.request
+        limiter = self._limiter
         child.attempt = 1
         while True:
-            wait = self._limiter.acquire(parent.queue_priority)
+            wait = limiter.acquire(parent.queue_priority) if limiter.limited else None
             if wait is not None:
                 await wait
             child.sent_at = self._clock.monotonic()
@@ -487,7 +491,9 @@ class ExecutionStack:
     def _on_update(self, update: OrderUpdate) -> None:
         order = update.order
         child = self._children.get(order.tag)
-        if child is None or not self._adopt(child, order.order_id):
+        if child is None:
+            return
+        if child.order_id != order.order_id and not self._adopt(child, order.order_id):
             return
         # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
         if not child.acked:
