@@ -296,13 +296,17 @@ class ExecutionStack:
         if parent.first_sent_mid is None:
             parent.first_sent_mid = priced.mid
         arrival = parent.arrival_price
-        # As `CostEstimate.bps(arrival)` works it out, so the record's figure is the same to the last bit.
-        cost_bps = priced.expected_slippage / arrival * 10_000.0 if arrival > 0 else 0.0
+        cost_bps = priced.cost_bps.get(arrival)
+        if cost_bps is None:  # parents that started on one quote share their arrival price
+            # As `round(CostEstimate.bps(arrival), 4)` works it out, so the record's figure is the same to the bit.
+            cost_bps = priced.cost_bps[arrival] = round(
+                priced.expected_slippage / arrival * 10_000.0 if arrival > 0 else 0.0, 4
+            )
         self.tracker.placed(
             child,
-            priced.expected_slippage,
-            priced.impact,
-            {"expected_cost_bps": round(cost_bps, 4), "spread": priced.spread, "mid": priced.mid},
+            priced.expected_slippage_6,
+            priced.impact_6,
+            {"expected_cost_bps": cost_bps, "spread": priced.spread, "mid": priced.mid},
         )
         try:
             if await self._send(child) and not child.terminal:
@@ -333,9 +337,10 @@ class ExecutionStack:
         if priced is None:
             decision = self._route(parent.request, contract, quote, parent.urgency)
             estimate = self._cost.estimate(symbol, quote, qty, decision.route)
+            total = estimate.total
             priced = cached[1][key] = _Priced(
-                decision.route, decision.order_type, decision.price, decision.intended_price, estimate.total,
-                estimate.impact, round(quote.spread, 4), round(quote.mid, 6),
+                decision.route, decision.order_type, decision.price, decision.intended_price, total,
+                round(total, 6), round(estimate.impact, 6), round(quote.spread, 4), round(quote.mid, 6), {},
             )
         return priced
 
@@ -543,16 +548,19 @@ def _arrival_price(request: ExecutionRequest, market_mid: float) -> float:
 
 class _Priced(NamedTuple):
     """A child's route and pre-trade cost against one quote (`ExecutionStack._priced`): what the router decided,
-    the cost estimate's total and impact, and the quote's spread and mid as the `placed` record rounds them."""
+    the cost estimate's total, and the `placed` record's figures as it rounds them (`cost_bps` by arrival price,
+    filled in as parents ask)."""
 
     route: Route
     order_type: OrderType
     limit_price: float | None
     intended_price: float
     expected_slippage: float  # the estimate's total (half spread + impact), per unit
-    impact: float
+    expected_slippage_6: float  # ... rounded to 6 places
+    impact_6: float
     spread: float
     mid: float
+    cost_bps: dict[float, float]
 
 
 class _BrokerMessage(Exception):

@@ -22,6 +22,7 @@ from imperium_desk.telemetry.schema import COMMON_KEYS, SCHEMA_VERSION, iso_utc
 
 Record = dict[str, Any]
 RecordSink = Callable[[Record], None]
+_SLIPPAGE_MEMO = 4096  # (price, intended, side) keys kept before the memo starts again
 
 
 class FillQualityTracker:
@@ -41,6 +42,7 @@ class FillQualityTracker:
         self._stamp_at = -1.0
         self._stamp = ""
         self.markouts: MarkoutRecorder | None = None
+        self._slippage: dict[tuple[float, float, int], tuple[float, float]] = {}  # (slippage, bps) by fill (`fill`)
 
     def enable_markouts(self, horizons_s: Sequence[float], mid: Callable[[str], float]) -> None:
         """Read each fill's symbol mid back at these horizons and write a `markout` record per fill."""
@@ -117,12 +119,14 @@ class FillQualityTracker:
         return rec
 
     def placed(self, child: ChildContext, expected_slippage: float, impact: float, extra: Record) -> None:
+        """`expected_slippage` and `impact` as the record has them (the caller rounds them to 6 places: it works them
+        out once per quote)."""
         rec = self._record("placed", child, child.qty)
         rec["arrival_price"] = child.parent.arrival_price
         rec["intended_price"] = child.intended_price
         rec["limit_price"] = child.limit_price
-        rec["expected_slippage"] = round(expected_slippage, 6)
-        rec["impact_estimate"] = round(impact, 6)
+        rec["expected_slippage"] = expected_slippage
+        rec["impact_estimate"] = impact
         rec["extra_metrics"] = extra
         self._emit(rec)
 
@@ -136,13 +140,21 @@ class FillQualityTracker:
 
     def fill(self, child: ChildContext, fill: Fill, final: bool, measured_latency_ms: float | None) -> None:
         rec = self._record("fill" if final else "partial_fill", child, fill.qty)
-        slippage = round((fill.price - child.intended_price) * child.parent.sign, 6)
+        intended = child.intended_price
+        key = (fill.price, intended, child.parent.sign)
+        scored = self._slippage.get(key)
+        if scored is None:
+            # Fills of one tick share a few prices: the two roundings are worked out once per (price, intended, side).
+            if len(self._slippage) >= _SLIPPAGE_MEMO:
+                self._slippage.clear()
+            slippage = round((fill.price - intended) * child.parent.sign, 6)
+            scored = self._slippage[key] = (slippage, round(slippage / intended * 10_000.0, 4))
         # The price the slippage is measured against travels with the fill, so a fill read alone (a webhook, the
         # Redis stream) can be scored without its `placed` record.
-        rec["intended_price"] = child.intended_price
+        rec["intended_price"] = intended
         rec["executed_price"] = fill.price
-        rec["slippage"] = slippage
-        rec["slippage_bps"] = round(slippage / child.intended_price * 10_000.0, 4)
+        rec["slippage"] = scored[0]
+        rec["slippage_bps"] = scored[1]
         rec["latency_ms"] = fill.latency_ms if fill.latency_ms is not None else measured_latency_ms
         rec["model_params"] = fill.model_params
         rec["extra_metrics"] = {"trade_id": fill.trade_id, "book_price": fill.book_price}
