@@ -118,6 +118,10 @@ class ExecutionStack:
         """The request's contract; `InvalidOrder` naming the field if it cannot be executed as written, or not yet:
         a live feed quotes a contract without a price until its first tick, and an order priced from an empty side
         of the book would have nothing to measure its fills against."""
+        return self._validated(request)[0]
+
+    def _validated(self, request: ExecutionRequest) -> tuple[OptionContract, Quote]:
+        """`validate`, with the contract's quote it checked."""
         contract = validate_request(self._catalog, request)
         quote = self._market.subscribe(contract)
         touch = quote.ask if request.side is Side.BUY else quote.bid
@@ -125,13 +129,12 @@ class ExecutionStack:
             side = "ask" if request.side is Side.BUY else "bid"
             raise InvalidOrder(f"quote: {contract.symbol} has no {side} to trade against (no tick yet, or an empty "
                                "side of the book): try again when it is quoted")
-        return contract
+        return contract, quote
 
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
         """What the stack expects this order to cost if sent now: the first child's route and intended price,
         and half spread + square-root impact for the algo's typical child (the ticket shows it live)."""
-        contract = self.validate(request)
-        quote = self._market.subscribe(contract)
+        contract, quote = self._validated(request)
         decision = self._route(request, contract, quote, request.urgency or self.config.urgency)
         algo = request.algo or self.config.algo
         children = 1 if algo is Algo.IMMEDIATE else (request.max_child_orders or self.config.max_child_orders)
@@ -159,9 +162,8 @@ class ExecutionStack:
 
     # -- the parent ------------------------------------------------------------------------------------------
     async def execute(self, request: ExecutionRequest, parent_id: str | None = None) -> ParentResult:
-        contract = self.validate(request)
+        contract, quote = self._validated(request)
         config = self.config
-        quote = self._market.subscribe(contract)
         urgency = request.urgency or config.urgency
         side = request.side
         parent = ParentContext(
@@ -500,9 +502,10 @@ class ExecutionStack:
             return
         if child.order_id != order.order_id and not self._adopt(child, order.order_id):
             return
-        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
+        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer: the first
+        # word about the attempt is its acknowledgement (`_record_ack`, inlined).
         if not child.acked:
-            self._record_ack(child)
+            self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
         fills = update.new_fills
         if fills:
             parent = child.parent
