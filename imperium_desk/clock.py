@@ -19,6 +19,7 @@ import asyncio
 import gc
 import heapq
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -113,8 +114,8 @@ class VirtualClock(_LoopClock):
 
 
 class _CollectorTuning:
-    """The cyclic garbage collector's settings while virtual runs go (process-wide, so counted across loops: only the
-    outermost run changes them, and puts them back when it ends).
+    """The cyclic garbage collector's settings while virtual runs go (process-wide, so counted across loops and
+    threads, under a lock: the first run to start changes them, the last to end puts them back).
 
     The virtual loop allocates tens of thousands of short-lived objects per virtual second (futures, handles,
     records), nearly all freed by reference counting, yet every 2,000 that outlive a moment set off a young
@@ -126,23 +127,26 @@ class _CollectorTuning:
     YOUNG_THRESHOLD = 50_000
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._runs = 0
         self._saved: tuple[int, int, int] | None = None
 
     def enter(self) -> None:
-        self._runs += 1
-        if self._runs == 1:
-            self._saved = gc.get_threshold()
-            gc.freeze()
-            young, *older = self._saved
-            gc.set_threshold(max(young, self.YOUNG_THRESHOLD), *older)
+        with self._lock:
+            self._runs += 1
+            if self._runs == 1:
+                self._saved = gc.get_threshold()
+                gc.freeze()
+                young, *older = self._saved
+                gc.set_threshold(max(young, self.YOUNG_THRESHOLD), *older)
 
     def exit(self) -> None:
-        self._runs -= 1
-        if self._runs == 0 and self._saved is not None:
-            gc.set_threshold(*self._saved)
-            gc.unfreeze()  # back into the oldest generation, collected as usual from now on
-            self._saved = None
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0 and self._saved is not None:
+                gc.set_threshold(*self._saved)
+                gc.unfreeze()  # back into the oldest generation, collected as usual from now on
+                self._saved = None
 
 
 _collector = _CollectorTuning()
