@@ -386,7 +386,8 @@ class ExecutionStack:
             except Exception as exc:
                 error = exc
             else:
-                self._adopt(child, order_id)
+                if child.order_id != order_id:  # usually its update came first and adopted it already
+                    self._adopt(child, order_id)
                 if not child.acked:
                     self._record_ack(child)
                 return True
