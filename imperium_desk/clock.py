@@ -130,13 +130,18 @@ class _CollectorTuning:
         self._lock = threading.Lock()
         self._runs = 0
         self._saved: tuple[int, int, int] | None = None
+        self._froze = False
 
     def enter(self) -> None:
         with self._lock:
             self._runs += 1
             if self._runs == 1:
                 self._saved = gc.get_threshold()
-                gc.freeze()
+                # A process that froze its heap itself (the window freezes its start-up objects for good) keeps it
+                # so: the run neither adds to it nor thaws it.
+                self._froze = gc.get_freeze_count() == 0
+                if self._froze:
+                    gc.freeze()
                 young, *older = self._saved
                 gc.set_threshold(max(young, self.YOUNG_THRESHOLD), *older)
 
@@ -145,8 +150,9 @@ class _CollectorTuning:
             self._runs -= 1
             if self._runs == 0 and self._saved is not None:
                 gc.set_threshold(*self._saved)
-                gc.unfreeze()  # back into the oldest generation, collected as usual from now on
-                self._saved = None
+                if self._froze:
+                    gc.unfreeze()  # back into the oldest generation, collected as usual from now on
+                self._saved, self._froze = None, False
 
 
 _collector = _CollectorTuning()

@@ -316,6 +316,21 @@ def test_a_virtual_run_inside_another_leaves_the_collector_tuned_for_the_outer_o
     assert during[0] != before and gc.get_threshold() == before
 
 
+def test_a_virtual_run_leaves_a_heap_the_process_froze_itself_frozen() -> None:
+    gc.freeze()  # as the window does with its start-up objects
+    try:
+        frozen = gc.get_freeze_count()
+        clock = virtual()
+
+        async def main() -> None:
+            await clock.sleep(1)
+
+        clock.run(main())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_wall_clock_now_is_wall_time() -> None:
     async def main() -> float:
         return WallClock().now()
