@@ -113,6 +113,10 @@ class VirtualClock(_LoopClock):
         return self.virtual_loop.run_until_complete(main)
 
 
+class VirtualClockDeadlock(RuntimeError):
+    """The program awaits something that no scheduled event can ever deliver."""
+
+
 class _CollectorTuning:
     """The cyclic garbage collector's settings while virtual runs go (process-wide, so counted across loops and
     threads, under a lock: the first run to start changes them, the last to end puts them back).
@@ -156,10 +160,6 @@ class _CollectorTuning:
 
 
 _collector = _CollectorTuning()
-
-
-class VirtualClockDeadlock(RuntimeError):
-    """The program awaits something that no scheduled event can ever deliver."""
 
 
 class _Handle:
