@@ -16,9 +16,11 @@ timeout, Event, Lock and Queue need.
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -186,6 +188,51 @@ class VirtualClockDeadlock(RuntimeError):
     """The program awaits something that no scheduled event can ever deliver."""
 
 
+class _CollectorTuning:
+    """The cyclic garbage collector's settings while virtual runs go (process-wide, so counted across loops and
+    threads, under a lock: the first run to start changes them, the last to end puts them back).
+
+    The virtual loop allocates tens of thousands of short-lived objects per virtual second (futures, handles,
+    records), nearly all freed by reference counting, yet every 2,000 that outlive a moment set off a young
+    collection, and full collections rescan everything built before the run (modules, configs, the engine). A replay
+    at P=10,000 spent ~1.1 s of ~7 s in the collector; with a young generation of 50,000 and the pre-run heap frozen
+    (set aside from collections until the run ends), ~0.3 s. Nothing else changes: what becomes unreachable is
+    collected as before, a little later."""
+
+    YOUNG_THRESHOLD = 50_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._saved: tuple[int, int, int] | None = None
+        self._froze = False
+
+    def enter(self) -> None:
+        with self._lock:
+            self._runs += 1
+            if self._runs == 1:
+                self._saved = gc.get_threshold()
+                # A process that froze its heap itself (the window freezes its start-up objects for good) keeps it
+                # so: the run neither adds to it nor thaws it.
+                self._froze = gc.get_freeze_count() == 0
+                if self._froze:
+                    gc.freeze()
+                young, *older = self._saved
+                gc.set_threshold(max(young, self.YOUNG_THRESHOLD), *older)
+
+    def exit(self) -> None:
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0 and self._saved is not None:
+                gc.set_threshold(*self._saved)
+                if self._froze:
+                    gc.unfreeze()  # back into the oldest generation, collected as usual from now on
+                self._saved, self._froze = None, False
+
+
+_collector = _CollectorTuning()
+
+
 class _Handle:
     __slots__ = ("_args", "_callback", "_cancelled", "_context", "_when")
 
@@ -279,11 +326,18 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
         outer = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         self._running = True
+        _collector.enter()
         ready, timers = self._ready, self._timers
         pop, heappop = ready.popleft, heapq.heappop
         try:
             while not self._stopping:
-                if not ready:
+                if ready:
+                    handle = pop()
+                    if handle._cancelled:
+                        continue
+                else:
+                    # Nothing ready: jump to the next timer and run it at once (ready is empty, so running it now is
+                    # running it next; it saves the timer a trip through the ready queue).
                     if not timers:
                         raise VirtualClockDeadlock(
                             f"nothing is scheduled at virtual t={self._now:.6f}s but the run is not finished"
@@ -292,11 +346,6 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
                     if handle._cancelled:
                         continue
                     self._now = max(self._now, when)
-                    ready.append(handle)
-                    continue
-                handle = pop()
-                if handle._cancelled:
-                    continue
                 try:
                     if handle._context is None:
                         handle._callback(*handle._args)
@@ -307,6 +356,7 @@ class VirtualEventLoop(asyncio.AbstractEventLoop):
                 except BaseException as exc:
                     self.call_exception_handler({"message": "callback raised", "exception": exc})
         finally:
+            _collector.exit()
             self._stopping = False
             self._running = False
             asyncio.events._set_running_loop(outer)

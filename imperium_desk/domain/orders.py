@@ -84,10 +84,11 @@ class Position:
 
     def apply(self, side: Side, qty: int, price: float) -> None:
         """Net a fill into the position; closing trades realise P&L against the average price."""
-        signed = qty * side.sign
         if side is Side.BUY:
+            signed = qty
             self.buy_quantity += qty
         else:
+            signed = -qty
             self.sell_quantity += qty
         if self.quantity == 0 or (self.quantity > 0) == (signed > 0):
             total = abs(self.quantity) + qty

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,14 @@ class ParentContext:
     start_volume: int = 0
     start_turnover: float = 0.0
     first_sent_mid: float | None = None
+    # Worked out once per parent rather than per child: the side's sign, the rate limiter's priority, what its
+    # children's route and cost depend on besides the quote and size (the stack's pricing cache key), and the
+    # common telemetry keys its records share (built by the tracker on first use; `children` is set again on every
+    # use, as POV counts up).
+    sign: int = 1
+    queue_priority: int = 0
+    pricing_key: tuple[Hashable, ...] = ()
+    template: dict[str, Any] | None = None
 
     def result(self) -> ParentResult:
         """The parent's result as it stands: status from the fills and the failure kind, `reason` its message."""
@@ -88,10 +97,10 @@ class ChildContext:
     order_type: OrderType
     limit_price: float | None
     intended_price: float
+    template: dict[str, Any]  # this child's common telemetry keys (`FillQualityTracker.child_template`)
     order_id: str | None = None
     acked: bool = False
     sent_at: float = 0.0  # loop time of the current attempt's send
-    template: dict[str, Any] = field(default_factory=dict)  # this child's common telemetry keys
     attempt: int = 0
     filled_qty: int = 0
     notional: float = 0.0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Final
@@ -60,6 +60,7 @@ MAX_POV_CHECKS: Final = 1_000_000  # a finer pov_interval_s is a config mistake,
 # Lot flooring tolerates float representation error (0.3 * 200 = 59.999...) so a due lot is not
 # carried forward to the next check for no reason.
 _LOT_EPSILON: Final = 1e-9
+_PLAN_CACHE_SIZE: Final = 1024  # distinct deterministic schedules kept (cleared when full)
 
 
 @dataclass(slots=True)
@@ -127,13 +128,21 @@ _FLOAT_FIELDS: Final = ("horizon_s", "participation_rate", "session_offset_s", "
 
 
 def _plain(req: PlanRequest) -> bool:
-    """Exactly the plain Python types a validated caller passes (no numpy scalars, strings or bools)."""
+    """Exactly the plain Python types a validated caller passes (no numpy scalars, strings or bools). Spelled out
+    field by field: it runs once per parent, and generators over the field names cost several times more."""
+    isfinite = math.isfinite
     return (
         type(req.algo) is Algo
         and type(req.urgency) is Urgency
         and type(req.randomize) is bool
-        and all(type(getattr(req, name)) is int for name in _INT_FIELDS)
-        and all(type(getattr(req, name)) is float and math.isfinite(getattr(req, name)) for name in _FLOAT_FIELDS)
+        and type(req.lot_size) is int
+        and type(req.quantity) is int
+        and type(req.max_child_qty) is int
+        and type(req.max_child_orders) is int
+        and type(req.horizon_s) is float and isfinite(req.horizon_s)
+        and type(req.participation_rate) is float and isfinite(req.participation_rate)
+        and type(req.session_offset_s) is float and isfinite(req.session_offset_s)
+        and type(req.pov_interval_s) is float and isfinite(req.pov_interval_s)
     )
 
 
@@ -186,15 +195,31 @@ class ExecutionAlgoPlanner:
         self._cum_volume_at_knots = np.concatenate(([0.0], np.cumsum(self._profile)))
         self._profile_list: list[float] = self._profile.tolist()
         self._cum_list: list[float] = self._cum_volume_at_knots.tolist()
+        self._plans: dict[tuple[Hashable, ...], list[PlannedChild]] = {}  # deterministic schedules, by request shape
 
     @property
     def vwap_profile(self) -> tuple[float, ...]:
         return tuple(float(v) for v in self._profile)
 
     def plan(self, req: PlanRequest) -> list[PlannedChild]:
-        """The child schedule of a static algorithm (IMMEDIATE, IS, TWAP, VWAP)."""
+        """The child schedule of a static algorithm (IMMEDIATE, IS, TWAP, VWAP). The `PlannedChild`s may be shared
+        with other plans: read them, do not change them."""
         if req.algo is Algo.POV:
             raise ValueError("algo POV has no static schedule: use ExecutionAlgoPlanner.pov()")
+        if req.randomize or req.algo is Algo.VWAP:
+            return self._plan(req)
+        # Without randomisation a schedule draws nothing and (but for VWAP, which reads the time of day) depends on
+        # the order's size and shape alone: a replay's thousands of identical parents share one.
+        key = (req.algo, req.quantity, req.lot_size, req.max_child_qty, req.max_child_orders, req.horizon_s,
+               req.urgency)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(req)
+        return list(plan)
+
+    def _plan(self, req: PlanRequest) -> list[PlannedChild]:
         n = _child_count(req)
         if n == 1:
             return [PlannedChild(index=0, offset_s=0.0, qty=req.quantity)]

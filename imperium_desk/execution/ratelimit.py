@@ -24,6 +24,7 @@ class OrderRateLimiter:
     def __init__(self, clock: Clock, max_per_s: float | None) -> None:
         self._clock = clock
         self._capacity = None if max_per_s is None else max(1, int(max_per_s * _WINDOW_S))
+        self.limited = self._capacity is not None  # False: `acquire` always answers None (callers may skip it)
         self._expiries: deque[float] = deque()  # when each send in the window leaves it
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = 0

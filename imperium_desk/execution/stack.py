@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from enum import Enum
+from typing import NamedTuple
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, Side, Urgency
+from imperium_desk.domain.enums import Algo, ErrorBucket, OrderStatus, OrderType, Route, Side, Urgency
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, OptionContract
 from imperium_desk.domain.orders import OrderUpdate
 from imperium_desk.execution.config import ExecutionConfig
@@ -98,6 +101,10 @@ class ExecutionStack:
         self._id_prefix = id_prefix
         self._parent_seq = 0
         self._children: dict[str, ChildContext] = {}
+        # Per symbol, the latest quote children were priced against and the answers per question (`_priced`).
+        self._pricing: dict[str, tuple[Quote, dict[tuple[Hashable, ...], _Priced]]] = {}
+        self._offset_second: int | None = None  # the clock second `_offset_s` (its session offset) is for
+        self._offset_s = 0.0
         self.parents_in_flight = 0
         self.duplicate_orders: list[str] = []  # tags that ever mapped to two broker orders (must stay empty)
         broker.add_listener(self._on_update)
@@ -111,6 +118,10 @@ class ExecutionStack:
         """The request's contract; `InvalidOrder` naming the field if it cannot be executed as written, or not yet:
         a live feed quotes a contract without a price until its first tick, and an order priced from an empty side
         of the book would have nothing to measure its fills against."""
+        return self._validated(request)[0]
+
+    def _validated(self, request: ExecutionRequest) -> tuple[OptionContract, Quote]:
+        """`validate`, with the contract's quote it checked."""
         contract = validate_request(self._catalog, request)
         quote = self._market.subscribe(contract)
         touch = quote.ask if request.side is Side.BUY else quote.bid
@@ -118,13 +129,12 @@ class ExecutionStack:
             side = "ask" if request.side is Side.BUY else "bid"
             raise InvalidOrder(f"quote: {contract.symbol} has no {side} to trade against (no tick yet, or an empty "
                                "side of the book): try again when it is quoted")
-        return contract
+        return contract, quote
 
     def preview(self, request: ExecutionRequest) -> PreTradeEstimate:
         """What the stack expects this order to cost if sent now: the first child's route and intended price,
         and half spread + square-root impact for the algo's typical child (the ticket shows it live)."""
-        contract = self.validate(request)
-        quote = self._market.subscribe(contract)
+        contract, quote = self._validated(request)
         decision = self._route(request, contract, quote, request.urgency or self.config.urgency)
         algo = request.algo or self.config.algo
         children = 1 if algo is Algo.IMMEDIATE else (request.max_child_orders or self.config.max_child_orders)
@@ -152,19 +162,23 @@ class ExecutionStack:
 
     # -- the parent ------------------------------------------------------------------------------------------
     async def execute(self, request: ExecutionRequest, parent_id: str | None = None) -> ParentResult:
-        contract = self.validate(request)
+        contract, quote = self._validated(request)
         config = self.config
-        quote = self._market.subscribe(contract)
+        urgency = request.urgency or config.urgency
+        side = request.side
         parent = ParentContext(
             parent_id=parent_id or self.reserve_parent_id(),
             request=request,
             contract=contract,
             algo=request.algo or config.algo,
-            urgency=request.urgency or config.urgency,
+            urgency=urgency,
             arrival_price=_arrival_price(request, quote.mid),
             started_at=self._clock.now(),
             start_volume=quote.volume,
             start_turnover=quote.turnover,
+            sign=side.sign,
+            queue_priority=urgency.queue_priority,
+            pricing_key=(side, urgency, request.order_type, request.limit_price),
         )
         reason = self.risk.check(request, contract, request.limit_price or quote.ask)
         if reason is not None:
@@ -209,27 +223,38 @@ class ExecutionStack:
         return result
 
     def _session_offset_s(self) -> float:
-        local = datetime.fromtimestamp(self._clock.now(), UTC).astimezone(IST)
-        return float(local.hour * 3600 + local.minute * 60 + local.second - _SESSION_OPEN_S)
+        """Seconds since today's session open, to the whole second (VWAP reads it). Every parent of one clock second
+        shares it, so it is worked out once per second: unless `now` is within a microsecond of the next second, where
+        the datetime's rounding to microseconds could carry into it (then it is worked out afresh)."""
+        now = self._clock.now()
+        second = math.floor(now)
+        if now - second >= 0.999999:
+            return _session_offset_at(now)
+        if second != self._offset_second:
+            self._offset_second, self._offset_s = second, _session_offset_at(second)
+        return self._offset_s
 
     async def _run_schedule(
         self, parent: ParentContext, plan_request: PlanRequest, plan: list[PlannedChild]
     ) -> None:
         parent.children = len(plan)
-        start = self._clock.monotonic()
+        clock = self._clock
+        start = clock.monotonic()
+        cap = parent.contract.max_order_qty
+        last = len(plan) - 1
+        end = plan_request.horizon_s + self.config.resting_grace_s  # the last child's deadline, from the start
         carry = 0
         for i, planned in enumerate(plan):
-            wait = start + planned.offset_s - self._clock.monotonic()
+            wait = start + planned.offset_s - clock.monotonic()
             if wait > 0:
-                await self._clock.sleep(wait)
-            qty = min(planned.qty + carry, parent.contract.max_order_qty)
-            held_back = planned.qty + carry - qty
-            last = i == len(plan) - 1
-            deadline = start + (plan_request.horizon_s + self.config.resting_grace_s if last else plan[i + 1].offset_s)
+                await clock.sleep(wait)
+            due = planned.qty + carry
+            qty = min(due, cap)
+            deadline = start + (end if i == last else plan[i + 1].offset_s)
             filled = await self._run_child(parent, i, qty, deadline)
             if parent.failure is not None:
                 return
-            carry = qty - filled + held_back
+            carry = due - filled  # what was held back by the cap and what did not fill go with the next child
         if carry:
             parent.failure = Failure(FailureKind.UNFILLED, f"{carry} units unfilled when the schedule ended")
 
@@ -262,31 +287,28 @@ class ExecutionStack:
 
     # -- one child ---------------------------------------------------------------------------------------------
     async def _run_child(self, parent: ParentContext, index: int, qty: int, deadline: float) -> int:
-        contract = parent.contract
-        request = parent.request
-        quote = self._market.quote(contract.symbol)
-        decision = self._route(request, contract, quote, parent.urgency)
-        estimate = self._cost.estimate(contract.symbol, quote, qty, decision.route)
+        priced = self._priced(parent, self._market.quote(parent.contract.symbol), qty)
+        tag = f"{parent.parent_id}C{index}"
+        route = priced.route
         child = ChildContext(
-            parent=parent,
-            index=index,
-            tag=f"{parent.parent_id}C{index}",
-            qty=qty,
-            route=decision.route,
-            order_type=decision.order_type,
-            limit_price=decision.price,
-            intended_price=decision.intended_price,
+            parent, index, tag, qty, route, priced.order_type, priced.limit_price, priced.intended_price,
+            self.tracker.child_template(parent, tag, index, route),
         )
-        self._children[child.tag] = child
-        mid = round(quote.mid, 6)
+        self._children[tag] = child
         if parent.first_sent_mid is None:
-            parent.first_sent_mid = mid
+            parent.first_sent_mid = priced.mid
+        arrival = parent.arrival_price
+        cost_bps = priced.cost_bps.get(arrival)
+        if cost_bps is None:  # parents that started on one quote share their arrival price
+            # As `round(CostEstimate.bps(arrival), 4)` works it out, so the record's figure is the same to the bit.
+            cost_bps = priced.cost_bps[arrival] = round(
+                priced.expected_slippage / arrival * 10_000.0 if arrival > 0 else 0.0, 4
+            )
         self.tracker.placed(
             child,
-            estimate.total,
-            estimate.impact,
-            {"expected_cost_bps": round(estimate.bps(parent.arrival_price), 4), "spread": round(quote.spread, 4),
-             "mid": mid},
+            priced.expected_slippage_6,
+            priced.impact_6,
+            {"expected_cost_bps": cost_bps, "spread": priced.spread, "mid": priced.mid},
         )
         try:
             if await self._send(child) and not child.terminal:
@@ -298,10 +320,31 @@ class ExecutionStack:
             raise
         finally:
             if child.terminal or child.order_id is None:
-                self._children.pop(child.tag, None)
+                self._children.pop(tag, None)
         if child.failure is not None and parent.failure is None:
             parent.failure = child.failure
         return child.filled_qty
+
+    def _priced(self, parent: ParentContext, quote: Quote, qty: int) -> _Priced:
+        """The route and pre-trade cost of a child of `qty` sent now. Both are pure functions of the quote and the
+        request, so they are worked out once per quote (a tick) for every child that asks the same question: in a
+        busy replay dozens of children of different parents go out against one quote."""
+        contract = parent.contract
+        symbol = contract.symbol
+        cached = self._pricing.get(symbol)
+        if cached is None or cached[0] is not quote:
+            cached = self._pricing[symbol] = (quote, {})
+        key = (parent.pricing_key, qty)
+        priced = cached[1].get(key)
+        if priced is None:
+            decision = self._route(parent.request, contract, quote, parent.urgency)
+            estimate = self._cost.estimate(symbol, quote, qty, decision.route)
+            total = estimate.total
+            priced = cached[1][key] = _Priced(
+                decision.route, decision.order_type, decision.price, decision.intended_price, total,
+                round(total, 6), round(estimate.impact, 6), round(quote.spread, 4), round(quote.mid, 6), {},
+            )
+        return priced
 
     def _route(
         self, request: ExecutionRequest, contract: OptionContract, quote: Quote, urgency: Urgency
@@ -317,16 +360,36 @@ class ExecutionStack:
 
     async def _send(self, child: ChildContext) -> bool:
         """Send the child until the broker has it (True) or the child has failed (False): classify each error,
-        look the tag up after an unknown outcome, back off and resend with the same tag."""
+        look the tag up after an unknown outcome, back off and resend with the same tag.
+
+        Each attempt waits for the rate limiter (by urgency), then sends with the child's tag (the same on every
+        attempt); its latency is measured from the send."""
+        parent = child.parent
+        request = parent.request
+        limiter = self._limiter
         child.attempt = 1
         while True:
+            wait = limiter.acquire(parent.queue_priority) if limiter.limited else None
+            if wait is not None:
+                await wait
+            child.sent_at = self._clock.monotonic()
             try:
-                order_id = await self._send_attempt(child)
+                order_id = await self._broker.place_order(
+                    symbol=parent.contract.symbol,
+                    side=request.side,
+                    quantity=child.qty,
+                    order_type=child.order_type,
+                    product=request.product,
+                    tag=child.tag,
+                    price=child.limit_price,
+                )
             except Exception as exc:
                 error = exc
             else:
-                self._adopt(child, order_id)
-                self._record_ack(child)
+                if child.order_id != order_id:  # usually its update came first and adopted it already
+                    self._adopt(child, order_id)
+                if not child.acked:
+                    self._record_ack(child)
                 return True
             bucket = self._retry.classify(error)
             self.tracker.error(child, bucket, f"{type(error).__name__}: {error}", child.attempt)
@@ -349,24 +412,6 @@ class ExecutionStack:
             self.tracker.retry(child, child.attempt, delay, bucket)
             await self._clock.sleep(delay)
             child.attempt += 1
-
-    async def _send_attempt(self, child: ChildContext) -> str:
-        """One attempt: wait for the rate limiter (by urgency), then send with the child's tag (the same on every
-        attempt). Answers the broker's order id; latency is measured from the send."""
-        wait = self._limiter.acquire(child.parent.urgency.queue_priority)
-        if wait is not None:
-            await wait
-        request = child.parent.request
-        child.sent_at = self._clock.monotonic()
-        return await self._broker.place_order(
-            symbol=child.parent.contract.symbol,
-            side=request.side,
-            quantity=child.qty,
-            order_type=child.order_type,
-            product=request.product,
-            tag=child.tag,
-            price=child.limit_price,
-        )
 
     def _record_ack(self, child: ChildContext) -> None:
         """The first word from the broker about this attempt (the answer or an order update, whichever comes
@@ -454,20 +499,28 @@ class ExecutionStack:
     def _on_update(self, update: OrderUpdate) -> None:
         order = update.order
         child = self._children.get(order.tag)
-        if child is None or not self._adopt(child, order.order_id):
+        if child is None:
             return
-        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
-        self._record_ack(child)
-        parent = child.parent
+        if child.order_id != order.order_id and not self._adopt(child, order.order_id):
+            return
+        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer: the first
+        # word about the attempt is its acknowledgement (`_record_ack`, inlined).
+        if not child.acked:
+            self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
         fills = update.new_fills
-        for i, fill in enumerate(fills):
-            child.filled_qty += fill.qty
-            child.notional += fill.qty * fill.price
-            parent.filled_qty += fill.qty
-            parent.notional += fill.qty * fill.price
-            final = order.status is OrderStatus.COMPLETE and i == len(fills) - 1
-            self.tracker.fill(child, fill, final, None)
-        if order.status.terminal and not child.terminal:
+        if fills:
+            parent = child.parent
+            tracker = self.tracker
+            last = len(fills) - 1
+            complete = order.status is OrderStatus.COMPLETE
+            for i, fill in enumerate(fills):
+                qty, value = fill.qty, fill.qty * fill.price
+                child.filled_qty += qty
+                child.notional += value
+                parent.filled_qty += qty
+                parent.notional += value
+                tracker.fill(child, fill, complete and i == last, None)
+        if order.status is not OrderStatus.OPEN and not child.terminal:
             self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
 
     def _apply_status(self, child: ChildContext, status: OrderStatus, message: str, unfilled: int) -> None:
@@ -482,6 +535,11 @@ class ExecutionStack:
         _resolve(child.waiter)
 
 
+def _session_offset_at(epoch_s: float) -> float:
+    local = datetime.fromtimestamp(epoch_s, UTC).astimezone(IST)
+    return float(local.hour * 3600 + local.minute * 60 + local.second - _SESSION_OPEN_S)
+
+
 def _arrival_price(request: ExecutionRequest, market_mid: float) -> float:
     """The price the trader decided at: the mid of the book the ticket showed, else its LTP, else the market's
     mid now. Implementation shortfall is measured from it."""
@@ -490,6 +548,23 @@ def _arrival_price(request: ExecutionRequest, market_mid: float) -> float:
     if request.ltp is not None:
         return request.ltp
     return market_mid
+
+
+class _Priced(NamedTuple):
+    """A child's route and pre-trade cost against one quote (`ExecutionStack._priced`): what the router decided,
+    the cost estimate's total, and the `placed` record's figures as it rounds them (`cost_bps` by arrival price,
+    filled in as parents ask)."""
+
+    route: Route
+    order_type: OrderType
+    limit_price: float | None
+    intended_price: float
+    expected_slippage: float  # the estimate's total (half spread + impact), per unit
+    expected_slippage_6: float  # ... rounded to 6 places
+    impact_6: float
+    spread: float
+    mid: float
+    cost_bps: dict[float, float]
 
 
 class _BrokerMessage(Exception):

@@ -1,8 +1,9 @@
 """FillQualityTracker: turns what the stack sees into telemetry records (DESIGN.md §5).
 
 Records are plain dicts with the common keys first, in schema order; they are final when handed to the
-sink (sinks serialise them on their own thread) and to live listeners (aggregates, the UI bridge). Each
-child keeps a template of its common keys, so a record costs one dict copy and a few assignments.
+sink (sinks serialise them on their own thread) and to live listeners (aggregates, the UI bridge). A parent
+builds its common keys once and each child copies them into a template of its own, so a record costs one dict
+copy and a few assignments.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import ErrorBucket, Mode
+from imperium_desk.domain.enums import ErrorBucket, Mode, Route
 from imperium_desk.domain.orders import Fill
 from imperium_desk.execution.context import ChildContext, ParentContext
 from imperium_desk.execution.markouts import MarkoutRecorder, PendingMarkout
@@ -21,6 +22,7 @@ from imperium_desk.telemetry.schema import COMMON_KEYS, SCHEMA_VERSION, iso_utc
 
 Record = dict[str, Any]
 RecordSink = Callable[[Record], None]
+_SLIPPAGE_MEMO = 4096  # (price, intended, side) keys kept before the memo starts again
 
 
 class FillQualityTracker:
@@ -40,6 +42,7 @@ class FillQualityTracker:
         self._stamp_at = -1.0
         self._stamp = ""
         self.markouts: MarkoutRecorder | None = None
+        self._slippage: dict[tuple[float, float, int], tuple[float, float]] = {}  # (slippage, bps) by fill (`fill`)
 
     def enable_markouts(self, horizons_s: Sequence[float], mid: Callable[[str], float]) -> None:
         """Read each fill's symbol mid back at these horizons and write a `markout` record per fill."""
@@ -64,47 +67,66 @@ class FillQualityTracker:
             self._stamp_at, self._stamp = now, iso_utc(now)
         return self._stamp
 
-    def _template(self, parent: ParentContext, child: ChildContext | None) -> Record:
-        contract = parent.contract
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "seq": None,
-            "event": None,
-            "timestamp": None,
-            "mode": self._mode,
-            "scenario_id": self.scenario_id,
-            "order_id": None,
-            "parent_id": parent.parent_id,
-            "client_tag": child.tag if child is not None else None,
-            "asset": contract.symbol,
-            "underlying": contract.underlying,
-            "side": parent.request.side.value,
-            "qty": None,
-            "execution_algo": parent.algo.value,
-            "child_index": child.index if child is not None else None,
-            "children": parent.children,
-            "route": child.route.value if child is not None else None,
-            "queue_priority": parent.urgency.queue_priority,
-        }
+    def _template(self, parent: ParentContext) -> Record:
+        """The parent's common keys (child keys null), as a new dict the caller may change. The constant part is
+        built once per parent; `children` is read again each time (POV counts its children up as it sends them)."""
+        base = parent.template
+        if base is None:
+            contract = parent.contract
+            base = parent.template = {
+                "schema_version": SCHEMA_VERSION,
+                "seq": None,
+                "event": None,
+                "timestamp": None,
+                "mode": self._mode,
+                "scenario_id": self.scenario_id,
+                "order_id": None,
+                "parent_id": parent.parent_id,
+                "client_tag": None,
+                "asset": contract.symbol,
+                "underlying": contract.underlying,
+                "side": parent.request.side.value,
+                "qty": None,
+                "execution_algo": parent.algo.value,
+                "child_index": None,
+                "children": parent.children,
+                "route": None,
+                "queue_priority": parent.urgency.queue_priority,
+            }
+        rec = base.copy()
+        rec["children"] = parent.children
+        return rec
+
+    def child_template(self, parent: ParentContext, tag: str, index: int, route: Route) -> Record:
+        """A child's common keys, which every record about it starts from (`ChildContext.template`)."""
+        rec = self._template(parent)
+        rec["client_tag"] = tag
+        rec["child_index"] = index
+        rec["route"] = route.value
+        return rec
 
     def _record(self, event: str, child: ChildContext, qty: int) -> Record:
         self.seq += 1
         rec = child.template.copy()
         rec["seq"] = self.seq
         rec["event"] = event
-        rec["timestamp"] = self._timestamp()
+        now = self._clock.now()
+        if now != self._stamp_at:  # `_timestamp()`, inlined: a child's records are the hot path
+            self._stamp_at, self._stamp = now, iso_utc(now)
+        rec["timestamp"] = self._stamp
         rec["order_id"] = child.order_id
         rec["qty"] = qty
         return rec
 
     def placed(self, child: ChildContext, expected_slippage: float, impact: float, extra: Record) -> None:
-        child.template = self._template(child.parent, child)
+        """`expected_slippage` and `impact` as the record has them (the caller rounds them to 6 places: it works them
+        out once per quote)."""
         rec = self._record("placed", child, child.qty)
         rec["arrival_price"] = child.parent.arrival_price
         rec["intended_price"] = child.intended_price
         rec["limit_price"] = child.limit_price
-        rec["expected_slippage"] = round(expected_slippage, 6)
-        rec["impact_estimate"] = round(impact, 6)
+        rec["expected_slippage"] = expected_slippage
+        rec["impact_estimate"] = impact
         rec["extra_metrics"] = extra
         self._emit(rec)
 
@@ -118,13 +140,21 @@ class FillQualityTracker:
 
     def fill(self, child: ChildContext, fill: Fill, final: bool, measured_latency_ms: float | None) -> None:
         rec = self._record("fill" if final else "partial_fill", child, fill.qty)
-        slippage = round((fill.price - child.intended_price) * child.parent.request.side.sign, 6)
+        intended = child.intended_price
+        key = (fill.price, intended, child.parent.sign)
+        scored = self._slippage.get(key)
+        if scored is None:
+            # Fills of one tick share a few prices: the two roundings are worked out once per (price, intended, side).
+            if len(self._slippage) >= _SLIPPAGE_MEMO:
+                self._slippage.clear()
+            slippage = round((fill.price - intended) * child.parent.sign, 6)
+            scored = self._slippage[key] = (slippage, round(slippage / intended * 10_000.0, 4))
         # The price the slippage is measured against travels with the fill, so a fill read alone (a webhook, the
         # Redis stream) can be scored without its `placed` record.
-        rec["intended_price"] = child.intended_price
+        rec["intended_price"] = intended
         rec["executed_price"] = fill.price
-        rec["slippage"] = slippage
-        rec["slippage_bps"] = round(slippage / child.intended_price * 10_000.0, 4)
+        rec["slippage"] = scored[0]
+        rec["slippage_bps"] = scored[1]
         rec["latency_ms"] = fill.latency_ms if fill.latency_ms is not None else measured_latency_ms
         rec["model_params"] = fill.model_params
         rec["extra_metrics"] = {"trade_id": fill.trade_id, "book_price": fill.book_price}
@@ -133,7 +163,7 @@ class FillQualityTracker:
             parent = child.parent
             self.markouts.track(PendingMarkout(
                 self.seq, child.template, child.order_id, fill.qty, parent.contract.symbol,
-                parent.request.side.sign, fill.price, self._clock.monotonic(),
+                parent.sign, fill.price, self._clock.monotonic(),
             ))
 
     def _markout(self, entry: PendingMarkout) -> None:
@@ -202,7 +232,7 @@ class FillQualityTracker:
         """The parent's end-of-life record: what post-trade analysis (TCA) needs that its children do not carry.
         `volume`/`turnover` are the market's cumulative figures now; the interval is since the parent started."""
         self.seq += 1
-        rec = self._template(parent, None)
+        rec = self._template(parent)
         rec["seq"] = self.seq
         rec["event"] = "parent"
         rec["timestamp"] = self._timestamp()
@@ -253,7 +283,7 @@ class FillQualityTracker:
     ) -> None:
         """A parent refused before sending (child None), or a child the broker rejected."""
         self.seq += 1
-        rec = child.template.copy() if child is not None else self._template(parent, None)
+        rec = child.template.copy() if child is not None else self._template(parent)
         rec["seq"] = self.seq
         rec["event"] = "reject"
         rec["timestamp"] = self._timestamp()

@@ -8,8 +8,11 @@ after the write otherwise); `on_flushed` hears each advance from the writer thre
 
 `serialize_on_caller=True` (replays) moves the serialisation of each full batch to the caller's thread:
 under the GIL a serialising writer thread contends with the loop for every record, which cost the replay
-~20% of its throughput (benchmarks/replay_throughput.py). The desk keeps the default, so the loop never spends
-a batch's worth of serialisation inside one order's hot path (benchmarks/hot_path.py p99).
+~20% of its throughput (benchmarks/replay_throughput.py). The writer is then woken only once a slice's worth of
+serialised records waits (or at its interval): every wake-up hands the GIL over and back, and on a busy machine
+each handover waits for the writer thread to be scheduled, which cost a replay a quarter of its wall time at one
+wake-up per `flush_records`. The desk keeps the default, so the loop never spends a batch's worth of
+serialisation inside one order's hot path (benchmarks/hot_path.py p99).
 
 Each batch goes to the file in chunks of at most `write_chunk_bytes` (memory per write is bounded, and a
 backlog is worked off in slices). A chunk need not end on a line boundary, so a crash can tear the last line:
@@ -100,6 +103,7 @@ class JsonlWriter:
         self._keep_records = on_flushed_batch is not None or self._rotating
         self._pending: deque[dict[str, Any]] = deque()
         self._chunks: deque[Batch] = deque()  # batches serialised on the caller, in record order
+        self._serialised = 0  # records in `_chunks` (changed under the drain lock)
         self._drain_lock = threading.Lock()  # one drainer at a time keeps batches in record order
         # Held while a segment is renamed and the new active file created: a reader lists and opens the
         # segments under it, so it never misses the one being renamed.
@@ -154,6 +158,8 @@ class JsonlWriter:
         if len(pending) >= self._flush_records:
             if self._serialize_on_caller:
                 self._drain()
+                if self._serialised < _SLICE_RECORDS:
+                    return  # the writer takes it at its interval, or once a slice's worth is waiting
             self._wake.set()
 
     def flush_now(self) -> None:
@@ -181,6 +187,7 @@ class JsonlWriter:
             if not count:
                 return
             popleft = pending.popleft
+            self._serialised += count
             if self._keep_records:
                 records = [popleft() for _ in range(count)]
                 self._chunks.append((records, [dumps(r, option=_OPTIONS) for r in records], count))
@@ -202,6 +209,7 @@ class JsonlWriter:
                     records += more_records
                     lines += more_lines
                     count += more
+                self._serialised -= count
                 return records, lines, count
             pending = self._pending
             count = min(len(pending), _SLICE_RECORDS)

@@ -59,6 +59,7 @@ EXTRA_KEY: Final = "extra_metrics"
 
 
 _second_cache: dict[int, str] = {}
+_THREE_DIGITS: Final = tuple(f"{i:03d}" for i in range(1000))  # cheaper than formatting the micros with :06d
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -69,6 +70,7 @@ def iso_utc(epoch_s: float) -> str:
     if prefix is None:
         if len(_second_cache) > 4096:
             _second_cache.clear()
-        prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
         _second_cache[sec] = prefix
-    return f"{prefix}.{us:06d}Z"
+    ms, us = divmod(us, 1000)
+    return prefix + _THREE_DIGITS[ms] + _THREE_DIGITS[us] + "Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from datetime import datetime
 
@@ -375,6 +376,52 @@ def test_epoch_at_maps_a_future_loop_time_as_now_will() -> None:
 
 
 # --- WallClock ---------------------------------------------------------------------------------------
+
+
+def test_a_virtual_run_puts_the_collector_back_as_it_found_it_even_when_it_fails() -> None:
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    clock = virtual()
+
+    async def main() -> None:
+        await clock.sleep(1)
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        clock.run(main())
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_a_virtual_run_inside_another_leaves_the_collector_tuned_for_the_outer_one() -> None:
+    outer, inner = virtual(), virtual()
+    during: list[tuple[int, int, int]] = []
+
+    async def nested() -> None:
+        await inner.sleep(1)
+
+    async def main() -> None:
+        tuned = gc.get_threshold()
+        inner.run(nested())
+        during.append(gc.get_threshold())
+        assert during[0] == tuned
+
+    before = gc.get_threshold()
+    outer.run(main())
+    assert during[0] != before and gc.get_threshold() == before
+
+
+def test_a_virtual_run_leaves_a_heap_the_process_froze_itself_frozen() -> None:
+    gc.freeze()  # as the window does with its start-up objects
+    try:
+        frozen = gc.get_freeze_count()
+        clock = virtual()
+
+        async def main() -> None:
+            await clock.sleep(1)
+
+        clock.run(main())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 def test_wall_clock_now_is_wall_time() -> None:

@@ -289,6 +289,34 @@ def test_vwap_skips_windows_with_no_expected_volume() -> None:
     assert [c.index for c in children] == [0, 1]
 
 
+# --- one planner, many parents ----------------------------------------------------------------------
+
+
+def test_one_planner_sizes_each_parent_by_its_own_quantity() -> None:
+    planner = ExecutionAlgoPlanner(np.random.default_rng(0))
+    small, large = planner.plan(request(quantity=10 * 75)), planner.plan(request(quantity=100 * 75))
+    assert (sum(c.qty for c in small), sum(c.qty for c in large)) == (10 * 75, 100 * 75)
+
+
+def test_one_planner_weighs_vwap_by_each_parents_time_of_day() -> None:
+    planner = ExecutionAlgoPlanner(np.random.default_rng(0))
+
+    def first(session_offset_s: float) -> int:
+        req = request(
+            algo=Algo.VWAP, quantity=1000, lot_size=1, max_child_qty=1000, max_child_orders=2,
+            horizon_s=1800.0, session_offset_s=session_offset_s,
+        )  # fmt: skip
+        return planner.plan(req)[0].qty
+
+    assert first(0.0) > first(SESSION_SECONDS / 2)
+
+
+def test_changing_a_returned_schedule_leaves_the_next_one_whole() -> None:
+    planner = ExecutionAlgoPlanner(np.random.default_rng(0))
+    planner.plan(request()).clear()
+    assert len(planner.plan(request())) == 10
+
+
 # --- POV ------------------------------------------------------------------------------------------
 
 

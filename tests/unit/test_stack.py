@@ -76,6 +76,15 @@ def test_fill_record_measures_slippage_against_the_intended_price() -> None:
         assert fill["latency_ms"] == 40.0
 
 
+def test_children_sent_against_one_quote_are_priced_by_their_own_size_and_side() -> None:
+    h = harness()
+    _run(h, _request(h, 1), _request(h, 20), _request(h, 1, side=Side.SELL))
+    small, large, sell = h.events("placed")
+    assert small["timestamp"] == large["timestamp"] == sell["timestamp"]  # one instant: one quote
+    assert large["impact_estimate"] > small["impact_estimate"]
+    assert sell["intended_price"] < small["intended_price"]  # a sell takes the bid, a buy the ask
+
+
 def test_twap_children_are_scheduled_on_the_clock_not_back_to_back() -> None:
     h = harness()
     _run(h, _request(h, 5, algo=Algo.TWAP, max_child_orders=5, horizon_s=50))

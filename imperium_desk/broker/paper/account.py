@@ -28,8 +28,9 @@ class PaperAccount:
         self._positions: dict[str, Position] = {}
         self._long_value = 0.0
         self._resting_buy_value = 0.0
-        # A dict, not a set: iteration order must not depend on string hashing (replays are byte-identical).
-        self._shorts: dict[str, None] = {}
+        # Short symbols and their underlyings. A dict, not a set: iteration order must not depend on string hashing
+        # (replays are byte-identical).
+        self._shorts: dict[str, str] = {}
 
     def positions(self) -> list[Position]:
         """Copies of every position opened so far (flat ones included)."""
@@ -51,19 +52,21 @@ class PaperAccount:
         position = self._positions.get(symbol)
         if position is None:
             position = self._positions[symbol] = Position(symbol)
-        self._long_value -= max(position.quantity, 0) * position.average_price
+        before = position.quantity
+        self._long_value -= (before if before > 0 else 0) * position.average_price
         position.apply(side, qty, price)
-        self._long_value += max(position.quantity, 0) * position.average_price
-        if position.quantity < 0:
-            self._shorts[symbol] = None
-        else:
+        after = position.quantity
+        self._long_value += (after if after > 0 else 0) * position.average_price
+        if after < 0:
+            if symbol not in self._shorts:
+                self._shorts[symbol] = self._catalog.resolve(symbol).underlying
+        elif before < 0:
             self._shorts.pop(symbol, None)
 
     def margin_used(self) -> float:
         used = self._long_value + self._resting_buy_value
-        for symbol in self._shorts:
+        for symbol, underlying in self._shorts.items():
             pos = self._positions[symbol]
-            underlying = self._catalog.resolve(symbol).underlying
             used += -pos.quantity * self._market.spot(underlying) * self._config.short_margin_rate
         return max(used, 0.0)
 

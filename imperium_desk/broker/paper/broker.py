@@ -7,6 +7,7 @@ import asyncio
 from imperium_desk.broker.config import PaperBrokerConfig
 from imperium_desk.broker.paper.exchange import PaperExchange, WorkingOrder
 from imperium_desk.broker.paper.latency import SymbolStreams, leg_times, trip_ms
+from imperium_desk.broker.paper.params import factor_or_one
 from imperium_desk.broker.port import OrderListener
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import OrderType, Product, Side
@@ -48,6 +49,7 @@ class PaperBroker:
             id_prefix=id_prefix,
         )
         self.exchange.add_fill_listener(self._on_resting_fill)
+        self._arrive = self.exchange.arrive
 
     # -- the port ------------------------------------------------------------------------------------------
     def add_listener(self, listener: OrderListener) -> None:
@@ -69,11 +71,19 @@ class PaperBroker:
             symbol=symbol, side=side, quantity=quantity, order_type=order_type, product=product or Product.NRML,
             tag=tag, price=price,
         )
-        legs = leg_times(order.models, self._latency_draws(symbol), order.params, self._fill_point)
-        order.latency_ms = legs.latency_ms
+        models = order.models
+        draws = self._latency_draws(symbol)
+        if models.insert is None and models.report is None:
+            # `leg_times` without lanes, inlined (once per order): one round-trip draw, met at `fill_point` of it.
+            latency_ms = round(models.latency.sampler.draw(draws) * factor_or_one(order.params.latency), 3)
+            arrive_s = latency_ms / 1000.0 * self._fill_point
+        else:
+            arrive_s, latency_ms = leg_times(models, draws, order.params, self._fill_point)
+        order.latency_ms = latency_ms
         answer: asyncio.Future[str] = self._clock.create_future()
-        self._clock.call_later(legs.arrive_s, self.exchange.arrive, order)
-        self._clock.call_later(legs.latency_ms / 1000.0, self._answer, answer, order)
+        call_later = self._clock.call_later
+        call_later(arrive_s, self._arrive, order)
+        call_later(latency_ms / 1000.0, self._answer, answer, order)
         return answer
 
     async def modify_order(
