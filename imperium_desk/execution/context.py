@@ -13,7 +13,7 @@ from imperium_desk.execution.request import ExecutionRequest, FailureKind, Paren
 
 # A parent that stopped short for these reasons, with nothing filled, was cancelled rather than failed: nothing
 # went wrong, the market did not fill it in time (or the desk stopped).
-_ENDS_CANCELLED = frozenset({FailureKind.UNFILLED, FailureKind.INTERRUPTED})
+_ENDS_CANCELLED = frozenset({FailureKind.UNFILLED, FailureKind.INTERRUPTED, FailureKind.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,7 @@ class ExecutionStack:
 
     def _validated(self, request: ExecutionRequest) -> tuple[OptionContract, Quote]:
         """`validate`, with the contract's quote it checked."""
-        contract = validate_request(self._catalog, request)
+        contract = validate_request(self._catalog, request, self._clock.now())
         quote = self._market.subscribe(contract)
         touch = quote.ask if request.side is Side.BUY else quote.bid
         if touch <= 0:
@@ -256,7 +256,8 @@ class ExecutionStack:
                 return
             carry = due - filled  # what was held back by the cap and what did not fill go with the next child
         if carry:
-            parent.failure = Failure(FailureKind.UNFILLED, f"{carry} units unfilled when the schedule ended")
+            parent.failure = self._expired(parent, carry) or Failure(
+                FailureKind.UNFILLED, f"{carry} units unfilled when the schedule ended")
 
     async def _run_pov(self, parent: ParentContext, plan_request: PlanRequest) -> None:
         schedule = self._planner.pov(plan_request)
@@ -283,10 +284,23 @@ class ExecutionStack:
                 break
         unfilled = plan_request.quantity - parent.filled_qty
         if unfilled:
-            parent.failure = Failure(FailureKind.UNFILLED, f"{unfilled} units unfilled when the horizon ended (POV)")
+            parent.failure = self._expired(parent, unfilled) or Failure(
+                FailureKind.UNFILLED, f"{unfilled} units unfilled when the horizon ended (POV)")
 
     # -- one child ---------------------------------------------------------------------------------------------
+    def _expired(self, parent: ParentContext, units: int) -> Failure | None:
+        """An EXPIRED failure if the parent's contract has expired (`units` still to trade), else None."""
+        expiry = parent.contract.expiry_at
+        if self._clock.now() < expiry.timestamp():
+            return None
+        return Failure(FailureKind.EXPIRED, f"{parent.contract.symbol} expired at "
+                                            f"{expiry.astimezone(IST):%Y-%m-%d %H:%M} IST with {units} units unfilled")
+
     async def _run_child(self, parent: ParentContext, index: int, qty: int, deadline: float) -> int:
+        expired = self._expired(parent, parent.request.quantity - parent.filled_qty)
+        if expired is not None:  # nothing more can be sent on it
+            parent.failure = expired
+            return 0
         priced = self._priced(parent, self._market.quote(parent.contract.symbol), qty)
         tag = f"{parent.parent_id}C{index}"
         route = priced.route
