@@ -7,8 +7,8 @@
   by `build_engine` in REPLAY mode (the engine's own listeners: paper exchange, client feed), no orders; wall
   microseconds per tick. Target <= 100.
 * `--day`: one full trading day (22,500 s of 250 ms ticks) of that chain with 1,000 TWAP parents spread over the day
-  (10 instruments across the 5 underlyings, buy and sell alternating, 6 lots in 6 children each), telemetry written to a JSONL
-  file, markouts on: wall and CPU seconds.
+  (10 instruments across the 5 underlyings, buy and sell alternating, 6 lots in 6 children each), telemetry written
+  to a JSONL file, markouts on: wall and CPU seconds.
 
 Each per-tick figure is the median of `--repeats` runs, in wall time and in CPU time of the process (this machine
 is shared: under load the wall figure is mostly waiting for a core). `--baseline DIR` measures the same workloads on
