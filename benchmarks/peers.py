@@ -69,7 +69,8 @@ def run_engine(engine: str, w: Workload, python: str = sys.executable) -> dict[s
     if out.returncode != 0:
         tail = [line for line in out.stderr.strip().splitlines() if line.strip()][-3:]
         return {"status": "failed", "error": " | ".join(tail)}
-    return {"status": "ok", **json.loads(out.stdout.strip().splitlines()[-1])}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"status": "ok", **result} if "status" not in result else result
 
 
 def ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float | None]:

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from benchmarks.peers_workload import Workload, run_info
 from benchmarks.replay_throughput import CONFIG
 from imperium_desk.clock import VirtualClock
@@ -83,6 +85,11 @@ def scenario_spec(w: Workload, symbol: str) -> ScenarioSpec:
 
 
 def run(w: Workload) -> dict[str, Any]:
+    try:  # before the option search: P = 100,000 one every 10 s is 11.6 days, past a scenario's longest
+        scenario_spec(w, "NIFTY")
+    except ValidationError as exc:
+        return {"status": "refused", "reason": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                                         for e in exc.errors())}
     symbol = option_near_100(w)
     scenario = scenario_from_spec(scenario_spec(w, symbol))
     cfg = config_from_mapping(CONFIG, "benchmark")
