@@ -12,10 +12,10 @@
   0.23, gives the same mean slippage as this engine's lognormal (1.13 bp of ~100 = 0.011).
 - Telemetry: one JSON line per fill (`FillLog`), written from `on_order_filled`. Nautilus's own logging at ERROR.
 
-Its fills/s falls as P grows (P = 500: ~660/s, 2,000: ~380/s, 10,000: ~60/s here): on every fill its matching
-engine walks all the orders of the position (`cache.orders_for_position`, to resize reduce-only orders), and under
-NETTING every child of the run belongs to the one position, so each fill costs time linear in the fills before
-it. HEDGING is slower still (a position per child, and the portfolio walks the positions).
+Its fills/s falls as P grows (P = 500: ~660/s, 2,000: ~380/s, 10,000: 60-90/s on a 2-core machine): on every
+fill its matching engine walks all the orders of the position (`cache.orders_for_position`, to resize reduce-only
+orders), and under NETTING every child of the run belongs to the one position, so each fill costs time linear in
+the fills before it. HEDGING is slower still (a position per child, and the portfolio walks the positions).
 """
 
 from __future__ import annotations
