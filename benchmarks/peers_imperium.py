@@ -109,10 +109,10 @@ def run(w: Workload) -> dict[str, Any]:
         "telemetry": {"kind": "telemetry.jsonl (every record of the run)", "records": run_json["records"],
                       "mb": round(size / 2**20, 1)},
     })
-    # Fills are fill records (a child filled in two parts counts twice, as in replay_throughput); what stayed
-    # unfilled is counted in quantity, parent by parent.
-    info["unfilled_qty"] = sum(r.unfilled_qty for r in summary.results)
-    for key in ("unfilled_children", "session"):  # what a longer-than-a-day replay reports, where it does
-        if key in run_json:
-            info[key] = run_json[key]
+    # Fills are fill records (a child filled in two parts counts twice, as in replay_throughput). How every parent
+    # that stopped short ended, by failure kind, and what the session closes did: "every child filled or its end
+    # explained" is read from these.
+    info["parent_failures"] = {k: v for k, v in run_json.get("parent_failures", {}).items() if v}
+    if "sessions" in run_json:
+        info["sessions"] = run_json["sessions"]
     return info
