@@ -432,8 +432,11 @@ class Rows:
         j = self.lo + i
         strike, is_call = contracts.strike[j : j + 1], contracts.is_call[j : j + 1]
         iv = self.atm * self.pricer.config.smile.vol_factor(self.m[col, i : i + 1])
-        expiry = contracts.expiry_of[j]
-        delta = black76_delta(self.spots[col], strike, self.t_years[col, expiry : expiry + 1], iv, is_call)
+        # From the contract's own expiry, not `t_years`: a fresh subscription's rows are priced over the new contracts
+        # alone, so their expiry columns are not the book's (the same arithmetic as `_price`, so the same float).
+        expiry_s = float(contracts.expiries[contracts.expiry_of[j]])
+        t_years = np.array([max(expiry_s - float(self.epochs[col]), MIN_EXPIRY_S) * (1.0 / CALENDAR_YEAR_S)])
+        delta = black76_delta(self.spots[col], strike, t_years, iv, is_call)
         return max(self.pricer.tick, abs(float(delta[0])) * spot * atm_now / math.sqrt(TRADING_DAYS))
 
     def abs_m(self, i: int, col: int) -> float:

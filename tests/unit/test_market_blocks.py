@@ -382,3 +382,17 @@ def test_without_a_market_data_lane_the_client_feed_passes_each_batch_through() 
     assert all(r is s for r, s in zip(received, sent, strict=True))
     symbol = sent[-1][0].symbol
     assert h.engine.feed.quote(symbol) is h.engine.market.quote(symbol)
+
+
+def test_price_vol_and_volume_answer_for_a_second_expiry_subscribed_after_the_first() -> None:
+    # A fresh subscription is priced over the new contracts alone: their expiry columns are not the book's.
+    config = MarketConfig(underlyings=["NIFTY"])
+    clock = VirtualClock(config.start.timestamp())
+    market = MarketSimulator(config, CATALOG, clock, RandomStreams(3))
+    first, second = CATALOG.expiries("NIFTY", clock.now_datetime(), 2)
+    near = market.chain("NIFTY", first, 2)
+    market.advance()
+    far = market.chain("NIFTY", second, 2)
+    for contract in far + near:
+        assert market.daily_price_vol(contract.symbol) > 0
+        assert market.expected_daily_volume(contract.symbol) > 0
