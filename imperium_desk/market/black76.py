@@ -105,6 +105,17 @@ def black76_prices(
     return price
 
 
+def black76_delta_scalar(forward: float, strike: float, t_years: float, sigma: float, is_call: bool) -> float:
+    """`black76_delta` for one contract, in floats: N(d1) for a call, N(d1) - 1 for a put; a step at the strike at
+    expiry."""
+    std_dev = sigma * math.sqrt(max(t_years, 0.0))
+    if std_dev <= _MIN_STD_DEV:
+        n_d1 = 1.0 if forward > strike else 0.0 if forward < strike else 0.5
+    else:
+        n_d1 = _norm_cdf(math.log(forward / strike) / std_dev + 0.5 * std_dev)
+    return n_d1 if is_call else n_d1 - 1.0
+
+
 def black76_delta(
     forward: float | FloatArray,
     strike: FloatArray,

@@ -33,8 +33,8 @@ import numpy.typing as npt
 
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.instruments import OptionContract
-from imperium_desk.market.black76 import FloatArray, black76_delta, black76_prices_from_std_dev
-from imperium_desk.market.config import MarketConfig
+from imperium_desk.market.black76 import FloatArray, black76_delta_scalar, black76_prices_from_std_dev
+from imperium_desk.market.config import SMILE_FLOOR, SMILE_SATURATION, MarketConfig
 from imperium_desk.market.draws import gamma_from_uniforms, poisson_from_uniform
 from imperium_desk.market.port import Quote, TickBatch
 
@@ -428,16 +428,21 @@ class Rows:
                                column.oi[col], timestamp, column.turnover[col], column, col)
 
     def daily_price_vol(self, i: int, col: int, contracts: Contracts, spot: float, atm_now: float) -> float:
-        """|delta| * F * atm_vol / sqrt(252) as of this instant's pricing, with the spot and vol of now."""
+        """|delta| * F * atm_vol / sqrt(252) as of this instant's pricing, with the spot and vol of now.
+
+        In scalar floats: the cost model asks for one contract per child, where numpy calls on one-element arrays
+        cost ten times the arithmetic. The time to expiry is worked out from the contract's own expiry, not
+        `t_years`: a fresh subscription's rows are priced over the new contracts alone, so their expiry columns are
+        not the book's."""
         j = self.lo + i
-        strike, is_call = contracts.strike[j : j + 1], contracts.is_call[j : j + 1]
-        iv = self.atm * self.pricer.config.smile.vol_factor(self.m[col, i : i + 1])
-        # From the contract's own expiry, not `t_years`: a fresh subscription's rows are priced over the new contracts
-        # alone, so their expiry columns are not the book's (the same arithmetic as `_price`, so the same float).
+        smile = self.pricer.config.smile
+        s = SMILE_SATURATION * math.tanh(float(self.m[col, i]) / SMILE_SATURATION)
+        iv = self.atm * max(SMILE_FLOOR, 1.0 + smile.skew * s + smile.curvature * s * s)
         expiry_s = float(contracts.expiries[contracts.expiry_of[j]])
-        t_years = np.array([max(expiry_s - float(self.epochs[col]), MIN_EXPIRY_S) * (1.0 / CALENDAR_YEAR_S)])
-        delta = black76_delta(self.spots[col], strike, t_years, iv, is_call)
-        return max(self.pricer.tick, abs(float(delta[0])) * spot * atm_now / math.sqrt(TRADING_DAYS))
+        t_years = max(expiry_s - float(self.epochs[col]), MIN_EXPIRY_S) * (1.0 / CALENDAR_YEAR_S)
+        delta = black76_delta_scalar(self.spots[col], float(contracts.strike[j]), t_years, iv,
+                                     bool(contracts.is_call[j]))
+        return max(self.pricer.tick, abs(delta) * spot * atm_now / math.sqrt(TRADING_DAYS))
 
     def abs_m(self, i: int, col: int) -> float:
         return abs(float(self.m[col, i]))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from imperium_desk.market.black76 import (
     black76_delta,
+    black76_delta_scalar,
     black76_price,
     black76_prices,
     black76_prices_from_std_dev,
@@ -127,3 +128,18 @@ def test_hot_path_form_matches_guarded_prices() -> None:
 def test_non_positive_forward_or_strike_is_rejected() -> None:
     with pytest.raises(ValueError, match="forward and strike"):
         black76_price(0.0, 100.0, 1.0, 0.2, True)
+
+
+@given(
+    forward=st.floats(10.0, 100_000.0),
+    strike=st.floats(10.0, 100_000.0),
+    t_years=st.floats(0.0, 2.0),
+    sigma=st.floats(0.01, 3.0),
+    is_call=st.booleans(),
+)
+def test_the_scalar_delta_is_the_vectorised_delta(
+    forward: float, strike: float, t_years: float, sigma: float, is_call: bool
+) -> None:
+    vectorised = black76_delta(forward, np.array([strike]), np.array([t_years]), np.array([sigma]), np.array([is_call]))
+    assert black76_delta_scalar(forward, strike, t_years, sigma, is_call) == pytest.approx(float(vectorised[0]),
+                                                                                           abs=1e-12)
