@@ -81,12 +81,26 @@ class WorkingOrder:
             self.status = OrderStatus.COMPLETE
 
 
+@dataclass(slots=True, frozen=True)
+class _Listing:
+    """What every order on one symbol needs, resolved once: the contract, its order limits as plain numbers (the
+    expiry as epoch seconds), and the symbol's slippage stream. Contracts never change, so neither does this."""
+
+    contract: OptionContract
+    lot: int
+    freeze_qty: int
+    expires: float  # contract.expiry_at.timestamp()
+    slippage_draws: BufferedDraws
+
+
 @dataclass(slots=True)
 class _DepthUse:
     """How much of each depth level this tick's orders have taken (a level consumed stays consumed until the
     next tick)."""
 
     quote: Quote  # the quote object whose depth was consumed; a new tick brings a new object
+    ask_levels: Sequence[tuple[float, int]]  # the quote's depth, read once (a simulated quote builds it when read)
+    bid_levels: Sequence[tuple[float, int]]
     asks: list[int]
     bids: list[int]
 
@@ -134,6 +148,7 @@ class PaperExchange:
         self._by_tag: dict[str, list[str]] = {}
         self._book: dict[str, list[WorkingOrder]] = {}  # resting orders per symbol, in the order they rested
         self._depth: dict[str, _DepthUse] = {}
+        self._listings: dict[str, _Listing] = {}  # made by a symbol's first order
         self._slippage_draws = SymbolStreams(streams, "slippage")
         self._plain_params: dict[str, ModelParams] = {}  # per symbol, while its models are not conditioned
         self._fill_listeners: list[FillListener] = []
@@ -162,16 +177,33 @@ class PaperExchange:
     ) -> WorkingOrder:
         """A validated order with its id and the models it is priced with (raises `BrokerInputError`); not on the
         book until `arrive`. Its `latency_ms` is 0 until the caller sets it."""
-        contract = self.contract(symbol)
-        validate(contract, quantity, order_type, price, self._clock.now())
+        listing = self._listings.get(symbol)
+        if listing is None:
+            listing = self._listing(symbol)
+        contract = listing.contract
+        now = self._clock.now()
+        # The common order (an in-lot MARKET on a live contract) is checked with the listing's numbers; anything
+        # else goes through `validate`, which accepts exactly the same orders and words the refusals.
+        if not (
+            order_type is OrderType.MARKET and price is None and now < listing.expires
+            and 0 < quantity <= listing.freeze_qty and not quantity % listing.lot
+        ):
+            validate(contract, quantity, order_type, price, now)
         models = self._models.resolve(symbol, contract.underlying)
         params = self._params(models, symbol, contract.underlying)
         self._next_id += 1
         # Positional: one is made per order, and keywords cost a third more.
         return WorkingOrder(
             f"{self._id_prefix}{self._next_id:010d}", tag, symbol, side, quantity, order_type, product, price,
-            OrderStatus.OPEN, self._clock.now(), contract, models, params, self._slippage_draws(symbol),
+            OrderStatus.OPEN, now, contract, models, params, listing.slippage_draws,
         )
+
+    def _listing(self, symbol: str) -> _Listing:
+        contract = self.contract(symbol)
+        listing = _Listing(contract, contract.lot_size, contract.freeze_qty, contract.expiry_at.timestamp(),
+                           self._slippage_draws(symbol))
+        self._listings[symbol] = listing
+        return listing
 
     def _params(self, models: ResolvedModels, symbol: str, underlying: str) -> ModelParams:
         """A new order's `ModelParams`. Without conditioning nothing ever changes them, so the orders of a symbol
@@ -194,16 +226,19 @@ class PaperExchange:
         arrivals.append((now, order))
         self._orders[order.order_id] = order
         self._by_tag.setdefault(order.tag, []).append(order.order_id)
-        shortfall = self.account.shortfall(
-            symbol=order.symbol, underlying=order.contract.underlying, side=order.side, quantity=order.quantity,
-            price=order.price,
-        )
+        quote = self._market.quote(order.symbol)
+        if order.side is Side.BUY:
+            price = order.price
+            shortfall = self.account.buy_shortfall(order.quantity * (price if price is not None else quote.ask))
+        else:
+            shortfall = self.account.sell_shortfall(order.symbol, order.contract.underlying, order.quantity)
         if shortfall is not None:
             order.status = OrderStatus.REJECTED
             order.status_message = shortfall
             return
-        self._match(order, self._market.quote(order.symbol))
-        self._finish_arrival(order)
+        self._match(order, quote)
+        if order.status is OrderStatus.OPEN:
+            self._finish_arrival(order)
 
     def check_modify(
         self, order: WorkingOrder, *, quantity: int | None, price: float | None, order_type: OrderType | None
@@ -329,12 +364,13 @@ class PaperExchange:
         """Fill what is marketable now, walking the depth."""
         use = self._depth.get(order.symbol)
         if use is None or use.quote is not quote:
-            use = _DepthUse(quote, [0] * len(quote.asks), [0] * len(quote.bids))
+            asks, bids = quote.asks, quote.bids
+            use = _DepthUse(quote, asks, bids, [0] * len(asks), [0] * len(bids))
             self._depth[order.symbol] = use
         buy = order.side is Side.BUY
-        levels, used = (quote.asks, use.asks) if buy else (quote.bids, use.bids)
+        levels, used = (use.ask_levels, use.asks) if buy else (use.bid_levels, use.bids)
         limit = order.price if order.order_type is OrderType.LIMIT else None
-        remaining = order.quantity - order.filled_quantity
+        wanted = remaining = order.quantity - order.filled_quantity
         lot = order.contract.lot_size
         taken: list[tuple[float, int]] = []
         for i, (level_price, level_qty) in enumerate(levels):
@@ -343,19 +379,25 @@ class PaperExchange:
             if limit is not None and (level_price > limit if buy else level_price < limit):
                 break
             available = level_qty - used[i]
-            if available <= 0:
-                continue
-            qty = min(remaining, available - available % lot)
-            if qty <= 0:
-                continue
-            used[i] += qty
-            remaining -= qty
-            taken.append((level_price, qty))
+            if available > 0:
+                qty = min(remaining, available - available % lot)
+                if qty > 0:
+                    used[i] += qty
+                    remaining -= qty
+                    taken.append((level_price, qty))
         if not taken:
             return
-        offset = self._slippage_offset(order, taken[0][0], order.quantity - order.filled_quantity, levels)
+        offset = self._slippage_offset(order, taken[0][0], wanted, levels) * order.side.sign
+        tick = order.contract.tick_size
+        draws = order.slippage_draws
         for level_price, qty in taken:
-            price = _on_grid(level_price + offset * order.side.sign, order)
+            # Seeded unbiased stochastic rounding to the tick grid, never below one tick (`_on_grid`, inlined).
+            ticks = (level_price + offset) / tick
+            low = math.floor(ticks)
+            frac = ticks - low
+            if frac > 1e-9 and draws.uniform() < frac:
+                low += 1
+            price = round(max(low, 1) * tick, 2)
             if limit is not None:
                 price = min(price, limit) if buy else max(price, limit)
             self._fill(order, qty, price, level_price)
@@ -472,14 +514,3 @@ def validate(
             raise BrokerInputError(f"price {price} is not on the tick grid {contract.tick_size}")
     elif price is not None:
         raise BrokerInputError("a MARKET order takes no price")
-
-
-def _on_grid(price: float, order: WorkingOrder) -> float:
-    """Seeded unbiased stochastic rounding to the tick grid, never below one tick."""
-    tick = order.contract.tick_size
-    ticks = price / tick
-    low = math.floor(ticks)
-    frac = ticks - low
-    if frac > 1e-9 and order.slippage_draws.uniform() < frac:
-        low += 1
-    return round(max(low, 1) * tick, 2)
