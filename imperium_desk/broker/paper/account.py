@@ -81,6 +81,12 @@ class PaperAccount:
 
     def buy_shortfall(self, premium: float) -> str | None:
         """`shortfall` of a buy whose premium (quantity x its limit, or x the ask now) is `premium`."""
+        if self._shorts:
+            return self._short_of(premium)
+        # No short positions: `margin_used` is the two running sums (inlined: a check per order).
+        available = self._config.capital - max(self._long_value + self._resting_buy_value, 0.0)
+        if premium <= available:
+            return None
         return self._short_of(premium)
 
     def sell_shortfall(self, symbol: str, underlying: str, quantity: int) -> str | None:
