@@ -368,21 +368,18 @@ class PaperExchange:
         limit = order.price if order.order_type is OrderType.LIMIT else None
         wanted = remaining = order.quantity - order.filled_quantity
         lot = order.contract.lot_size
-        taken: list[tuple[float, int]] = []
-        for i, (level_price, level_qty) in enumerate(levels):
-            if remaining <= 0:
-                break
-            if limit is not None and (level_price > limit if buy else level_price < limit):
-                break
-            available = level_qty - used[i]
-            if available > 0:
-                qty = min(remaining, available - available % lot)
-                if qty > 0:
-                    used[i] += qty
-                    remaining -= qty
-                    taken.append((level_price, qty))
-        if not taken:
-            return
+        touch = levels[0] if levels else None
+        if (
+            limit is None and remaining > 0 and touch is not None
+            and (room := touch[1] - used[0]) - room % lot >= remaining
+        ):
+            # The common match (a MARKET the touch has room for): what the walk below would take, without walking.
+            used[0] += remaining
+            taken: Sequence[tuple[float, int]] = ((touch[0], remaining),)
+        else:
+            taken = self._walk(levels, used, remaining, lot, limit, buy)
+            if not taken:
+                return
         offset = self._slippage_offset(order, taken[0][0], wanted, levels)
         if not buy:
             offset = -offset  # adverse: the side's sign
@@ -399,6 +396,27 @@ class PaperExchange:
             if limit is not None:
                 price = min(price, limit) if buy else max(price, limit)
             self._fill(order, qty, price, level_price)
+
+    @staticmethod
+    def _walk(
+        levels: Sequence[tuple[float, int]], used: list[int], remaining: int, lot: int, limit: float | None, buy: bool
+    ) -> list[tuple[float, int]]:
+        """Take whole lots level by level, up to `limit` (None: any price), marking what is `used`: (price, qty)
+        per level taken."""
+        taken: list[tuple[float, int]] = []
+        for i, (level_price, level_qty) in enumerate(levels):
+            if remaining <= 0:
+                break
+            if limit is not None and (level_price > limit if buy else level_price < limit):
+                break
+            available = level_qty - used[i]
+            if available > 0:
+                qty = min(remaining, available - available % lot)
+                if qty > 0:
+                    used[i] += qty
+                    remaining -= qty
+                    taken.append((level_price, qty))
+        return taken
 
     def _slippage_offset(
         self, order: WorkingOrder, reference: float, quantity: int, levels: Sequence[tuple[float, int]]
