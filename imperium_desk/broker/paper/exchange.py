@@ -386,7 +386,7 @@ class PaperExchange:
         tick = order.contract.tick_size
         draws = order.slippage_draws
         for level_price, qty in taken:
-            # Seeded unbiased stochastic rounding to the tick grid, never below one tick (`_on_grid`, inlined).
+            # Seeded unbiased stochastic rounding to the tick grid, never below one tick.
             ticks = (level_price + offset) / tick
             low = math.floor(ticks)
             frac = ticks - low
