@@ -153,6 +153,10 @@ class ScenarioRunner:
         self._catalog = catalog
         self._execute = execute if execute is not None else stack.execute
         self._source = source
+        # One validated request per (order entry, contract): everything in a request comes from the entry and the
+        # contract, so a repeated entry's later parents on the same contract get the very request its first one
+        # was built and validated as (frozen, never changed by the stack), not one pydantic validation each.
+        self._requests: dict[tuple[int, str], ExecutionRequest] = {}
 
     def contract_for(self, order: OrderSpec) -> OptionContract:
         if order.symbol is not None:
@@ -180,6 +184,19 @@ class ScenarioRunner:
         contract past its expiry)."""
         contract = self.contract_for(order)
         check_not_expired(contract, self._clock.now())
+        return self._build_request(order, contract)
+
+    def _request(self, order: OrderSpec, index: int) -> ExecutionRequest:
+        """`request_for`, built and validated once per (entry, contract) (see `__init__`)."""
+        contract = self.contract_for(order)
+        check_not_expired(contract, self._clock.now())
+        key = (index, contract.symbol)
+        request = self._requests.get(key)
+        if request is None:
+            request = self._requests[key] = self._build_request(order, contract)
+        return request
+
+    def _build_request(self, order: OrderSpec, contract: OptionContract) -> ExecutionRequest:
         p = order.params
         return ExecutionRequest(
             symbol=contract.symbol,
@@ -198,7 +215,7 @@ class ScenarioRunner:
 
     async def _place(self, order: OrderSpec, index: int) -> ParentResult:
         try:
-            request = self.request_for(order)
+            request = self._request(order, index)
             return await self._execute(request)
         except (InstrumentError, InvalidOrder) as exc:
             # The order could not be formed at its time (e.g. a strike that does not exist there, an expired contract).

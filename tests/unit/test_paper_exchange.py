@@ -164,6 +164,31 @@ def test_an_order_on_an_expired_contract_is_refused() -> None:
         _new(h, c.symbol, Side.BUY, c.lot_size)
 
 
+def test_a_contract_that_expires_after_its_first_order_takes_no_more() -> None:
+    h = harness({"market": {"start": "2026-11-24T15:29:00+05:30"}})  # the NIFTY monthly expires at 15:30
+    c = h.atm()
+    _new(h, c.symbol, Side.BUY, c.lot_size)  # the symbol's order limits are kept from its first order
+
+    async def main() -> None:
+        await h.clock.sleep(61.0)
+
+    h.clock.run(main())
+    with pytest.raises(BrokerInputError):
+        _new(h, c.symbol, Side.BUY, c.lot_size)
+
+
+@pytest.mark.parametrize("case", ["half_lot", "zero", "above_freeze", "market_with_price"])
+def test_a_market_order_the_exchange_would_refuse_is_refused_after_a_valid_one(case: str) -> None:
+    h = harness()
+    c = h.atm()
+    _new(h, c.symbol, Side.BUY, c.lot_size)
+    qty = {"half_lot": c.lot_size + c.lot_size // 2, "zero": 0,
+           "above_freeze": (c.freeze_qty // c.lot_size + 1) * c.lot_size}.get(case, c.lot_size)
+    price = 10.0 if case == "market_with_price" else None
+    with pytest.raises(BrokerInputError):
+        _new(h, c.symbol, Side.BUY, qty, price=price)
+
+
 def test_an_order_just_before_its_contracts_expiry_is_taken() -> None:
     h = harness({"market": {"start": "2026-11-24T15:29:00+05:30"}})
     c = h.atm()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from imperium_desk.domain.enums import ParentStatus, Side
-from imperium_desk.execution.request import FailureKind, ParentResult
-from imperium_desk.scenarios.runner import ParentTally, schedule
+from imperium_desk.domain.enums import OptionRight, ParentStatus, Side
+from imperium_desk.execution.request import ExecutionRequest, FailureKind, ParentResult
+from imperium_desk.scenarios.runner import ParentTally, ScenarioRunner, schedule
 from imperium_desk.scenarios.spec import ScenarioSpec
+from tests.support import harness
 
 ORDER = {"symbol": "NIFTY26NOV26000CE", "side": "buy", "lots": 1}
 
@@ -31,3 +32,21 @@ def test_the_tally_counts_statuses_and_failure_kinds_with_zeros() -> None:
     assert tally.status_counts()["complete"] == 1 and tally.status_counts()["failed"] == 0
     assert tally.failure_counts() == {k.value: int(k in (FailureKind.EXPIRED, FailureKind.UNFILLED))
                                       for k in FailureKind}
+
+
+def test_every_parent_of_a_repeated_entry_gets_the_request_its_entry_and_contract_make() -> None:
+    h = harness()
+    call, put = h.atm(), h.atm(right=OptionRight.PE)
+    spec = ScenarioSpec.model_validate({"id": "s", "seed": 1, "duration_s": 3, "orders": [
+        {"every_s": 1, "symbol": call.symbol, "side": "buy", "lots": 1},
+        {"every_s": 1, "symbol": put.symbol, "side": "sell", "lots": 2, "algo": "TWAP"}]})
+    sent: list[ExecutionRequest] = []
+
+    async def execute(request: ExecutionRequest) -> ParentResult:
+        sent.append(request)
+        return _result(ParentStatus.COMPLETE, None)
+
+    runner = ScenarioRunner(spec, clock=h.clock, stack=h.engine.stack, market=h.engine.market,
+                            catalog=h.engine.catalog, execute=execute)
+    h.clock.run(runner.run())
+    assert sent == [runner.request_for(item.order) for item in schedule(spec)]

@@ -66,19 +66,27 @@ class WorkingOrder:
     resting: bool = False  # on the book, waiting for the market to trade through it
 
     def snapshot(self) -> BrokerOrder:
-        return BrokerOrder(
+        # `tuple.__new__` with the fields in order: a named tuple's own `__new__` is a Python frame (0.2 us).
+        return _new_tuple(BrokerOrder, (
             self.order_id, self.tag, self.symbol, self.side, self.quantity, self.order_type, self.product,
             self.price, self.status, self.placed_at, self.filled_quantity, self.average_price, self.status_message,
             tuple(self.fills),
-        )
+        ))
 
-    def add_fill(self, fill: Fill) -> None:
-        total = self.filled_quantity + fill.qty
-        self.average_price = (self.average_price * self.filled_quantity + fill.price * fill.qty) / total
-        self.filled_quantity = total
-        self.fills.append(fill)
-        if total >= self.quantity:
-            self.status = OrderStatus.COMPLETE
+
+_new_tuple = tuple.__new__
+
+
+@dataclass(slots=True, frozen=True)
+class _Listing:
+    """What every order on one symbol needs, resolved once: the contract, its order limits as plain numbers (the
+    expiry as epoch seconds), and the symbol's slippage stream. Contracts never change, so neither does this."""
+
+    contract: OptionContract
+    lot: int
+    freeze_qty: int
+    expires: float  # contract.expiry_at.timestamp()
+    slippage_draws: BufferedDraws
 
 
 @dataclass(slots=True)
@@ -87,6 +95,8 @@ class _DepthUse:
     next tick)."""
 
     quote: Quote  # the quote object whose depth was consumed; a new tick brings a new object
+    ask_levels: Sequence[tuple[float, int]]  # the quote's depth, read once (a simulated quote builds it when read)
+    bid_levels: Sequence[tuple[float, int]]
     asks: list[int]
     bids: list[int]
 
@@ -134,6 +144,7 @@ class PaperExchange:
         self._by_tag: dict[str, list[str]] = {}
         self._book: dict[str, list[WorkingOrder]] = {}  # resting orders per symbol, in the order they rested
         self._depth: dict[str, _DepthUse] = {}
+        self._listings: dict[str, _Listing] = {}  # made by a symbol's first order
         self._slippage_draws = SymbolStreams(streams, "slippage")
         self._plain_params: dict[str, ModelParams] = {}  # per symbol, while its models are not conditioned
         self._fill_listeners: list[FillListener] = []
@@ -162,16 +173,33 @@ class PaperExchange:
     ) -> WorkingOrder:
         """A validated order with its id and the models it is priced with (raises `BrokerInputError`); not on the
         book until `arrive`. Its `latency_ms` is 0 until the caller sets it."""
-        contract = self.contract(symbol)
-        validate(contract, quantity, order_type, price, self._clock.now())
+        listing = self._listings.get(symbol)
+        if listing is None:
+            listing = self._listing(symbol)
+        contract = listing.contract
+        now = self._clock.now()
+        # The common order (an in-lot MARKET on a live contract) is checked with the listing's numbers; anything
+        # else goes through `validate`, which accepts exactly the same orders and words the refusals.
+        if not (
+            order_type is OrderType.MARKET and price is None and now < listing.expires
+            and 0 < quantity <= listing.freeze_qty and not quantity % listing.lot
+        ):
+            validate(contract, quantity, order_type, price, now)
         models = self._models.resolve(symbol, contract.underlying)
         params = self._params(models, symbol, contract.underlying)
         self._next_id += 1
         # Positional: one is made per order, and keywords cost a third more.
         return WorkingOrder(
             f"{self._id_prefix}{self._next_id:010d}", tag, symbol, side, quantity, order_type, product, price,
-            OrderStatus.OPEN, self._clock.now(), contract, models, params, self._slippage_draws(symbol),
+            OrderStatus.OPEN, now, contract, models, params, listing.slippage_draws,
         )
+
+    def _listing(self, symbol: str) -> _Listing:
+        contract = self.contract(symbol)
+        listing = _Listing(contract, contract.lot_size, contract.freeze_qty, contract.expiry_at.timestamp(),
+                           self._slippage_draws(symbol))
+        self._listings[symbol] = listing
+        return listing
 
     def _params(self, models: ResolvedModels, symbol: str, underlying: str) -> ModelParams:
         """A new order's `ModelParams`. Without conditioning nothing ever changes them, so the orders of a symbol
@@ -194,16 +222,19 @@ class PaperExchange:
         arrivals.append((now, order))
         self._orders[order.order_id] = order
         self._by_tag.setdefault(order.tag, []).append(order.order_id)
-        shortfall = self.account.shortfall(
-            symbol=order.symbol, underlying=order.contract.underlying, side=order.side, quantity=order.quantity,
-            price=order.price,
-        )
+        quote = self._market.quote(order.symbol)
+        if order.side is Side.BUY:
+            price = order.price
+            shortfall = self.account.buy_shortfall(order.quantity * (price if price is not None else quote.ask))
+        else:
+            shortfall = self.account.sell_shortfall(order.symbol, order.contract.underlying, order.quantity)
         if shortfall is not None:
             order.status = OrderStatus.REJECTED
             order.status_message = shortfall
             return
-        self._match(order, self._market.quote(order.symbol))
-        self._finish_arrival(order)
+        self._match(order, quote)
+        if order.status is OrderStatus.OPEN:
+            self._finish_arrival(order)
 
     def check_modify(
         self, order: WorkingOrder, *, quantity: int | None, price: float | None, order_type: OrderType | None
@@ -329,13 +360,49 @@ class PaperExchange:
         """Fill what is marketable now, walking the depth."""
         use = self._depth.get(order.symbol)
         if use is None or use.quote is not quote:
-            use = _DepthUse(quote, [0] * len(quote.asks), [0] * len(quote.bids))
+            asks, bids = quote.asks, quote.bids
+            use = _DepthUse(quote, asks, bids, [0] * len(asks), [0] * len(bids))
             self._depth[order.symbol] = use
         buy = order.side is Side.BUY
-        levels, used = (quote.asks, use.asks) if buy else (quote.bids, use.bids)
+        levels, used = (use.ask_levels, use.asks) if buy else (use.bid_levels, use.bids)
         limit = order.price if order.order_type is OrderType.LIMIT else None
-        remaining = order.quantity - order.filled_quantity
+        wanted = remaining = order.quantity - order.filled_quantity
         lot = order.contract.lot_size
+        touch = levels[0] if levels else None
+        if (
+            limit is None and remaining > 0 and touch is not None
+            and (room := touch[1] - used[0]) - room % lot >= remaining
+        ):
+            # The common match (a MARKET the touch has room for): what the walk below would take, without walking.
+            used[0] += remaining
+            taken: Sequence[tuple[float, int]] = ((touch[0], remaining),)
+        else:
+            taken = self._walk(levels, used, remaining, lot, limit, buy)
+            if not taken:
+                return
+        offset = self._slippage_offset(order, taken[0][0], wanted, levels)
+        if not buy:
+            offset = -offset  # adverse: the side's sign
+        tick = order.contract.tick_size
+        draws = order.slippage_draws
+        for level_price, qty in taken:
+            # Seeded unbiased stochastic rounding to the tick grid, never below one tick.
+            ticks = (level_price + offset) / tick
+            low = math.floor(ticks)
+            frac = ticks - low
+            if frac > 1e-9 and draws.uniform() < frac:
+                low += 1
+            price = round(max(low, 1) * tick, 2)
+            if limit is not None:
+                price = min(price, limit) if buy else max(price, limit)
+            self._fill(order, qty, price, level_price)
+
+    @staticmethod
+    def _walk(
+        levels: Sequence[tuple[float, int]], used: list[int], remaining: int, lot: int, limit: float | None, buy: bool
+    ) -> list[tuple[float, int]]:
+        """Take whole lots level by level, up to `limit` (None: any price), marking what is `used`: (price, qty)
+        per level taken."""
         taken: list[tuple[float, int]] = []
         for i, (level_price, level_qty) in enumerate(levels):
             if remaining <= 0:
@@ -343,22 +410,13 @@ class PaperExchange:
             if limit is not None and (level_price > limit if buy else level_price < limit):
                 break
             available = level_qty - used[i]
-            if available <= 0:
-                continue
-            qty = min(remaining, available - available % lot)
-            if qty <= 0:
-                continue
-            used[i] += qty
-            remaining -= qty
-            taken.append((level_price, qty))
-        if not taken:
-            return
-        offset = self._slippage_offset(order, taken[0][0], order.quantity - order.filled_quantity, levels)
-        for level_price, qty in taken:
-            price = _on_grid(level_price + offset * order.side.sign, order)
-            if limit is not None:
-                price = min(price, limit) if buy else max(price, limit)
-            self._fill(order, qty, price, level_price)
+            if available > 0:
+                qty = min(remaining, available - available % lot)
+                if qty > 0:
+                    used[i] += qty
+                    remaining -= qty
+                    taken.append((level_price, qty))
+        return taken
 
     def _slippage_offset(
         self, order: WorkingOrder, reference: float, quantity: int, levels: Sequence[tuple[float, int]]
@@ -381,14 +439,21 @@ class PaperExchange:
 
     def _fill(self, order: WorkingOrder, qty: int, price: float, book_price: float) -> None:
         self._next_trade += 1
-        fill = Fill(  # positional: one is made per fill, and keywords cost a third more
-            order.order_id, f"{self._id_prefix}T{self._next_trade:010d}", order.symbol, order.side, qty, price,
+        side = order.side
+        fill = _new_tuple(Fill, (  # in field order (`WorkingOrder.snapshot`); one is made per fill
+            order.order_id, f"{self._id_prefix}T{self._next_trade:010d}", order.symbol, side, qty, price,
             self._clock.now(), book_price, order.latency_ms, order.params.record(),
-        )
-        if order.resting and order.side is Side.BUY and order.price is not None:
+        ))
+        if order.resting and side is Side.BUY and order.price is not None:
             self.account.release(qty * order.price)
-        order.add_fill(fill)
-        self.account.apply_fill(order.symbol, order.side, qty, price)
+        filled = order.filled_quantity
+        total = filled + qty
+        order.average_price = (order.average_price * filled + price * qty) / total
+        order.filled_quantity = total
+        order.fills.append(fill)
+        if total >= order.quantity:
+            order.status = OrderStatus.COMPLETE
+        self.account.apply_fill(order.symbol, side, qty, price)
 
     def _rest(self, order: WorkingOrder) -> None:
         order.resting = True
@@ -472,14 +537,3 @@ def validate(
             raise BrokerInputError(f"price {price} is not on the tick grid {contract.tick_size}")
     elif price is not None:
         raise BrokerInputError("a MARKET order takes no price")
-
-
-def _on_grid(price: float, order: WorkingOrder) -> float:
-    """Seeded unbiased stochastic rounding to the tick grid, never below one tick."""
-    tick = order.contract.tick_size
-    ticks = price / tick
-    low = math.floor(ticks)
-    frac = ticks - low
-    if frac > 1e-9 and order.slippage_draws.uniform() < frac:
-        low += 1
-    return round(max(low, 1) * tick, 2)
