@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from imperium_desk.broker.faults import FaultInjectingBroker, FaultRates
 from imperium_desk.broker.paper import PaperBroker
+from imperium_desk.broker.paper.exchange import ENDED_ORDER_RETENTION_S
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
 from imperium_desk.config import Config, ConfigError
@@ -164,6 +165,10 @@ def build_engine(
     else:
         paper, injector = _paper_venue(config, clock, market, catalog, models, streams, faults, fault_timeout_s,
                                        id_prefix)
+        if mode is Mode.REPLAY:
+            # A replay forgets its ended orders after a while, so memory does not grow with its length; a desk keeps
+            # the day's book, as the Broker port's `orders()` promises.
+            paper.exchange.retention_s = ENDED_ORDER_RETENTION_S
         broker = injector
     tracker = FillQualityTracker(clock, mode=mode, scenario_id=scenario_id, sink=sink)
     tracker.enable_markouts(config.telemetry.markouts_s, lambda symbol: feed.quote(symbol).mid)

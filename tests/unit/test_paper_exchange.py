@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -11,9 +12,11 @@ from imperium_desk.broker.errors import BrokerInputError
 from imperium_desk.broker.paper import ModelParams, PaperExchange, WorkingOrder
 from imperium_desk.broker.paper.exchange import ENDED_ORDER_RETENTION_S
 from imperium_desk.broker.paper.latency import LegTimes, leg_times
-from imperium_desk.domain.enums import OrderStatus, OrderType, Product, Side
+from imperium_desk.clock import VirtualClock
+from imperium_desk.desk.engine import build_engine
+from imperium_desk.domain.enums import Mode, OrderStatus, OrderType, Product, Side
 from imperium_desk.rng import RandomStreams
-from tests.support import Harness, harness
+from tests.support import Harness, config, harness
 
 
 def _exchange(h: Harness) -> PaperExchange:
@@ -247,3 +250,13 @@ def test_an_order_that_ends_after_the_retention_is_kept_a_retention_longer() -> 
     _after(h, ENDED_ORDER_RETENTION_S / 2 + 1)
     _exchange(h).arrive(_new(h, c.symbol, Side.BUY, c.lot_size, tag="d"))
     assert _exchange(h).orders_by_tag("resting") == []
+
+
+@pytest.mark.parametrize(("mode", "retention_s"), [(Mode.PAPER, math.inf), (Mode.REPLAY, ENDED_ORDER_RETENTION_S)])
+def test_only_a_replay_forgets_ended_orders(mode: Mode, retention_s: float) -> None:
+    # The desk's paper broker answers `orders()` with the day's book (the Broker port's promise); a replay forgets.
+    cfg = config()
+    engine = build_engine(cfg, clock=VirtualClock(cfg.market.start.timestamp()), seed=1, mode=mode,
+                          sink=lambda record: None, scenario_id="test")
+    assert engine.paper is not None
+    assert engine.paper.exchange.retention_s == retention_s

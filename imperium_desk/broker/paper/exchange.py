@@ -115,7 +115,8 @@ class PaperExchange:
     `WorkingOrder` and must not keep it (`snapshot()` is the record to keep). `account` holds the positions and
     margin.
 
-    Lookups see an order while it is open and for `retention_s` (`ENDED_ORDER_RETENTION_S`) of the loop's time
+    Lookups see every order (`orders()` is the day's book) unless `retention_s` is set: a replay sets it to
+    `ENDED_ORDER_RETENTION_S`, and then an order stays visible while it is open and for `retention_s` of the loop's time
     after it arrived (or, for one that stays open longer, after it ended); then the exchange forgets it, so a long
     replay holds only the orders of its last minutes. What the engine looks up comes much sooner (a send's
     reconciliation within its timeout and backoffs, a cancel racing a fill's report), and every order's story stays
@@ -148,7 +149,7 @@ class PaperExchange:
         self._slippage_draws = SymbolStreams(streams, "slippage")
         self._plain_params: dict[str, ModelParams] = {}  # per symbol, while its models are not conditioned
         self._fill_listeners: list[FillListener] = []
-        self.retention_s = ENDED_ORDER_RETENTION_S
+        self.retention_s = math.inf  # the whole day's book; replays set ENDED_ORDER_RETENTION_S (desk/engine.py)
         self._arrivals: deque[tuple[float, WorkingOrder]] = deque()  # (loop time, order), oldest first
         self._long_open: list[WorkingOrder] = []  # open past the retention: looked at again every half of it
         self._next_long_check = 0.0
