@@ -402,8 +402,7 @@ class ExecutionStack:
             else:
                 if child.order_id != order_id:  # usually its update came first and adopted it already
                     self._adopt(child, order_id)
-                if not child.acked:
-                    self._record_ack(child)
+                self._record_ack(child)
                 return True
             bucket = self._retry.classify(error)
             self.tracker.error(child, bucket, f"{type(error).__name__}: {error}", child.attempt)
@@ -517,10 +516,8 @@ class ExecutionStack:
             return
         if child.order_id != order.order_id and not self._adopt(child, order.order_id):
             return
-        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer: the first
-        # word about the attempt is its acknowledgement (`_record_ack`, inlined).
-        if not child.acked:
-            self.tracker.ack(child, round((self._clock.monotonic() - child.sent_at) * 1000.0, 3))
+        # The order update (Kite: postback) can reach us before, or instead of, the placing call's answer.
+        self._record_ack(child)
         fills = update.new_fills
         if fills:
             parent = child.parent
@@ -534,7 +531,7 @@ class ExecutionStack:
                 parent.filled_qty += qty
                 parent.notional += value
                 tracker.fill(child, fill, complete and i == last, None)
-        if order.status is not OrderStatus.OPEN and not child.terminal:
+        if order.status.terminal and not child.terminal:
             self._apply_status(child, order.status, order.status_message, order.quantity - order.filled_quantity)
 
     def _apply_status(self, child: ChildContext, status: OrderStatus, message: str, unfilled: int) -> None:

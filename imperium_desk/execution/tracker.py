@@ -22,7 +22,6 @@ from imperium_desk.telemetry.schema import COMMON_KEYS, SCHEMA_VERSION, iso_utc
 
 Record = dict[str, Any]
 RecordSink = Callable[[Record], None]
-_SLIPPAGE_MEMO = 4096  # (price, intended, side) keys kept before the memo starts again
 
 
 class FillQualityTracker:
@@ -42,7 +41,6 @@ class FillQualityTracker:
         self._stamp_at = -1.0
         self._stamp = ""
         self.markouts: MarkoutRecorder | None = None
-        self._slippage: dict[tuple[float, float, int], tuple[float, float]] = {}  # (slippage, bps) by fill (`fill`)
 
     def enable_markouts(self, horizons_s: Sequence[float], mid: Callable[[str], float]) -> None:
         """Read each fill's symbol mid back at these horizons and write a `markout` record per fill."""
@@ -110,10 +108,7 @@ class FillQualityTracker:
         rec = child.template.copy()
         rec["seq"] = self.seq
         rec["event"] = event
-        now = self._clock.now()
-        if now != self._stamp_at:  # `_timestamp()`, inlined: a child's records are the hot path
-            self._stamp_at, self._stamp = now, iso_utc(now)
-        rec["timestamp"] = self._stamp
+        rec["timestamp"] = self._timestamp()
         rec["order_id"] = child.order_id
         rec["qty"] = qty
         return rec
@@ -141,20 +136,13 @@ class FillQualityTracker:
     def fill(self, child: ChildContext, fill: Fill, final: bool, measured_latency_ms: float | None) -> None:
         rec = self._record("fill" if final else "partial_fill", child, fill.qty)
         intended = child.intended_price
-        key = (fill.price, intended, child.parent.sign)
-        scored = self._slippage.get(key)
-        if scored is None:
-            # Fills of one tick share a few prices: the two roundings are worked out once per (price, intended, side).
-            if len(self._slippage) >= _SLIPPAGE_MEMO:
-                self._slippage.clear()
-            slippage = round((fill.price - intended) * child.parent.sign, 6)
-            scored = self._slippage[key] = (slippage, round(slippage / intended * 10_000.0, 4))
+        slippage = round((fill.price - intended) * child.parent.sign, 6)
         # The price the slippage is measured against travels with the fill, so a fill read alone (a webhook, the
         # Redis stream) can be scored without its `placed` record.
         rec["intended_price"] = intended
         rec["executed_price"] = fill.price
-        rec["slippage"] = scored[0]
-        rec["slippage_bps"] = scored[1]
+        rec["slippage"] = slippage
+        rec["slippage_bps"] = round(slippage / intended * 10_000.0, 4)
         rec["latency_ms"] = fill.latency_ms if fill.latency_ms is not None else measured_latency_ms
         rec["model_params"] = fill.model_params
         rec["extra_metrics"] = {"trade_id": fill.trade_id, "book_price": fill.book_price}

@@ -70,27 +70,13 @@ class PaperAccount:
             used += -pos.quantity * self._market.spot(underlying) * self._config.short_margin_rate
         return max(used, 0.0)
 
-    def shortfall(
-        self, *, symbol: str, underlying: str, side: Side, quantity: int, price: float | None
-    ) -> str | None:
-        """Why an order of this size cannot be afforded (Kite's RMS wording), or None if it can. A buy needs its
-        premium (at its limit, or at the ask now); a sell needs short margin for what it does not close."""
-        if side is Side.BUY:
-            return self.buy_shortfall(quantity * (price if price is not None else self._market.quote(symbol).ask))
-        return self.sell_shortfall(symbol, underlying, quantity)
-
     def buy_shortfall(self, premium: float) -> str | None:
-        """`shortfall` of a buy whose premium (quantity x its limit, or x the ask now) is `premium`."""
-        if self._shorts:
-            return self._short_of(premium)
-        # No short positions: `margin_used` is the two running sums (inlined: a check per order).
-        available = self._config.capital - max(self._long_value + self._resting_buy_value, 0.0)
-        if premium <= available:
-            return None
+        """Why a buy whose premium (quantity x its limit, or x the ask now) is `premium` cannot be afforded (Kite's RMS
+        wording), or None if it can."""
         return self._short_of(premium)
 
     def sell_shortfall(self, symbol: str, underlying: str, quantity: int) -> str | None:
-        """`shortfall` of a sell: short margin for what it does not close."""
+        """Why a sell cannot be afforded (Kite's RMS wording): it needs short margin for what it does not close."""
         pos = self._positions.get(symbol)
         long_qty = pos.quantity if pos is not None and pos.quantity > 0 else 0
         short_qty = max(0, quantity - long_qty)
