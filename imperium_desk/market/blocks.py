@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -455,13 +455,7 @@ class RowsBatch(TickBatch):
 
     def __init__(self, rows: Rows, col: int, symbols: list[str], index: dict[str, int], n: int,
                  timestamp: float) -> None:
-        # TickBatch's fields set here rather than through super().__init__: one is made per underlying per tick.
-        self._symbols = symbols
-        self._index = index
-        self._quotes = None
-        self.lo = rows.lo
-        self.hi = rows.lo + n
-        self.timestamp = timestamp
+        super().__init__(symbols, index, rows.lo, rows.lo + n, timestamp)
         self._rows = rows
         self._col = col
 
@@ -472,25 +466,6 @@ class RowsBatch(TickBatch):
     @property
     def col(self) -> int:
         return self._col
-
-    @overload
-    def __getitem__(self, key: int) -> Quote: ...
-
-    @overload
-    def __getitem__(self, key: slice) -> list[Quote]: ...
-
-    def __getitem__(self, key: int | slice) -> Quote | list[Quote]:
-        # TickBatch's, calling Rows.quote directly: reading a quote is the hot path of a replay's tick.
-        quotes = self._quotes
-        if quotes is None:
-            quotes = self._quotes = [None] * (self.hi - self.lo)
-        if isinstance(key, slice):
-            return [self[i] for i in range(*key.indices(len(quotes)))]
-        quote = quotes[key]
-        if quote is None:
-            i = key % len(quotes)
-            quote = quotes[key] = self._rows.quote(i, self._col, self._symbols[self.lo + i], self.timestamp)
-        return quote
 
     def _build(self, i: int) -> Quote:
         return self._rows.quote(i, self._col, self._symbols[self.lo + i], self.timestamp)
