@@ -337,6 +337,10 @@ def _sweep(
         try:
             from imperium_desk.sweep.cluster import LOCAL, check_address
         except ModuleNotFoundError as exc:  # a dependency, but an install can still lack it
+            if getattr(sys, "frozen", False):  # the installer leaves Dask out (packaging/imperium-desk.spec)
+                raise ConfigError(["--cluster: this build of the desk has no Dask; run cluster sweeps from a pip "
+                                   "install (pip install imperium-desk), or drop --cluster to sweep on local "
+                                   "processes"]) from None
             raise ConfigError([f"--cluster: needs Dask ({exc}): pip install distributed"]) from None
         check_address(cluster)
         if jobs is not None and cluster != LOCAL:
