@@ -35,7 +35,7 @@ import orjson
 from benchmarks.telemetry_records import fill_record
 
 WARMUP_S = 1.0
-DEFAULT_DRILL = Path(__file__).resolve().parents[1] / "configs" / "scenarios" / "choppy-day.yaml"
+DEFAULT_DRILL = Path(__file__).resolve().parents[1] / "imperium_desk" / "configs" / "scenarios" / "choppy-day.yaml"
 
 
 def write_log(path: Path, records: int) -> None:

@@ -2,7 +2,7 @@
 
 The desk runs as it does for a trader, in a process of its own: the real window (`open_window`, offscreen Qt) on a
 qasync loop, the paper desk started, its feedback API started through the window's feedback panel (port 0, the
-panel open and refreshing), and a drill running (`Desk.start_drill`, default configs/scenarios/choppy-day.yaml:
+panel open and refreshing), and a drill running (`Desk.start_drill`, default the shipped choppy-day.yaml:
 orders through the execution stack, injected events on the wall clock). Its telemetry log is seeded first with N
 realistic fill records so every page is full (the desk's SQLite index catches up from the JSONL on start).
 

@@ -37,7 +37,7 @@ from imperium_desk.rng import RandomStreams
 from imperium_desk.scenarios.spec import LoadedScenario, ScenarioSpec, load_scenario, scenario_from_spec
 
 TRUE_MEDIAN_MS = 150.0
-DRILL_FILE = Path(__file__).resolve().parents[1] / "configs" / "learning" / "latency-burst.yaml"
+DRILL_FILE = Path(__file__).resolve().parents[1] / "imperium_desk" / "configs" / "learning" / "latency-burst.yaml"
 DRILL: dict[str, Any] = yaml.safe_load(DRILL_FILE.read_text(encoding="utf-8"))
 CHECKPOINTS = (50, 100, 200)
 

@@ -1,6 +1,6 @@
 """Model fitting: seconds to fit every family (`fit_all`, KS tests included) to 100,000 samples. Prints JSON.
 
-Latency samples: a 12 ms floor plus a 96/4 lognormal mixture (the shape of `resources/latency_nifty.csv`);
+Latency samples: a 12 ms floor plus a 96/4 lognormal mixture (the shape of `imperium_desk/resources/latency_nifty.csv`);
 slippage samples: Student's t (loc 0.6 bps, scale 1.1, df 3.5), signed, so lognormal and exponential are
 skipped. Each timing is the best of `--repeat` runs (the machine is shared); per-family times fit that
 family alone through `fit_all(families=[...])`. Target: all families ≤ 2 s per sample set.

@@ -22,7 +22,7 @@ from imperium_desk.model_input import parse_model
 from imperium_desk.models.resolver import ModelResolver
 from imperium_desk.rng import RandomStreams
 
-HISTORICAL = str(Path(__file__).resolve().parents[1] / "resources" / "latency_nifty.csv")
+HISTORICAL = str(Path(__file__).resolve().parents[1] / "imperium_desk" / "resources" / "latency_nifty.csv")
 FAMILIES: dict[str, dict[str, Any]] = {
     "normal": {"type": "normal", "mean_ms": 50, "std_ms": 10},
     "lognormal": {"type": "lognormal", "median_ms": 40, "sigma": 0.3},

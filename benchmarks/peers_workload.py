@@ -32,7 +32,7 @@ WALK_PULL = 1e-4
 
 
 def nifty_lot_size() -> int:
-    """NIFTY's lot size from `configs/instruments.yaml`, the file this engine's catalog reads."""
+    """NIFTY's lot size from `imperium_desk/configs/instruments.yaml`, the file this engine's catalog reads."""
     raw = yaml.safe_load(default_instruments_path().read_text(encoding="utf-8"))
     return int(raw["underlyings"]["NIFTY"]["lot_size"])
 

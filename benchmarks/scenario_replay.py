@@ -33,7 +33,7 @@ from imperium_desk.desk import run_replay
 from imperium_desk.scenarios.spec import load_scenario
 from imperium_desk.sweep import run_sweep
 
-DRILLS = Path(__file__).resolve().parents[1] / "configs" / "scenarios"
+DRILLS = Path(__file__).resolve().parents[1] / "imperium_desk" / "configs" / "scenarios"
 
 
 def drill_speed(path: Path, repeats: int) -> dict[str, Any]:

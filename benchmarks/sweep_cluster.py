@@ -10,7 +10,7 @@ This VM's load from other work varies by up to 2x within minutes, so the two run
 each, and each reports its best run (all runs are listed).
 
     .venv/bin/python -m benchmarks.sweep_cluster                # 200 seeds of risk-tightening, jobs/workers 2
-    .venv/bin/python -m benchmarks.sweep_cluster --seeds 50 --scenario configs/scenarios/news-gap.yaml
+    .venv/bin/python -m benchmarks.sweep_cluster --seeds 50 --scenario imperium_desk/configs/scenarios/news-gap.yaml
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from imperium_desk.sweep import run_sweep
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "configs" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "imperium_desk" / "configs" / "scenarios"
 
 
 def timed_sweep(scenario: Path, seeds: list[int], workers: int, cluster: str | None) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from imperium_desk.domain.enums import Mode
 from imperium_desk.scenarios.prepare import prepare_config, prepare_scenario
 from imperium_desk.scenarios.rerun import is_run_document, load_rerun
 from imperium_desk.scenarios.spec import LoadedScenario, load_scenario
+from imperium_desk.shipped import shipped_config, shipped_scenario
 from imperium_desk.telemetry.segments import TelemetryFileError
 
 if TYPE_CHECKING:
@@ -42,6 +43,21 @@ def home_dir(arg: str | None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".imperium_desk"
 
 
+def scenario_arg(text: str) -> Path:
+    """A scenario argument: the file it names when there is one, else the shipped scenario of that name (so an
+    installed desk, with no repository around it, can `replay demo`), else the path as given (loading it then
+    names the missing file)."""
+    path = Path(text)
+    return path if path.exists() else (shipped_scenario(text) or path)
+
+
+def config_arg(text: str) -> Path:
+    """A `--config` argument: the file it names when there is one, else the shipped config of that name
+    (`default`, `demo`), else the path as given."""
+    path = Path(text)
+    return path if path.exists() else (shipped_config(text) or path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="imperium-desk", description="Imperium Desk: execution desk for index options")
     parser.add_argument("--version", action="version", version=f"imperium-desk {__version__}")
@@ -55,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="deterministic headless run of a scenario on the virtual clock")
     replay.add_argument(
-        "scenario", type=Path,
-        help="scenario file (YAML or JSON), or a replay's run.json to re-run that run byte for byte",
+        "scenario", type=scenario_arg,
+        help="scenario file (YAML or JSON), a replay's run.json to re-run that run byte for byte, or the name of a "
+             "shipped scenario (e.g. demo, news-gap, latency-burst)",
     )
     seeds = replay.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="override the scenario's seed")
@@ -131,9 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = cfg_sub.add_parser(
         "validate", help="check a config, scenario or run.json file as gui/serve or replay would run it"
     )
-    validate.add_argument("file", type=Path)
+    validate.add_argument("file", type=scenario_arg, help="a file, or the name of a shipped scenario")
     validate.add_argument(
-        "--config", type=Path, default=argparse.SUPPRESS,
+        "--config", type=config_arg, default=argparse.SUPPRESS,
         help="for a scenario: the desk config replay would run it on (default: embedded)",
     )
     validate.add_argument("--home", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -152,7 +169,8 @@ def _mode(p: argparse.ArgumentParser, top_level: bool) -> None:
 def _common(p: argparse.ArgumentParser, top_level: bool = False) -> None:
     # Options may come before or after the command; a subcommand's copy only sets what it is given.
     default = None if top_level else argparse.SUPPRESS
-    p.add_argument("--config", type=Path, default=default, help="desk config (YAML or JSON); default: embedded")
+    p.add_argument("--config", type=config_arg, default=default,
+                   help="desk config (YAML or JSON), or a shipped one by name (default, demo); default: embedded")
     p.add_argument("--home", default=default, help="data folder (default $IMPERIUM_HOME or ~/.imperium_desk)")
 
 
@@ -319,6 +337,10 @@ def _sweep(
         try:
             from imperium_desk.sweep.cluster import LOCAL, check_address
         except ModuleNotFoundError as exc:  # a dependency, but an install can still lack it
+            if getattr(sys, "frozen", False):  # the installer leaves Dask out (packaging/imperium-desk.spec)
+                raise ConfigError(["--cluster: this build of the desk has no Dask; run cluster sweeps from a pip "
+                                   "install (pip install imperium-desk), or drop --cluster to sweep on local "
+                                   "processes"]) from None
             raise ConfigError([f"--cluster: needs Dask ({exc}): pip install distributed"]) from None
         check_address(cluster)
         if jobs is not None and cluster != LOCAL:

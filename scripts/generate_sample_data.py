@@ -1,14 +1,14 @@
 """Writes the shipped sample data. The files are GENERATED from the models below, not measured at a broker.
 
-- `resources/latency_nifty.csv`, column `latency_ms` (milliseconds), 5,000 rows: a broker round trip with a
-  12 ms floor (network and exchange minimum) plus a mixture: 96% lognormal(median 26 ms, sigma 0.35), the
+- `imperium_desk/resources/latency_nifty.csv`, column `latency_ms` (milliseconds), 5,000 rows: a broker round trip
+  with a 12 ms floor (network and exchange minimum) plus a mixture: 96% lognormal(median 26 ms, sigma 0.35), the
   usual body, and 4% lognormal(median 220 ms, sigma 0.5), a slow tail (retransmits, a busy gateway).
-- `resources/slippage_nifty.csv`, column `slippage_bps` (basis points, adverse positive), 5,000 rows:
+- `imperium_desk/resources/slippage_nifty.csv`, column `slippage_bps` (basis points, adverse positive), 5,000 rows:
   Student's t with location 0.6 bps, scale 1.1 bps and 3.5 degrees of freedom (mostly small adverse
   slippage, some price improvement, heavy tails).
 
 Values are rounded to 0.001. Seeded numpy Generators (PCG64), so the output is the same on every run.
-`configs/demo.yaml` samples NIFTY's latency from the first file; `imperium-desk fit` can be tried on both.
+`imperium_desk/configs/demo.yaml` samples NIFTY's latency from the first file; `imperium-desk fit` can be tried on both.
 
     .venv/bin/python scripts/generate_sample_data.py            # (re)write both files
     .venv/bin/python scripts/generate_sample_data.py --check    # exit 1 if the shipped files differ
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "imperium_desk" / "resources"
 ROWS = 5_000
 LATENCY_SEED, SLIPPAGE_SEED = 20_260_401, 20_260_402
 
@@ -53,7 +53,7 @@ def files() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write (or --check) the generated sample data in resources/.")
+    parser = argparse.ArgumentParser(description="Write (or --check) the sample data in imperium_desk/resources/.")
     parser.add_argument("--check", action="store_true", help="exit 1 if a shipped file differs from the generator")
     args = parser.parse_args(argv)
     stale = []

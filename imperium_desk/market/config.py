@@ -13,9 +13,9 @@ from typing import Self
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-import imperium_desk
 from imperium_desk.domain.instruments import IST
 from imperium_desk.market.black76 import FloatArray, black76_prices
+from imperium_desk.shipped import instruments_file
 
 # The smile is quadratic in a moneyness that saturates at +-1 standard deviation (see SmileConfig).
 SMILE_SATURATION = 1.0
@@ -27,8 +27,8 @@ BLOCK_TICKS_DEFAULT = 256
 
 
 def default_instruments_path() -> Path:
-    """The instruments file that ships with the repository (`configs/instruments.yaml`)."""
-    return Path(imperium_desk.__file__).resolve().parents[1] / "configs" / "instruments.yaml"
+    """The instruments file that ships with the desk (`imperium_desk/configs/instruments.yaml`, package data)."""
+    return instruments_file()
 
 
 class UnderlyingMarketConfig(BaseModel):
@@ -166,7 +166,7 @@ class MarketConfig(BaseModel):
         default=datetime(2026, 11, 23, 9, 15, tzinfo=IST),
         description="where virtual/replay runs start; must carry a UTC offset",
     )
-    instruments: Path | None = Field(default=None, description="None: the repo's configs/instruments.yaml")
+    instruments: Path | None = Field(default=None, description="None: the shipped configs/instruments.yaml")
     strikes_each_side: int = Field(default=10, ge=0, le=200)
     per_underlying: dict[str, UnderlyingMarketConfig] = Field(default_factory=dict)
     smile: SmileConfig = Field(default_factory=SmileConfig)

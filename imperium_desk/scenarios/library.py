@@ -1,4 +1,4 @@
-"""The drills a desk offers: the scenarios that ship (`configs/scenarios/`) and the trader's own
+"""The drills a desk offers: the scenarios that ship (`imperium_desk/configs/scenarios/`) and the trader's own
 (`<home>/scenarios/`), each read and checked, so the menu can list a broken file with its reason instead of
 failing when it is picked."""
 
@@ -9,19 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import imperium_desk
 from imperium_desk.config import ConfigError
 from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.scenarios.runner import check_instruments
 from imperium_desk.scenarios.spec import LoadedScenario, RandomEvent, load_scenario
+from imperium_desk.shipped import SCENARIO_SUFFIXES, scenarios_dir
 
-SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 DrillSource = Literal["shipped", "user"]
 
 
 def shipped_scenarios_dir() -> Path:
-    """The drills that ship with the repository (`configs/scenarios/`)."""
-    return Path(imperium_desk.__file__).resolve().parents[1] / "configs" / "scenarios"
+    """The drills that ship with the desk (`imperium_desk/configs/scenarios/`, package data)."""
+    return scenarios_dir()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc", "eglfs", "linuxfb", "minimalegl", "vkkhrdisplay"}
 FIX = (
     "run it under a virtual display (`xvfb-run -a ./scripts/desk`) or use the headless commands "
-    "(`./scripts/desk replay configs/scenarios/demo.yaml`)"
+    "(`./scripts/desk replay demo`)"
 )
 
 

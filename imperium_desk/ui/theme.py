@@ -1,4 +1,5 @@
-"""The dark theme: a QSS file under resources/, plus a matching palette for what QSS does not reach."""
+"""The dark theme: a QSS file shipped in the package (imperium_desk/resources/theme.qss), plus a matching palette
+for what QSS does not reach."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-THEME_FILE = Path(__file__).resolve().parents[2] / "resources" / "theme.qss"
+from imperium_desk.shipped import theme_file
+
+THEME_FILE = theme_file()
 
 
 def apply_theme(app: QApplication, path: Path = THEME_FILE) -> None:

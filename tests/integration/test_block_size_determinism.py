@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import imperium_desk
 from imperium_desk.config import config_from_mapping
 from imperium_desk.desk import run_replay
 from imperium_desk.market.config import MarketConfig
 from imperium_desk.scenarios.spec import load_scenario
+from imperium_desk.shipped import configs_dir
 
-CONFIGS = Path(imperium_desk.__file__).resolve().parents[1] / "configs"
+CONFIGS = configs_dir()
 SCENARIOS = [*sorted((CONFIGS / "scenarios").glob("*.yaml")), CONFIGS / "learning" / "latency-burst.yaml"]
 
 

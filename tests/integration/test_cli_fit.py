@@ -20,8 +20,8 @@ from imperium_desk.cli import main
 from imperium_desk.config import config_from_mapping
 
 REPO = Path(__file__).resolve().parents[2]
-LATENCY_CSV = REPO / "resources" / "latency_nifty.csv"
-SLIPPAGE_CSV = REPO / "resources" / "slippage_nifty.csv"
+LATENCY_CSV = REPO / "imperium_desk" / "resources" / "latency_nifty.csv"
+SLIPPAGE_CSV = REPO / "imperium_desk" / "resources" / "slippage_nifty.csv"
 
 
 def cli(*args: str | Path, home: Path) -> subprocess.CompletedProcess[str]:

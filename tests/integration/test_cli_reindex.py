@@ -15,7 +15,7 @@ import pytest
 from tests.telemetry_support import record
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "configs" / "scenarios" / "demo.yaml"
+DEMO = REPO / "imperium_desk" / "configs" / "scenarios" / "demo.yaml"
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "configs" / "scenarios" / "demo.yaml"
+DEMO = REPO / "imperium_desk" / "configs" / "scenarios" / "demo.yaml"
 
 
 def cli(*args: str | Path, home: Path, hash_seed: str = "0") -> subprocess.CompletedProcess[str]:
@@ -125,7 +125,8 @@ def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_config_validate_accepts_the_shipped_files(tmp_path: Path) -> None:
-    for path in [REPO / "configs" / "default.yaml", *sorted((REPO / "configs" / "scenarios").glob("*.yaml"))]:
+    configs = REPO / "imperium_desk" / "configs"
+    for path in [configs / "default.yaml", *sorted((configs / "scenarios").glob("*.yaml"))]:
         result = cli("config", "validate", path, home=tmp_path)
         assert result.returncode == 0, result.stderr
 

@@ -16,7 +16,7 @@ from imperium_desk.analysis.outliers import RobustStats, iqr_outliers, mad_outli
 from imperium_desk.analysis.report import ReportOptions, build_report
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "configs" / "scenarios" / "demo.yaml"
+DEMO = REPO / "imperium_desk" / "configs" / "scenarios" / "demo.yaml"
 DESIGN_KEYS = (
     "arrival_slippage_bps", "delay_cost", "trading_cost", "opportunity_cost", "fees", "implementation_shortfall",
     "delay_cost_bps", "trading_cost_bps", "opportunity_cost_bps", "fees_bps", "implementation_shortfall_bps",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.test_cli_replay import REPO, cli
 
-NEWS_GAP = REPO / "configs" / "scenarios" / "news-gap.yaml"
+NEWS_GAP = REPO / "imperium_desk" / "configs" / "scenarios" / "news-gap.yaml"
 
 
 @pytest.fixture
@@ -74,7 +74,8 @@ def test_a_run_json_with_a_bad_seed_names_the_field(first_run: Path, tmp_path: P
     ("flags", "message"),
     [
         (["--seed", "3"], "--seed: a run.json re-runs its own seed"),
-        (["--config", str(REPO / "configs" / "default.yaml")], "--config: a run.json re-runs its own config"),
+        (["--config", str(REPO / "imperium_desk" / "configs" / "default.yaml")],
+         "--config: a run.json re-runs its own config"),
         (["--seeds", "1..3"], "--seeds:"),
     ],
 )

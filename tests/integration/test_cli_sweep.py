@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.integration.test_cli_replay import REPO, cli
 
-STORM = REPO / "configs" / "scenarios" / "reject-storm.yaml"
+STORM = REPO / "imperium_desk" / "configs" / "scenarios" / "reject-storm.yaml"
 
 
 def test_a_sweep_writes_one_folder_per_seed_and_aggregates_their_outcomes(tmp_path: Path) -> None:

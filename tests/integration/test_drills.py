@@ -10,7 +10,7 @@ import yaml
 
 from tests.integration.test_cli_replay import REPO, cli
 
-DRILLS = sorted(p for p in (REPO / "configs" / "scenarios").glob("*.yaml") if p.stem != "demo")
+DRILLS = sorted(p for p in (REPO / "imperium_desk" / "configs" / "scenarios").glob("*.yaml") if p.stem != "demo")
 
 
 def test_at_least_six_drills_ship_and_together_use_every_event_type() -> None:

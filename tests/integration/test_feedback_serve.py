@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+NEWS_GAP = REPO / "imperium_desk" / "configs" / "scenarios" / "news-gap.yaml"
 
 
 def start_serve(home: Path, *args: str) -> subprocess.Popen[str]:
@@ -86,7 +87,7 @@ def test_a_replay_posts_its_outcome_to_the_running_desk(tmp_path: Path) -> None:
     try:
         address = address_of(address_line(proc))
         replay = subprocess.run(
-            [sys.executable, "-m", "imperium_desk", "replay", str(REPO / "configs/scenarios/news-gap.yaml"),
+            [sys.executable, "-m", "imperium_desk", "replay", str(NEWS_GAP),
              "--out", str(tmp_path / "run"), "--home", str(tmp_path), "--quiet", "--post", address],
             cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
         )
@@ -104,7 +105,7 @@ def test_a_replay_posts_its_outcome_to_the_running_desk(tmp_path: Path) -> None:
 
 def test_posting_without_a_desk_token_is_refused_before_the_run(tmp_path: Path) -> None:
     replay = subprocess.run(
-        [sys.executable, "-m", "imperium_desk", "replay", str(REPO / "configs/scenarios/news-gap.yaml"),
+        [sys.executable, "-m", "imperium_desk", "replay", str(NEWS_GAP),
          "--out", str(tmp_path / "run"), "--home", str(tmp_path), "--post", "http://127.0.0.1:9"],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
     )

@@ -24,7 +24,7 @@ CONFIGURED_MEDIAN_MS = 50.0
 WINDOW_FILLS = 200
 BURST_AT_S = 60
 
-BURST_FILE = Path(__file__).resolve().parents[2] / "configs" / "learning" / "latency-burst.yaml"
+BURST_FILE = Path(__file__).resolve().parents[2] / "imperium_desk" / "configs" / "learning" / "latency-burst.yaml"
 SCENARIO: dict[str, Any] = yaml.safe_load(BURST_FILE.read_text(encoding="utf-8"))
 
 

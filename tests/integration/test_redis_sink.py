@@ -27,7 +27,7 @@ from tests.redis_server import RedisServer
 
 STREAM = "imperium:test"
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "configs" / "scenarios" / "demo.yaml"
+DEMO = REPO / "imperium_desk" / "configs" / "scenarios" / "demo.yaml"
 HANG_GUARD_S = 60.0  # turns a hang into a failure; no test asserts how fast anything is
 
 

@@ -20,7 +20,8 @@ from imperium_desk import cli as cli_module
 from imperium_desk.sweep import cluster as cluster_module
 from tests.integration.test_cli_replay import REPO, cli
 
-SHORT = REPO / "configs" / "scenarios" / "risk-tightening.yaml"  # the shortest shipped drill, with events
+# the shortest shipped drill, with events
+SHORT = REPO / "imperium_desk" / "configs" / "scenarios" / "risk-tightening.yaml"
 SEEDS = "1..6"
 TIMING = {"wall_s"}  # the only keys two runs of one seed may differ in
 

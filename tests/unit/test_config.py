@@ -11,7 +11,7 @@ import yaml
 from imperium_desk.config import Config, ConfigError, config_from_mapping, load_config, merged_config
 from imperium_desk.models.config import ConstantLatency, MixtureLatency, NormalLatency
 
-DEFAULT_YAML = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+DEFAULT_YAML = Path(__file__).resolve().parents[2] / "imperium_desk" / "configs" / "default.yaml"
 
 
 def write(tmp_path: Path, text: str, name: str = "desk.yaml") -> Path:

@@ -12,7 +12,7 @@ from imperium_desk.config import load_config
 from imperium_desk.models.config import HistoricalLatency
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "configs" / "demo.yaml"
+DEMO = REPO / "imperium_desk" / "configs" / "demo.yaml"
 
 
 def generator() -> ModuleType:
@@ -31,7 +31,7 @@ def test_demo_config_loads() -> None:
 def test_demo_nifty_latency_samples_the_shipped_csv_resolved_from_the_config_file() -> None:
     nifty = load_config(DEMO).latency_model.per_asset["NIFTY"]
     assert isinstance(nifty, HistoricalLatency)
-    assert nifty.source == (REPO / "resources" / "latency_nifty.csv").resolve()
+    assert nifty.source == (REPO / "imperium_desk" / "resources" / "latency_nifty.csv").resolve()
     assert nifty.bandwidth_ms == "silverman"
     assert nifty.samples.size == 5_000 and float(nifty.samples.min()) > 0
 

@@ -1,4 +1,4 @@
-"""Option contracts from configs/instruments.yaml: specs, expiries, trading symbols, resolution, chains."""
+"""Option contracts from the shipped instruments.yaml: specs, expiries, trading symbols, resolution, chains."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.instruments import IST, InstrumentCatalog, InstrumentError
 
 REPO = Path(__file__).resolve().parents[2]
-INSTRUMENTS = REPO / "configs" / "instruments.yaml"
+INSTRUMENTS = REPO / "imperium_desk" / "configs" / "instruments.yaml"
 CE, PE = OptionRight.CE, OptionRight.PE
 
 

@@ -13,7 +13,7 @@ from imperium_desk.execution.config import RiskConfig
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.execution.risk import RiskGate
 
-INSTRUMENTS = Path(__file__).resolve().parents[2] / "configs" / "instruments.yaml"
+INSTRUMENTS = Path(__file__).resolve().parents[2] / "imperium_desk" / "configs" / "instruments.yaml"
 LOT = 65  # NIFTY
 
 

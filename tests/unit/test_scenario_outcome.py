@@ -58,7 +58,7 @@ def test_the_outcome_delta_is_run_minus_baseline_for_every_number() -> None:
 
 def test_the_progress_bar_covers_the_run_then_its_baseline(tmp_path: Path) -> None:
     seen: list[float] = []
-    scenario = load_scenario(REPO / "configs" / "scenarios" / "news-gap.yaml")
+    scenario = load_scenario(REPO / "imperium_desk" / "configs" / "scenarios" / "news-gap.yaml")
     run_replay(scenario, Config(), tmp_path, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0
     assert 0.5 in seen  # the run with events ends at half way; the baseline fills the rest

@@ -53,7 +53,7 @@ def _with_banknifty(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_specification_example_loads_as_written(tmp_path: Path) -> None:
-    shutil.copy(REPO / "resources" / "latency_nifty.csv", tmp_path / "latency_nifty.csv")
+    shutil.copy(REPO / "imperium_desk" / "resources" / "latency_nifty.csv", tmp_path / "latency_nifty.csv")
     path = tmp_path / "desk.json"
     path.write_text(json.dumps(SPEC_EXAMPLE), encoding="utf-8")
     config = load_config(path)
@@ -99,7 +99,7 @@ def test_the_unit_of_a_stochastic_slippage_component_follows_its_mixture() -> No
 
 
 def test_a_historical_stochastic_model_reads_its_file_beside_the_config(tmp_path: Path) -> None:
-    shutil.copy(REPO / "resources" / "latency_nifty.csv", tmp_path / "latency_nifty.csv")
+    shutil.copy(REPO / "imperium_desk" / "resources" / "latency_nifty.csv", tmp_path / "latency_nifty.csv")
     path = tmp_path / "desk.yaml"
     path.write_text("latency_model:\n  global: {type: stochastic, distribution: historical, "
                     "params: {source: latency_nifty.csv}}\n", encoding="utf-8")

@@ -24,14 +24,15 @@ from imperium_desk.sweep.cluster import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIO = REPO / "configs" / "scenarios" / "risk-tightening.yaml"
+SCENARIO = REPO / "imperium_desk" / "configs" / "scenarios" / "risk-tightening.yaml"
 
 
 def test_inputs_load_as_the_files_load_relative_model_data_paths_included(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
-    scenario_path, config_path = Path("configs/scenarios/risk-tightening.yaml"), Path("configs/demo.yaml")
+    scenario_path = Path("imperium_desk/configs/scenarios/risk-tightening.yaml")
+    config_path = Path("imperium_desk/configs/demo.yaml")
     inputs = SweepInputs.read(scenario_path, config_path)
     monkeypatch.chdir(tmp_path)  # a worker's folder is not the client's
     scenario, config = inputs.load()

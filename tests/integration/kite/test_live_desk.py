@@ -241,7 +241,7 @@ def test_a_drill_is_refused_in_live_mode(fake: FakeKite, tmp_path: Path) -> None
         desk = await open_desk(fake, tmp_path, Mode.LIVE)
         try:
             with pytest.raises(ConfigError):
-                await desk.start_drill(REPO / "configs" / "scenarios" / "reject-storm.yaml")
+                await desk.start_drill(REPO / "imperium_desk" / "configs" / "scenarios" / "reject-storm.yaml")
             assert desk.drill is None
         finally:
             await desk.stop()

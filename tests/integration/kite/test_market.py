@@ -26,7 +26,7 @@ from tests.fake_kite.state import FakeKiteConfig
 from tests.integration.kite.stack_support import until
 
 MakeKite = Callable[[FakeKiteConfig], FakeKite]
-CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "instruments.yaml"
+CONFIGS = Path(__file__).resolve().parents[3] / "imperium_desk" / "configs" / "instruments.yaml"
 FAST = ReconnectPolicy(initial_delay_s=0.01, max_delay_s=0.05, stall_after_s=1.0, open_timeout_s=2.0,
                        close_timeout_s=0.5)
 WAIT_S = 5.0

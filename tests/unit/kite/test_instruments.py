@@ -19,7 +19,7 @@ from imperium_desk.broker.kite.instruments import (
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, InstrumentsFile
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "instruments.yaml"
+CONFIGS = Path(__file__).resolve().parents[3] / "imperium_desk" / "configs" / "instruments.yaml"
 HEADER = (
     "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
     "instrument_type,segment,exchange"

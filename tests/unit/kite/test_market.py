@@ -34,7 +34,7 @@ from imperium_desk.market.port import MarketData, Quote
 from tests.fake_kite.instruments import InstrumentDump
 from tests.fake_kite.packets import encode_frame
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "instruments.yaml"
+CONFIGS = Path(__file__).resolve().parents[3] / "imperium_desk" / "configs" / "instruments.yaml"
 START = datetime(2026, 1, 5, 4, 30, tzinfo=UTC)  # Monday 10:00 IST
 SPOTS = {"NIFTY": 26_010.0, "SENSEX": 85_040.0}
 NIFTY_INDEX = INDEX_INSTRUMENTS["NIFTY"].instrument_token
