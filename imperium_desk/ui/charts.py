@@ -223,7 +223,7 @@ class FillQualityCharts(QWidget):
         grid = self.plots.ci.layout
         grid.setColumnStretchFactor(0, 3)
         grid.setColumnStretchFactor(1, 1)
-        for row, stretch in enumerate((3, 3, 2)):
+        for row, stretch in enumerate((1, 1, 1)):
             grid.setRowStretchFactor(row, stretch)
 
         self.latency_curve = self.latency_plot.plot(pen=_pen("latency"), name="latency")
