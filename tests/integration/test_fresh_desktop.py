@@ -6,6 +6,7 @@ install in one line and exits 1; the set-up installs the packages, or prints the
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import stat
 import subprocess
@@ -78,10 +79,15 @@ def run_setup_check(broken_pyside: Path, tools: Path) -> subprocess.CompletedPro
                           check=False)
 
 
-def test_the_hidden_library_really_stops_qt(broken_pyside: Path) -> None:
+def no_core_file() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def test_the_hidden_library_really_stops_qt(broken_pyside: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "from PySide6.QtWidgets import QApplication; QApplication([])"],
-        env=broken_env(broken_pyside), capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path, env=broken_env(broken_pyside), capture_output=True, text=True, timeout=60, check=False,
+        preexec_fn=no_core_file,
     )
     assert proc.returncode == -signal.SIGABRT
 
