@@ -1,6 +1,6 @@
 # Sourced by scripts/desk and scripts/test: finds Python 3.12/3.13, creates .venv, installs the package;
-# scripts/test also gets redis-server for the Redis sink tests.
-# Re-installs only when pyproject.toml changes.
+# scripts/desk also gets the system libraries of Qt's X11 platform plugin, scripts/test redis-server for the Redis
+# sink tests. Re-installs only when pyproject.toml changes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,8 +57,69 @@ MSG
   fi
 }
 
+_apt_install() {
+  # _apt_install LOG PACKAGE...: quiet, logged; a fresh container has no package lists yet: fetch them once and
+  # try again.
+  local log="$1"
+  shift
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1 && return 0
+  apt-get update -qq >"$log" 2>&1 \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1
+}
+
 _apt_install_redis() {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >"$1" 2>&1
+  _apt_install "$1" redis-server
+}
+
+_xcb_plugin_loads() {
+  # Fast path (no Python, ~5 ms): ldd of the venv's xcb plugin finds every library, libxcb-cursor among them
+  # (Qt needs it since 6.5; a build that dlopens it instead is left to the full check).
+  local plugin listing
+  plugin="$(compgen -G "$VENV/lib/python3.*/site-packages/PySide6/Qt/plugins/platforms/libqxcb.so" | head -n 1)" \
+    || return 1
+  listing="$(ldd "$plugin" 2>/dev/null)" || return 1
+  ! grep -q "not found" <<<"$listing" && grep -q "libxcb-cursor\.so\.0 => /" <<<"$listing"
+}
+
+imperium_xcb_packages() {
+  # The Debian packages Qt's xcb platform plugin lacks here, one a line; `?soname` for a missing library with no
+  # known package. The table and the check are imperium_desk/ui/platform_libs.py's, as the desk itself uses them.
+  _xcb_plugin_loads && return 0
+  (cd "$ROOT" && "$VENV/bin/python" -m imperium_desk.ui.platform_libs) 2>/dev/null || true
+}
+
+imperium_desktop_libs() {
+  # The desk's window on X11 needs system libraries a fresh Debian lacks (libxcb-cursor0, libxcb-icccm4, ...).
+  # Installs them when possible (root and apt-get); otherwise prints the one apt-get line that fixes it. Never
+  # fails: headless commands do not need them, and the window command itself says the same in one line.
+  case "${QT_QPA_PLATFORM:-}" in offscreen* | minimal* | vnc* | eglfs* | linuxfb* | wayland*) return 0 ;; esac
+  local packages=() unknown=() line log reason
+  while IFS= read -r line; do
+    case "$line" in
+      '?'*) unknown+=("${line#?}") ;;
+      ?*) packages+=("$line") ;;
+    esac
+  done < <(imperium_xcb_packages)
+  [ "${#packages[@]}" -eq 0 ] && [ "${#unknown[@]}" -eq 0 ] && return 0
+  if [ "${#packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log="$(mktemp)"
+    echo "setup: installing the system libraries of Qt's X11 platform plugin: ${packages[*]}" >&2
+    _apt_install "$log" "${packages[@]}" || true
+    if [ -z "$(imperium_xcb_packages)" ]; then
+      rm -f "$log"
+      return 0
+    fi
+    reason="$(grep -v '^\s*$' "$log" | tail -n 1 || true)"
+    echo "setup: could not install them${reason:+ ($reason)}" >&2
+    rm -f "$log"
+  fi
+  if [ "${#unknown[@]}" -gt 0 ]; then
+    echo "setup: the desk's window also needs the package that provides ${unknown[*]}" >&2
+  fi
+  if [ "${#packages[@]}" -gt 0 ]; then
+    echo "setup: the desk's window needs system libraries for Qt's X11 platform plugin: sudo apt-get install ${packages[*]}" >&2
+  fi
+  return 0
 }
 
 imperium_redis_for_tests() {

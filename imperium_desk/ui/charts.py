@@ -223,8 +223,8 @@ class FillQualityCharts(QWidget):
         grid = self.plots.ci.layout
         grid.setColumnStretchFactor(0, 3)
         grid.setColumnStretchFactor(1, 1)
-        for row, stretch in enumerate((3, 3, 2)):
-            grid.setRowStretchFactor(row, stretch)
+        for row in range(3):  # equal rows: each plot's title, axes and ticks take the same ~90 px before its curve
+            grid.setRowStretchFactor(row, 1)
 
         self.latency_curve = self.latency_plot.plot(pen=_pen("latency"), name="latency")
         self.slippage_plot.addLine(y=0.0, pen=_pen("zero"))

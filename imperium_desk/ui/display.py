@@ -1,5 +1,5 @@
-"""Is there a screen to open a window on? Checked before Qt loads, so the answer is one clear line instead of
-a Qt platform-plugin abort."""
+"""Is there a screen to open a window on, and can Qt's platform plugin for it load? Checked before Qt loads, so
+the answer is one clear line instead of a Qt platform-plugin abort (`platform_libs.py` checks the plugin)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+from imperium_desk.ui.platform_libs import xcb_problem
 
 HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc", "eglfs", "linuxfb", "minimalegl", "vkkhrdisplay"}
 FIX = (
@@ -16,12 +18,17 @@ FIX = (
 
 
 def display_problem(env: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
-    """Why no window can be shown here, as one line naming the fix; None when a display is available."""
+    """Why no window can be shown here, as one line naming the fix; None when a display is available and Qt's
+    platform plugin for it loads."""
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
     qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0]
     if qpa in HEADLESS_PLATFORMS or not platform.startswith("linux"):
         return None
+    return _no_display(env) or xcb_problem(env, platform)
+
+
+def _no_display(env: Mapping[str, str]) -> str | None:
     if env.get("WAYLAND_DISPLAY"):
         return None
     display = env.get("DISPLAY", "")

@@ -14,7 +14,7 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QToolBar, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QStyle, QToolBar, QWidget
 
 from imperium_desk import __version__
 from imperium_desk.desk import Desk
@@ -40,7 +40,10 @@ from imperium_desk.ui.status import DeskStatusBar
 
 SETTINGS_GEOMETRY = "window/geometry"
 SETTINGS_STATE = "window/state"
-LAYOUT_VERSION = 5  # bump when docks change so an old saved layout is not forced onto new panels
+LAYOUT_VERSION = 6  # bump when docks change so an old saved layout is not forced onto new panels
+RIGHT_COLUMN_SHARE = 0.4  # of the window's width: the multi-strike panel over the charts
+BOTTOM_ROW_SHARE = 0.36  # of the window's height: the orders | the account, under the ladder
+ACCOUNT_SLACK_PX = 40  # the account's width beyond its labels and figures: the dock's frame and a gap between them
 
 
 class ImperiumMainWindow(QMainWindow):
@@ -84,19 +87,23 @@ class ImperiumMainWindow(QMainWindow):
         self.blotter = OrdersBlotter(desk, bridge, turns=self.paint_turns)
         self.positions = PositionsTable(desk, bridge)
         self.charts = FillQualityCharts(desk, bridge, redraw_hz=30, turns=self.paint_turns)
+        # The right column runs the full height (the multi-strike panel over the charts and their neighbours),
+        # so the charts get the height to be read; the ladder keeps the top left, the book and the account the
+        # bottom left.
         right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
         self.add_dock("multi_strike", "Buy / Exit (multi-strike)", self.multi_strike, right)
-        self.add_dock("account", "Account", self.account, right)
+        self.add_dock("charts", "Fill quality", self.charts, right)
         self.add_dock("blotter", "Orders and fills", self.blotter, bottom)
-        self.add_dock("charts", "Fill quality", self.charts, bottom)
-        self.splitDockWidget(self.docks["blotter"], self.docks["charts"], Qt.Orientation.Horizontal)
+        self.add_dock("account", "Account", self.account, bottom)
+        self.splitDockWidget(self.docks["blotter"], self.docks["account"], Qt.Orientation.Horizontal)
         self.add_dock("positions", "Positions", self.positions, bottom, tabify_with="blotter")
         self.models = ModelsPanel(desk, bridge)
-        self.add_dock("models", "Models", self.models, bottom, tabify_with="charts")
+        self.add_dock("models", "Models", self.models, right, tabify_with="charts")
         self.stats_panel = StatsPanel(desk)
-        self.add_dock("stats", "Execution stats", self.stats_panel, bottom, tabify_with="charts")
+        self.add_dock("stats", "Execution stats", self.stats_panel, right, tabify_with="charts")
         self.feedback = FeedbackPanel(desk, bridge)
-        self.add_dock("feedback", "Feedback API", self.feedback, bottom, tabify_with="charts")
+        self.add_dock("feedback", "Feedback API", self.feedback, right, tabify_with="charts")
         # Drills sit with the right column, so the blotter and the charts stay in view while one runs.
         self.drill_library = DrillLibrary(desk, self)
         self.drills = DrillsPanel(desk, bridge, self.drill_library)
@@ -123,9 +130,10 @@ class ImperiumMainWindow(QMainWindow):
         if self.header.expiry is not None:
             self._instrument_changed(self.header.underlying, self.header.expiry)
         self.multi_strike.set_lots(self.header.lots)
-        self.resize(1500, 920)
         self._default_state = self.saveState(LAYOUT_VERSION)
         self._layout_restored = self._restore_layout()
+        if not self._geometry_restored:
+            self._fill_screen()
         self._sized = False
 
     # -- composition helpers for panels ------------------------------------------------------------------------
@@ -307,26 +315,49 @@ class ImperiumMainWindow(QMainWindow):
     # -- layout persistence and clean stop -------------------------------------------------------------------
     def reset_layout(self) -> None:
         self.restoreState(self._default_state, LAYOUT_VERSION)
+        self._default_sizes()
 
     def _restore_layout(self) -> bool:
+        """The saved geometry and dock state, each if there is one; True when the dock state was restored."""
+        self._geometry_restored = False
         if self._settings is None:
             return False
         geometry = self._settings.value(SETTINGS_GEOMETRY)
         state = self._settings.value(SETTINGS_STATE)
         if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+            self._geometry_restored = self.restoreGeometry(geometry)
         return isinstance(state, QByteArray) and self.restoreState(state, LAYOUT_VERSION)
 
+    def _fill_screen(self) -> None:
+        """First start: the screen's available area (what the taskbar and panels leave), maximised, so a window
+        manager fits the frame in too; un-maximised it keeps that size."""
+        area = self.screen().availableGeometry()
+        self.move(area.topLeft())
+        self.resize(area.size())
+        self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
     def _default_sizes(self) -> None:
-        """First run: give the bottom row (blotter | charts) and the right column sensible shares. Dock sizes only
-        take once the window has its real size, hence after the first show."""
+        """First run: the right column takes ~40% of the width, the multi-strike panel at its top as tall as its
+        whole preview needs and the charts the rest; the bottom row (the book | the account) ~36% of the height.
+        Dock sizes only take once the window has its real size, hence after the first show."""
         width, height = self.width(), self.height()
-        self.resizeDocks([self.docks["multi_strike"]], [int(width * 0.38)], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["multi_strike"], self.docks["account"]], [int(height * 0.45), 180],
-                         Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["blotter"]], [int(height * 0.42)], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["blotter"], self.docks["charts"]], [int(width * 0.5), int(width * 0.5)],
+        column = [self.docks["multi_strike"], self.docks["charts"]]
+        self.resizeDocks(column[:1], [int(width * RIGHT_COLUMN_SHARE)], Qt.Orientation.Horizontal)
+        panel = self._multi_strike_dock_height()
+        self.resizeDocks(column, [panel, max(height - panel, 0)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["blotter"]], [int(height * BOTTOM_ROW_SHARE)], Qt.Orientation.Vertical)
+        account = self.account.sizeHint().width() + ACCOUNT_SLACK_PX
+        self.resizeDocks([self.docks["blotter"], self.docks["account"]],
+                         [max(self.docks["blotter"].width() + self.docks["account"].width() - account, 0), account],
                          Qt.Orientation.Horizontal)
+
+    def _multi_strike_dock_height(self) -> int:
+        """The multi-strike dock's height that shows the panel's inputs and its whole preview (its tab bar aside)."""
+        dock = self.docks["multi_strike"]
+        title = dock.titleBarWidget()
+        title_height = title.sizeHint().height() if title is not None else self.style().pixelMetric(
+            QStyle.PixelMetric.PM_TitleBarHeight, None, dock)
+        return self.multi_strike.minimumSizeHint().height() + title_height
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)

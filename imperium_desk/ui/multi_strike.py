@@ -28,7 +28,7 @@ from PySide6.QtGui import QBrush, QColor, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -49,6 +49,7 @@ from imperium_desk.ui.widgets import chosen, enum_combo, row_table, spin_box
 MAX_STRIKES_EACH_SIDE = 20
 PREVIEW_REFRESH_MS = 500
 CONFIRM_ROWS_WITHOUT_SCROLL = 15
+FORM_COLUMNS = 3  # label | field pairs per row of the inputs
 # Confirm rebuilds a band this much wider than the confirmed one, so the confirmed strikes are still found when
 # ATM has moved a step or two while the dialog was open.
 CONFIRM_SLACK_STRIKES = 2
@@ -67,6 +68,12 @@ def describe_input_error(exc: Exception) -> str:
 
 def right_label(right: OptionRight) -> str:
     return "CALL" if right is OptionRight.CE else "PUT"
+
+
+def rows_height(view: QTableView, rows: int) -> int:
+    """The height `view` needs to show its header and `rows` rows without a vertical scroll bar."""
+    return (view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
+            + rows * view.verticalHeader().defaultSectionSize())
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +211,8 @@ class MultiStrikeConfirmDialog(QDialog):
         self.legs_model.set_legs(legs, None)
         self.legs_view = row_table(QTableView(self), self.legs_model, "confirmLegs")
         # Tall enough to list every strike without scrolling, up to a screenful.
-        shown = min(len(legs), CONFIRM_ROWS_WITHOUT_SCROLL)
-        view = self.legs_view
-        view.setMinimumHeight(view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
-                              + shown * view.verticalHeader().defaultSectionSize())
-        layout.addWidget(view)
+        self.legs_view.setMinimumHeight(rows_height(self.legs_view, min(len(legs), CONFIRM_ROWS_WITHOUT_SCROLL)))
+        layout.addWidget(self.legs_view)
 
         self.totals_label = QLabel(LegTotals.of(legs).text(), self)
         self.totals_label.setObjectName("confirmTotals")
@@ -279,7 +283,7 @@ class MultiStrikePanel(QWidget):
         layout.addLayout(rights)
         self._rights.idToggled.connect(self._on_right_toggled)
 
-        form = QFormLayout()
+        form = QGridLayout()
         max_lots = self._desk.config.risk.max_order_lots  # the risk gate refuses more, so the box offers no more
         self.strikes_below_spin = spin_box(self, "strikesBelowSpin", range=(0, MAX_STRIKES_EACH_SIDE), value=1)
         self.strikes_above_spin = spin_box(self, "strikesAboveSpin", range=(0, MAX_STRIKES_EACH_SIDE), value=1)
@@ -290,15 +294,27 @@ class MultiStrikePanel(QWidget):
             spin.valueChanged.connect(self._on_input_changed)
         for combo in (self.order_type_combo, self.algo_combo):
             combo.currentIndexChanged.connect(self._on_input_changed)
-        form.addRow("Strikes below ATM", self.strikes_below_spin)
-        form.addRow("Strikes above ATM", self.strikes_above_spin)
-        form.addRow("Lots per strike", self.lots_spin)
-        form.addRow("Order type", self.order_type_combo)
-        form.addRow("Algo", self.algo_combo)
+        # Two rows of label | field pairs rather than a five-row form: the panel shares its column with the
+        # charts, and every row it saves is height the plots can use.
+        fields = (("Strikes below ATM", self.strikes_below_spin), ("Strikes above ATM", self.strikes_above_spin),
+                  ("Lots per strike", self.lots_spin), ("Order type", self.order_type_combo),
+                  ("Algo", self.algo_combo))
+        for i, (text, field) in enumerate(fields):
+            label = QLabel(text, self)
+            label.setBuddy(field)
+            form.addWidget(label, i // FORM_COLUMNS, 2 * (i % FORM_COLUMNS))
+            form.addWidget(field, i // FORM_COLUMNS, 2 * (i % FORM_COLUMNS) + 1)
+        for column in range(FORM_COLUMNS):
+            form.setColumnStretch(2 * column + 1, 1)
         layout.addLayout(form)
 
         self.preview_model = LegTableModel(self)
         self.preview_view = row_table(QTableView(self), self.preview_model, "multiStrikePreview")
+        # Never shorter than the default band (strikes below + ATM + above) with a horizontal scroll bar: the
+        # panel's first look shows the whole preview.
+        default_rows = self.strikes_below_spin.value() + 1 + self.strikes_above_spin.value()
+        self.preview_view.setMinimumHeight(rows_height(self.preview_view, default_rows)
+                                           + self.preview_view.horizontalScrollBar().sizeHint().height())
         layout.addWidget(self.preview_view, 1)
 
         self.totals_label = QLabel(self)
