@@ -44,10 +44,19 @@ JsonSchema = dict[str, Any]
 # ---------------------------------------------------------------------------------------------------------- helpers
 
 
+def _text(text: str) -> str:
+    """Prose from the code as Markdown: `<home>` or `seed-<N>` outside code spans would be read as HTML tags."""
+    parts = str(text).split("`")
+    return "`".join(
+        part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for i, part in enumerate(parts)
+    )
+
+
 def _cell(text: str) -> str:
-    """Text fit for one Markdown table cell: one line, pipes escaped outside code spans (the table extension does not
-    split a row inside backticks, and a backslash inside them would show)."""
-    parts = " ".join(str(text).split()).split("`")
+    """Text fit for one Markdown table cell: one line, HTML and pipes escaped outside code spans (the table extension
+    does not split a row inside backticks, and a backslash inside them would show)."""
+    parts = _text(" ".join(str(text).split())).split("`")
     return "`".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
 
 
@@ -251,7 +260,7 @@ def _object_table(schema: JsonSchema, comments: dict[str, str]) -> list[str]:
 def _def_section(name: str, schema: JsonSchema, comments: dict[str, str], level: str = "###") -> list[str]:
     lines = [f"{level} {name} {{ #{_anchor(name)} }}", ""]
     if schema.get("description"):
-        lines += [schema["description"].strip(), ""]
+        lines += [_text(schema["description"].strip()), ""]
     if "enum" in schema:
         lines += ["One of: " + ", ".join(_code(v) for v in schema["enum"]) + ".", ""]
     elif "properties" in schema:
@@ -501,7 +510,7 @@ def telemetry_page() -> str:
               "schema.py` (the events and the common keys) and the `FillQualityTracker` methods that write each "
               "event (`imperium_desk/execution/tracker.py`). See [Telemetry](../architecture/telemetry.md) for where "
               "records go.", ""]
-    lines += ["> " + line if line else ">" for line in doc.splitlines()]
+    lines += ["> " + _text(line) if line else ">" for line in doc.splitlines()]
     lines += ["", "## Common keys", "",
               "Every record carries every one of these keys, in this order, null where it does not apply.", "",
               "| key | meaning |", "| --- | --- |"]
@@ -516,10 +525,10 @@ def telemetry_page() -> str:
         w = writers[event]
         lines += [f"### `{event}` {{ #{_anchor(event)} }}", ""]
         if w.doc:
-            lines += [" ".join(w.doc.split()), ""]
+            lines += [_text(" ".join(w.doc.split())), ""]
         note = next((notes_by_key[k] for k in w.keys if k in notes_by_key), "")
         if note:
-            lines += [note, ""]
+            lines += [_text(note), ""]
         if w.keys:
             lines += ["| key | meaning | holds |", "| --- | --- | --- |"]
             for key in w.keys:
@@ -528,9 +537,9 @@ def telemetry_page() -> str:
             lines.append("")
     external = inspect.getdoc(FillQualityTracker.external)
     if external:
+        said = _text(" ".join(external.split()))
         lines += ["## Records posted from outside", "",
-                  f"`POST /feedback/metrics` records (`FillQualityTracker.external`): {' '.join(external.split())}",
-                  ""]
+                  f"`POST /feedback/metrics` records (`FillQualityTracker.external`): {said}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -558,21 +567,21 @@ def rest_page() -> str:
     document = openapi_document()
     info = document["info"]
     lines = [GENERATED, "", "# REST API", ""]
-    lines += [f"{info['title']}. {info.get('description', '')}", "",
+    lines += [f"{info['title']}. {_text(info.get('description', ''))}", "",
               "Built from the app's OpenAPI document (`GET /openapi.json` on a running desk; the same document is "
               "[here](openapi.json)). Every route but `/health`, `/docs` and `/openapi.json` needs "
               "`Authorization: Bearer <token>`.", ""]
     tag_notes = [t for t in document.get("tags", []) if t.get("description")]
     for tag in tag_notes:
-        lines += [f"**{tag['name']}**: {' '.join(tag['description'].split())}", ""]
+        lines += [f"**{tag['name']}**: {_text(' '.join(tag['description'].split()))}", ""]
     lines += ["## Routes", ""]
     for path, item in document["paths"].items():
         for method, op in item.items():
             lines += [f"### `{method.upper()} {path}`", ""]
             if op.get("summary"):
-                lines += [f"*{op['summary']}*", ""]
+                lines += [f"*{_text(op['summary'])}*", ""]
             if op.get("description"):
-                lines += [op["description"].strip(), ""]
+                lines += [_text(op["description"].strip()), ""]
             params = op.get("parameters", [])
             if params:
                 lines += ["| parameter | in | type | default | constraints | description |",
@@ -623,7 +632,7 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
                 value += " ..."
         default = action.default
         shown = "" if default in (None, argparse.SUPPRESS, False) else _code(str(default))
-        rows.append(f"| `{name}` | {value} | {shown} | {_cell(action.help or '')} |")
+        rows.append(f"| `{name}` | {_cell(value)} | {shown} | {_cell(action.help or '')} |")
     return rows
 
 
@@ -654,7 +663,7 @@ def cli_page() -> str:
         for name, sub, help_text in _subparsers(parser):
             if not sub._actions or name == "config":
                 continue
-            lines += [f"## `imperium-desk {name}`", "", _cell(help_text) + ".", ""]
+            lines += [f"## `imperium-desk {name}`", "", _cell(help_text[:1].upper() + help_text[1:]) + ".", ""]
             lines += ["```text", sub.format_usage().strip(), "```", "", *_argument_rows(sub), ""]
     finally:
         if previous is None:
