@@ -8,10 +8,13 @@ follow; nothing else in the pages spells those folders.
 
 from __future__ import annotations
 
+import re
 import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +38,11 @@ def placeholders() -> dict[str, str]:
     }
 
 
-def on_page_markdown(markdown: str, **_: Any) -> str:
+def on_page_markdown(markdown: str, *, page: Any, **_: Any) -> str:
     for placeholder, value in placeholders().items():
         markdown = markdown.replace(placeholder, value)
+    unknown = sorted(set(re.findall(r"\{\{ *\w+ *\}\}", markdown)))
+    if unknown:  # a misspelt placeholder would otherwise reach the page as is
+        raise PluginError(f"{page.file.src_path}: unknown placeholder(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(placeholders())}")
     return markdown
