@@ -611,6 +611,49 @@ def rest_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _synopsis(prog: str, parser: argparse.ArgumentParser) -> str:
+    """The command's usage line, written here rather than by argparse, whose wrapping and grouping vary with the
+    terminal's width and the Python version: options in order, a mutually exclusive group as `[a | b]`, then the
+    positionals and the subcommands."""
+
+    def shown(action: argparse.Action) -> str:
+        if not action.option_strings:
+            metavar = action.metavar or action.dest
+            return f"{metavar} ..." if action.nargs in ("*", "+") else str(metavar)
+        name = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
+        if action.nargs == 0:
+            return name
+        if action.choices:
+            return f"{name} {{{','.join(str(c) for c in action.choices)}}}"
+        metavar = action.metavar or action.dest.upper()
+        return f"{name} [{metavar}]" if action.nargs == "?" else f"{name} {metavar}"
+
+    grouped = {id(a): group for group in parser._mutually_exclusive_groups for a in group._group_actions}
+    parts: list[str] = []
+    done: set[int] = set()
+    positionals: list[str] = []
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS or id(action) in done:
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            positionals.append("{" + ",".join(action.choices) + "} ...")
+        elif not action.option_strings:
+            positionals.append(shown(action))
+        elif id(action) in grouped:
+            members = [a for a in grouped[id(action)]._group_actions if a.help != argparse.SUPPRESS]
+            done.update(id(a) for a in members)
+            parts.append("[" + " | ".join(shown(a) for a in members) + "]")
+        else:
+            parts.append(shown(action) if action.required else f"[{shown(action)}]")
+    lines = [prog]
+    for part in [*parts, *positionals]:  # wrapped between parts, never inside one
+        if len(lines[-1]) + 1 + len(part) > 100:
+            lines.append("    " + part)
+        else:
+            lines[-1] += " " + part
+    return "\n".join(lines)
+
+
 def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
     rows = ["| argument | value | default | description |", "| --- | --- | --- | --- |"]
     for action in parser._actions:
@@ -650,26 +693,18 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Arg
 def cli_page() -> str:
     from imperium_desk import cli
 
-    previous = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"  # argparse wraps usage to the terminal's width
-    try:
-        parser = cli.build_parser()
-        lines = [GENERATED, "", "# Command line", ""]
-        lines += [f"`imperium-desk` (also `python -m imperium_desk`): {parser.description}. From the argument parser "
-                  "in `imperium_desk/cli.py`. Exit codes: 0 success, 2 bad input (one line per error on stderr, no "
-                  "traceback), 1 unexpected failure. Options given before the command apply to it.", ""]
-        lines += ["## `imperium-desk`", "", "```text", parser.format_usage().strip(), "```", ""]
-        lines += [*_argument_rows(parser), ""]
-        for name, sub, help_text in _subparsers(parser):
-            if not sub._actions or name == "config":
-                continue
-            lines += [f"## `imperium-desk {name}`", "", _cell(help_text[:1].upper() + help_text[1:]) + ".", ""]
-            lines += ["```text", sub.format_usage().strip(), "```", "", *_argument_rows(sub), ""]
-    finally:
-        if previous is None:
-            del os.environ["COLUMNS"]
-        else:
-            os.environ["COLUMNS"] = previous
+    parser = cli.build_parser()
+    lines = [GENERATED, "", "# Command line", ""]
+    lines += [f"`imperium-desk` (also `python -m imperium_desk`): {parser.description}. From the argument parser "
+              "in `imperium_desk/cli.py`. Exit codes: 0 success, 2 bad input (one line per error on stderr, no "
+              "traceback), 1 unexpected failure. Options given before the command apply to it.", ""]
+    lines += ["## `imperium-desk`", "", "```text", _synopsis("imperium-desk", parser), "```", ""]
+    lines += [*_argument_rows(parser), ""]
+    for name, sub, help_text in _subparsers(parser):
+        if not sub._actions or name == "config":
+            continue
+        lines += [f"## `imperium-desk {name}`", "", _cell(help_text[:1].upper() + help_text[1:]) + ".", ""]
+        lines += ["```text", _synopsis(f"imperium-desk {name}", sub), "```", "", *_argument_rows(sub), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
