@@ -26,7 +26,7 @@ import sys
 import textwrap
 import tokenize
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -136,7 +136,7 @@ def field_comments(cls: type) -> dict[str, str]:
     return out
 
 
-def _reachable_classes(root: type) -> dict[str, type]:
+def _reachable_classes(root: Any) -> dict[str, type]:
     """Every pydantic model and enum reachable from `root`'s fields, by class name (pydantic's `$defs` names)."""
     found: dict[str, type] = {}
 
@@ -543,7 +543,10 @@ def telemetry_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def openapi_document() -> dict[str, Any]:
+def _api() -> tuple[dict[str, Any], dict[str, type]]:
+    """The feedback app's OpenAPI document, and the pydantic models its routes take and answer, by class name (the
+    names the document gives its schemas), found from the routes themselves so the result does not depend on what
+    else happens to be imported."""
     from imperium_desk.feedback.app import build_app, runtime_of
     from imperium_desk.feedback.backend import FeedbackBackend
     from imperium_desk.feedback.config import FeedbackConfig
@@ -552,9 +555,33 @@ def openapi_document() -> dict[str, Any]:
     app = build_app(cast(FeedbackBackend, object()), "docs", FeedbackConfig())
     try:
         document = app.openapi()
+        classes: dict[str, type] = {}
+        for route in _api_routes(app.routes):
+            roots: list[Any] = [route.response_model, *(r.get("model") for r in route.responses.values())]
+            roots += [param.field_info.annotation for param in route.dependant.body_params]
+            for root in roots:
+                for name, cls in _reachable_classes(root).items():
+                    classes.setdefault(name, cls)
     finally:
         runtime_of(app).close()
-    return cast(dict[str, Any], _relative_paths(document, _path_roots()))
+    return cast(dict[str, Any], _relative_paths(document, _path_roots())), classes
+
+
+def _api_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """The app's `APIRoute`s, in order, through included routers (FastAPI may keep an included router whole)."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+            continue
+        inner = getattr(getattr(route, "original_router", None), "routes", None) or getattr(route, "routes", None)
+        if inner:
+            yield from _api_routes(inner)
+
+
+def openapi_document() -> dict[str, Any]:
+    return _api()[0]
 
 
 def _body_ref(content: dict[str, Any]) -> str:
@@ -564,7 +591,7 @@ def _body_ref(content: dict[str, Any]) -> str:
 
 
 def rest_page() -> str:
-    document = openapi_document()
+    document, classes = _api()
     info = document["info"]
     lines = [GENERATED, "", "# REST API", ""]
     lines += [f"{info['title']}. {_text(info.get('description', ''))}", "",
@@ -605,7 +632,8 @@ def rest_page() -> str:
             lines.append("")
     lines += ["## Schemas", ""]
     for name, schema in document.get("components", {}).get("schemas", {}).items():
-        section = _def_section(name, schema, {})
+        cls = classes.get(name)
+        section = _def_section(name, schema, field_comments(cls) if cls is not None else {})
         section[0] = f"### {name} {{ #schema-{_anchor(name)} }}"
         lines += [line.replace("](#", "](#schema-") for line in section]
     return "\n".join(lines).rstrip() + "\n"
