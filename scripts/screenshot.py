@@ -113,9 +113,7 @@ def main(out: Path, docs: bool) -> None:
     with tempfile.TemporaryDirectory() as home:
         window = open_window(config, Path(home), loop)
         desk = window.desk
-        window.resize(1600, 930)
-        window.move(0, 0)
-        window.show()
+        window.show()  # a first start (an empty home): the window fills the screen, as a new user sees it
         desk.start()
 
         async def drive() -> None:
