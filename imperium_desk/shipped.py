@@ -33,7 +33,7 @@ def configs_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """`resources/`: theme.qss and the generated sample data (latency_nifty.csv, slippage_nifty.csv)."""
+    """`resources/`: theme.qss, the icon and the generated sample data (latency_nifty.csv, slippage_nifty.csv)."""
     return package_root() / "resources"
 
 
@@ -55,6 +55,11 @@ def instruments_file() -> Path:
 def theme_file() -> Path:
     """The window's stylesheet."""
     return resources_dir() / "theme.qss"
+
+
+def icon_file() -> Path:
+    """The desk's icon (SVG): the window's, and the source of the installer's PNGs (packaging/render_icons.py)."""
+    return resources_dir() / "imperium-desk.svg"
 
 
 def shipped_scenario(name: str) -> Path | None:

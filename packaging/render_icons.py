@@ -1,4 +1,5 @@
-"""Renders packaging/icons/imperium-desk.svg into the committed PNGs (imperium-desk-<N>.png, N in SIZES), with
+"""Renders the desk's icon (imperium_desk/resources/imperium-desk.svg, the window's own) into the committed PNGs of
+packaging/icons/ (imperium-desk-<N>.png, N in SIZES), with
 Qt's own SVG renderer on the offscreen platform, so no display and no other tool is needed and the same Qt gives
 the same pixels. `--check` renders in memory and exits 1 naming every PNG whose pixels differ from the SVG's
 (a test runs it, so an edited SVG cannot ship with stale PNGs).
@@ -20,7 +21,7 @@ from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
 ICONS = Path(__file__).resolve().parent / "icons"
-SVG = ICONS / "imperium-desk.svg"
+SVG = ICONS.parents[1] / "imperium_desk" / "resources" / "imperium-desk.svg"
 SIZES = (16, 24, 32, 48, 64, 128, 256)
 
 

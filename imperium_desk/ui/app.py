@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import qasync
 from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from imperium_desk.clock import WallClock
@@ -23,6 +24,7 @@ from imperium_desk.config import Config
 from imperium_desk.desk import Desk, secure_desk_home
 from imperium_desk.domain.enums import Mode
 from imperium_desk.home import create_private
+from imperium_desk.shipped import icon_file
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.live_startup import LiveStartup
 from imperium_desk.ui.main_window import ImperiumMainWindow
@@ -89,6 +91,10 @@ def run_gui(
     assert isinstance(app, QApplication)
     app.setApplicationName("Imperium Desk")
     app.setOrganizationName("Imperium")
+    app.setWindowIcon(QIcon(str(icon_file())))
+    # The installed menu entry's name (packaging/linux/imperium-desk.desktop): a Wayland/X11 shell pairs the window
+    # with it, so the dock shows the entry's icon and name rather than a generic one.
+    app.setDesktopFileName("imperium-desk")
     apply_theme(app)
     app.setQuitOnLastWindowClosed(False)  # the window's `closed` (after the desk stopped) ends the loop instead
     loop = qasync.QEventLoop(app)

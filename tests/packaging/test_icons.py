@@ -25,4 +25,4 @@ def test_the_desktop_entry_launches_the_desk_with_its_icon() -> None:
     desktop = entry["Desktop Entry"]
     assert desktop["Type"] == "Application" and desktop["Terminal"] == "false"
     assert desktop["Exec"].split()[0] == "imperium-desk"
-    assert (PACKAGING / "icons" / f"{desktop['Icon']}.svg").is_file()
+    assert (PACKAGING / "icons" / f"{desktop['Icon']}-256.png").is_file()
