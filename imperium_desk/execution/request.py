@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Product, Route, Side, Urgency
+from imperium_desk.domain.protection import ExitReason, ProtectionSpec
 
 
 class RequestMetadata(BaseModel):
@@ -19,6 +20,8 @@ class RequestMetadata(BaseModel):
     source: str = Field(default="api", description="the flow that sent it: ladder, multi_strike, replay, api")
     group: str | None = Field(default=None, description="groups the parents of one multi-strike action")
     is_exit: bool = Field(default=False, description="exits reduce risk and are never blocked by limits")
+    exit_reason: ExitReason | None = Field(
+        default=None, description="an exit the desk sent itself: the protection that triggered, or the daily limit")
 
 
 class ExecutionRequest(BaseModel):
@@ -43,6 +46,8 @@ class ExecutionRequest(BaseModel):
     randomize_slices: bool | None = None
     horizon_s: float | None = Field(default=None, gt=0)
     limit_price: float | None = Field(default=None, gt=0)
+    protection: ProtectionSpec | None = Field(
+        default=None, description="stop-loss, target and trailing stop armed on what this entry fills (not on exits)")
     metadata: RequestMetadata = Field(default_factory=RequestMetadata)
 
 
