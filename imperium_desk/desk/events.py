@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from imperium_desk.domain.enums import OptionRight
+from imperium_desk.domain.enums import OptionRight, Product, Side
 from imperium_desk.domain.instruments import OptionContract
+from imperium_desk.domain.protection import ProtectionStatus
 from imperium_desk.execution.request import ExecutionRequest, ParentResult, PreTradeEstimate
 from imperium_desk.execution.tracker import Record
 from imperium_desk.market.port import Quote
@@ -68,6 +69,25 @@ class AccountView:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionView:
+    """One entry's protections as the Positions table shows them: the levels now (the trailing stop where it has
+    moved to), what is protected, and how it stands (`status.unprotected`: shown in red)."""
+
+    entry_parent_id: str
+    symbol: str
+    product: Product | None
+    side: Side  # the entry's: BUY protects a long
+    quantity: int  # units protected: what the entry filled, less what an exit closed
+    entry_price: float  # the entry's average fill price (0.0 while PENDING)
+    stop_loss: float | None
+    target: float | None
+    trailing_stop: float | None
+    status: ProtectionStatus
+    exit_parent_id: str | None
+    reason: str  # why it stands so, for the trader ("stop 76.85 crossed at 76.80", "restore: no position")
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     """A parent the desk accepted: its id at once, its result when the task ends."""
 
@@ -112,6 +132,13 @@ class PortfolioEvent:
 
     positions: list[PositionView]
     account: AccountView
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionsEvent:
+    """Every protection the desk holds (all of them, newest entry last), sent whenever one changes."""
+
+    protections: tuple[ProtectionView, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +224,7 @@ class FeedEvent:
 
 DeskEvent = (
     RecordEvent | TicksEvent | ParentStarted | ParentFinished | PortfolioEvent | StateEvent | ModelsChanged
-    | MessageEvent | DrillEvent | SessionEvent | FeedEvent
+    | MessageEvent | DrillEvent | SessionEvent | FeedEvent | ProtectionsEvent
 )
 DeskListener = Callable[[DeskEvent], None]
 

@@ -36,6 +36,23 @@ class ProtectionKind(StrEnum):
     TRAILING_STOP = "trailing_stop"
 
 
+class ProtectionStatus(StrEnum):
+    """Where one entry's protections stand."""
+
+    PENDING = "pending"  # the entry has not filled yet: nothing to protect
+    ARMED = "armed"  # watching the ticks for what the entry filled
+    TRIGGERED = "triggered"  # one protection crossed: its exit was sent (the others of the entry are done: OCO)
+    EXITED = "exited"  # the exit filled
+    CANCELLED = "cancelled"  # the trader exited the position himself (EXIT, EXIT ALL), or the entry filled nothing
+    FAILED = "failed"  # the exit was sent and did not fill (its reason says why): the position is unprotected
+    UNRESTORED = "unrestored"  # saved armed, but the desk could not re-arm it on start: the position is unprotected
+
+    @property
+    def unprotected(self) -> bool:
+        """A state the trader must see (red): a position the desk is not watching although it was asked to."""
+        return self in (ProtectionStatus.FAILED, ProtectionStatus.UNRESTORED)
+
+
 class ExitReason(StrEnum):
     """Why the desk itself sent an exit (`RequestMetadata.exit_reason`): a protection that triggered, or the day's
     loss limit or profit lock. A trader's own exit (EXIT, EXIT ALL) carries none."""
