@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from imperium_desk.ui.platform_libs import xcb_problem
+from imperium_desk.ui.platform_libs import unknown_platform, xcb_problem
 
 HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc", "eglfs", "linuxfb", "minimalegl", "vkkhrdisplay"}
 FIX = (
@@ -22,6 +22,9 @@ def display_problem(env: Mapping[str, str] | None = None, platform: str | None =
     platform plugin for it loads."""
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
+    unknown = unknown_platform(env, platform)
+    if unknown is not None:
+        return unknown
     qpa = env.get("QT_QPA_PLATFORM", "").split(":")[0]
     if qpa in HEADLESS_PLATFORMS or not platform.startswith("linux"):
         return None

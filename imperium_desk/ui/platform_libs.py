@@ -170,6 +170,32 @@ def xcb_missing(env: Mapping[str, str] | None = None) -> MissingLibraries | None
     return first
 
 
+def platform_keys(folder: Path) -> set[str]:
+    """The platform names the plugins in `folder` answer to (`libqxcb.so` -> xcb). The Wayland plugin also serves
+    its variants (wayland-egl, wayland-brcm), which Qt lists under their own names."""
+    keys = {p.name[len("libq"):-len(".so")] for p in folder.glob("libq*.so")}
+    return keys | ({"wayland-egl", "wayland-brcm"} if "wayland" in keys else set())
+
+
+def unknown_platform(env: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
+    """`QT_QPA_PLATFORM` naming only platforms no plugin provides (a typo, a plugin not installed): Qt would abort
+    with a core dump; here one line names the plugins there are. None when one of the names is there, when the
+    variable is unset, off Linux, or when no plugin folder is found (left to Qt)."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    asked = [part.split(":")[0] for part in env.get("QT_QPA_PLATFORM", "").split(";") if part.split(":")[0]]
+    if not asked or not platform.startswith("linux"):
+        return None
+    available: set[str] = set()
+    for folder in plugin_dirs(env):
+        if folder.is_dir():
+            available |= platform_keys(folder)
+    if not available or any(name in available for name in asked):
+        return None
+    return (f"imperium-desk: no Qt platform plugin for QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']!r} (there are: "
+            f"{', '.join(sorted(available))}): unset it, or name one of those")
+
+
 def xcb_problem(env: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
     """Why Qt's xcb platform plugin cannot load here, as one line naming the fix; None when it can (or when the
     window will not use xcb)."""

@@ -118,3 +118,14 @@ def test_the_set_up_prints_the_apt_get_line_when_it_cannot_install(broken_pyside
     assert not (tools / "apt.log").exists()
     command = proc.stderr.strip().splitlines()[-1].partition(": sudo ")[2].split()
     assert command == ["apt-get", "install", "libxcb-icccm4", "libxcb-keysyms1"]
+
+
+def test_a_platform_no_plugin_provides_exits_1_with_one_line_instead_of_a_core_dump(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM_PLUGIN_PATH"}
+    env.update(QT_QPA_PLATFORM="no-such-platform", DISPLAY=REMOTE_DISPLAY, PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-m", "imperium_desk", "--home", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False, preexec_fn=no_core_file,
+    )
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1

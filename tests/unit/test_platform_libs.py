@@ -11,6 +11,8 @@ from imperium_desk.ui.platform_libs import (
     MissingLibraries,
     missing_from_ldd,
     missing_libraries,
+    platform_keys,
+    unknown_platform,
     uses_xcb,
 )
 
@@ -84,3 +86,31 @@ def test_qt_uses_xcb_on_linux_unless_told_otherwise_or_in_a_wayland_session() ->
     assert not uses_xcb({"QT_QPA_PLATFORM": "wayland;xcb"}, "linux")
     assert not uses_xcb({"WAYLAND_DISPLAY": "wayland-0", "XDG_SESSION_TYPE": "wayland"}, "linux")
     assert not uses_xcb({}, "darwin")
+
+
+def plugin_folder(tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "platforms"
+    folder.mkdir()
+    for name in names:
+        (folder / f"libq{name}.so").write_bytes(b"")
+    return folder
+
+
+def test_the_platform_names_are_the_plugins_file_names_and_the_wayland_variants(tmp_path: Path) -> None:
+    assert platform_keys(plugin_folder(tmp_path, "xcb", "wayland")) == {"xcb", "wayland", "wayland-egl",
+                                                                        "wayland-brcm"}
+
+
+def test_a_platform_no_plugin_provides_is_a_problem(tmp_path: Path) -> None:
+    env = {"QT_QPA_PLATFORM": "xbc", "QT_QPA_PLATFORM_PLUGIN_PATH": str(plugin_folder(tmp_path, "xcb"))}
+    assert unknown_platform(env, "linux") is not None
+
+
+def test_a_fallback_list_with_one_provided_platform_is_no_problem(tmp_path: Path) -> None:
+    env = {"QT_QPA_PLATFORM": "xbc;offscreen:fontengine=freetype",
+           "QT_QPA_PLATFORM_PLUGIN_PATH": str(plugin_folder(tmp_path, "offscreen"))}
+    assert unknown_platform(env, "linux") is None
+
+
+def test_an_unset_platform_is_left_to_qt() -> None:
+    assert unknown_platform({}, "linux") is None
