@@ -35,6 +35,8 @@ from imperium_desk.desk.engine import build_engine
 from imperium_desk.domain.enums import Mode
 from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.domain.sessions import TradingCalendar
+from imperium_desk.execution.daily_limit import DailyLimitGuard
+from imperium_desk.execution.limit_watch import LimitWatch
 from imperium_desk.execution.tracker import Record
 from imperium_desk.feedback.learning.plugin import LearnerLoadError
 from imperium_desk.feedback.learning.replay import ReplayLearning
@@ -265,6 +267,10 @@ def _simulate(
                             timeline=timeline, on_event=injector.start)
     exchange = engine.paper.exchange if engine.paper is not None else None
     closes = 0
+    # The day's P&L limits, as the desk keeps them; built only when one is set, so a run without schedules nothing.
+    guard = DailyLimitGuard(lambda: engine.stack.risk.config, clock)
+    watch = LimitWatch(guard, clock=clock, broker=engine.broker, feed=engine.feed, catalog=catalog,
+                       stack=engine.stack, tracker=engine.tracker) if guard.active else None
 
     def session_closed() -> None:
         nonlocal closes
@@ -275,13 +281,20 @@ def _simulate(
     async def main() -> ParentTally:
         engine.market.start()
         bell = clock.call_at_closes(session_closed)
+        if watch is not None:
+            watch.start()
         try:
             parents = await runner.run(progress)
+            if watch is not None:
+                watch.stop()
+                await watch.drain()  # the exits a crossing sent end before the run does
             injector.stop()  # events still running at the end of the run end with it
             await engine.settle_markouts()
             return parents
         finally:
             bell.cancel()
+            if watch is not None:
+                watch.stop()
             engine.market.stop()
 
     parents = clock.run(main())
