@@ -70,7 +70,7 @@ class LimitState:
         """The share of the loss limit the day has lost (0 while in profit; 1 or more once crossed), or None."""
         if self.daily_loss_limit is None:
             return None
-        return max(-self.day_pnl, 0.0) / self.daily_loss_limit
+        return max(0.0, -self.day_pnl) / self.daily_loss_limit  # 0.0 first: never -0.0
 
 
 class DailyLimitGuard:
