@@ -272,3 +272,20 @@ def test_a_desk_without_limits_shows_none(tmp_path: Path) -> None:
     assert account.daily_loss_limit is None and account.limit_fired is None
 
 
+
+
+def test_a_limit_set_by_a_risk_change_event_acts_in_the_replay(tmp_path: Path) -> None:
+    path = tmp_path / "loss-limit-drill.yaml"
+    path.write_text(DRILL + "  - {type: risk_change, at_s: 10, duration_s: 100, risk: {daily_loss_limit: 20000}}\n",
+                    encoding="utf-8")
+    summary = run_replay(load_scenario(path), config(), tmp_path / "out")
+    records = [orjson.loads(line) for line in summary.telemetry_path.read_bytes().splitlines()]
+    limits = [r for r in records if r["event"] == "risk_limit"]
+    assert len(limits) == 1 and len(limits[0]["risk_limit"]["exit_parent_ids"]) == 2
+
+
+def test_a_replay_without_limits_writes_no_risk_limit_record(tmp_path: Path) -> None:
+    path = tmp_path / "loss-limit-drill.yaml"
+    path.write_text(DRILL, encoding="utf-8")
+    summary = run_replay(load_scenario(path), config(), tmp_path / "out")
+    assert b'"risk_limit"' not in summary.telemetry_path.read_bytes()
