@@ -289,3 +289,31 @@ def test_a_replay_without_limits_writes_no_risk_limit_record(tmp_path: Path) -> 
     path.write_text(DRILL, encoding="utf-8")
     summary = run_replay(load_scenario(path), config(), tmp_path / "out")
     assert b'"risk_limit"' not in summary.telemetry_path.read_bytes()
+
+
+def test_a_drill_in_the_desk_crossing_the_limit_closes_everything_and_refuses_the_late_entry(tmp_path: Path) -> None:
+    desk, clock = _desk(tmp_path, {"daily_loss_limit": 20_000})
+    desk.drills_dir.mkdir(parents=True, exist_ok=True)
+    path = desk.drills_dir / "loss-limit-drill.yaml"
+    path.write_text(DRILL, encoding="utf-8")
+
+    async def main() -> list[Position]:
+        desk.start()
+        await desk.start_drill(path)
+        assert desk.drill is not None
+        await desk.drill.task
+        for submitted in list(desk.orders.tasks.values()):
+            await submitted.task
+        positions = await desk.engine.broker.positions()
+        await desk.stop()
+        return positions
+
+    positions = _run(clock, main())
+    records = [orjson.loads(line) for line in desk.telemetry_path.read_bytes().splitlines()]
+    (limit,) = [r for r in records if r["event"] == "risk_limit"]
+    exit_ids = set(limit["risk_limit"]["exit_parent_ids"])
+    parents = _parents(records)
+    assert desk.kill_switch and len(exit_ids) == 2
+    assert all(p.quantity == 0 for p in positions)
+    late = [p for p in parents.values() if p["seq"] > limit["seq"] and p["parent_id"] not in exit_ids]
+    assert [ParentStatus(p["parent"]["status"]) for p in late] == [ParentStatus.REJECTED]
