@@ -358,6 +358,8 @@ KEY_MEANINGS: dict[str, str] = {
     "parent": "a parent's end of life, what post-trade analysis needs beyond its children",
     "markout": "the mid read back at fixed horizons after a fill",
     "scenario_outcome": "a drill's or replay's outcome reported through the API",
+    "risk_limit": "the day's P&L crossed `risk.daily_loss_limit` or `risk.profit_lock`: the kill switch went on and "
+                  "every position was exited",
 }
 
 

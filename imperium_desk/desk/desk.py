@@ -18,6 +18,7 @@ from imperium_desk.broker.errors import BrokerError
 from imperium_desk.broker.kite.secrets import secrets_path
 from imperium_desk.clock import Cancellable, VirtualClock, WallClock
 from imperium_desk.config import Config
+from imperium_desk.desk.day_limit import DeskDayLimit
 from imperium_desk.desk.drills import DeskDrills
 from imperium_desk.desk.engine import build_engine
 from imperium_desk.desk.events import (
@@ -134,6 +135,8 @@ class Desk:
         # What a trader does, each behind its own object.
         self.orders = DeskOrders(self.engine, loop=self._loop, emit=self.events.emit, refusal=self._refusal,
                                  changed=self._orders_changed)
+        self.day_limit = DeskDayLimit(clock=clock, risk=self.engine.stack.risk, orders=self.orders,
+                                      tracker=self.engine.tracker, emit=self.events.emit)
         self.models = DeskModels(self.engine, config=config, config_path=config_path, clock=clock,
                                  offload=self.offload, emit=self.events.emit)
         self.drills = DeskDrills(
@@ -383,7 +386,8 @@ class Desk:
 
     # -- portfolio -------------------------------------------------------------------------------------------
     async def refresh_portfolio(self) -> PortfolioEvent:
-        """Positions and the account from the broker, valued at the feed's last prices."""
+        """Positions and the account from the broker, valued at the feed's last prices; the day's P&L limits are
+        checked on them (a crossing turns the kill switch on and exits every position)."""
         broker, market = self.engine.broker, self.engine.feed
         positions = await broker.positions()
         margins = await broker.margins()
@@ -400,6 +404,7 @@ class Desk:
             realised_pnl=round(sum(v.realised_pnl for v in views), 2),
             unrealised_pnl=round(sum(v.unrealised_pnl for v in views), 2),
         )
+        account = await self.day_limit.check(account)  # the day's loss limit / profit lock (desk/day_limit.py)
         event = PortfolioEvent(views, account)
         self.last_portfolio = event
         self.events.emit(event)

@@ -14,7 +14,7 @@ from typing import Any
 
 from imperium_desk.domain.enums import OptionRight, Product, Side
 from imperium_desk.domain.instruments import OptionContract
-from imperium_desk.domain.protection import ProtectionStatus
+from imperium_desk.domain.protection import ExitReason, ProtectionStatus
 from imperium_desk.execution.request import ExecutionRequest, ParentResult, PreTradeEstimate
 from imperium_desk.execution.tracker import Record
 from imperium_desk.market.port import Quote
@@ -59,13 +59,19 @@ class PositionView:
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
-    """The account as the broker reports it (capital and margin, rupees), with the day's P&L of the positions."""
+    """The account as the broker reports it (capital and margin, rupees), with the day's P&L of the positions, and
+    the day's P&L limits (`risk.daily_loss_limit`, `risk.profit_lock`; None: off) with the P&L they are measured on
+    and the one that fired today (None: none has)."""
 
     capital: float
     margin_used: float
     margin_available: float
     realised_pnl: float
     unrealised_pnl: float
+    daily_loss_limit: float | None = None
+    profit_lock: float | None = None
+    day_pnl: float = 0.0
+    limit_fired: ExitReason | None = None
 
 
 @dataclass(frozen=True, slots=True)

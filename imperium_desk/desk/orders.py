@@ -14,6 +14,7 @@ from imperium_desk.desk.engine import Engine
 from imperium_desk.desk.events import DeskEvent, LegPreview, ParentFinished, ParentStarted, Submitted
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Product, Side, Urgency
 from imperium_desk.domain.instruments import InstrumentError
+from imperium_desk.domain.protection import ExitReason
 from imperium_desk.domain.validation import field_errors
 from imperium_desk.execution.request import (
     ExecutionRequest,
@@ -122,9 +123,10 @@ class DeskOrders:
         return legs
 
     async def exit_positions(self, *, right: OptionRight | None, underlying: str | None,
-                             source: str) -> list[Submitted]:
+                             source: str, exit_reason: ExitReason | None = None) -> list[Submitted]:
         """Close every open position (of one option type / underlying, or all) with MARKET exits. Refused
-        (InvalidOrder) while the desk stops or its broker session is expired: the broker could not be asked."""
+        (InvalidOrder) while the desk stops or its broker session is expired: the broker could not be asked.
+        `exit_reason`: set when the desk exits by itself (the day's loss limit), None for the trader's EXIT."""
         refusal = self._refusal()
         if refusal is not None:
             raise InvalidOrder(refusal)
@@ -144,7 +146,8 @@ class DeskOrders:
             requests.append(ExecutionRequest(
                 symbol=contract.symbol, side=Side.SELL if open_qty > 0 else Side.BUY, quantity=abs(open_qty),
                 algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
-                product=position.product, metadata=RequestMetadata(source=source, group=group, is_exit=True),
+                product=position.product,
+                metadata=RequestMetadata(source=source, group=group, is_exit=True, exit_reason=exit_reason),
             ))
         return self.submit_many(requests)
 

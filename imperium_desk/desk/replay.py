@@ -35,6 +35,8 @@ from imperium_desk.desk.engine import build_engine
 from imperium_desk.domain.enums import Mode
 from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.domain.sessions import TradingCalendar
+from imperium_desk.execution.daily_limit import DailyLimitGuard
+from imperium_desk.execution.limit_watch import LimitWatch
 from imperium_desk.execution.tracker import Record
 from imperium_desk.feedback.learning.plugin import LearnerLoadError
 from imperium_desk.feedback.learning.replay import ReplayLearning
@@ -42,7 +44,7 @@ from imperium_desk.scenarios.outcome import OutcomeMetrics, compare
 from imperium_desk.scenarios.prepare import prepare_scenario
 from imperium_desk.scenarios.rerun import RERUN_KEY, rerun_section
 from imperium_desk.scenarios.runner import ParentTally, ProgressCallback, ScenarioRunner
-from imperium_desk.scenarios.spec import LoadedScenario
+from imperium_desk.scenarios.spec import LoadedScenario, RandomEvent, RiskChangeEvent, ScenarioSpec
 from imperium_desk.scenarios.timeline import expand_timeline
 from imperium_desk.telemetry.replay_files import ReplayTelemetry
 
@@ -265,6 +267,11 @@ def _simulate(
                             timeline=timeline, on_event=injector.start)
     exchange = engine.paper.exchange if engine.paper is not None else None
     closes = 0
+    # The day's P&L limits, as the desk keeps them; built only when one is set (by the config or by a `risk_change`
+    # event), so a run without schedules nothing and writes what it did before the limits existed.
+    guard = DailyLimitGuard(lambda: engine.stack.risk.config, clock)
+    watch = LimitWatch(guard, clock=clock, broker=engine.broker, feed=engine.feed, catalog=catalog,
+                       stack=engine.stack, tracker=engine.tracker) if guard.active or _sets_day_limits(spec) else None
 
     def session_closed() -> None:
         nonlocal closes
@@ -275,13 +282,20 @@ def _simulate(
     async def main() -> ParentTally:
         engine.market.start()
         bell = clock.call_at_closes(session_closed)
+        if watch is not None:
+            watch.start()
         try:
             parents = await runner.run(progress)
+            if watch is not None:
+                watch.stop()
+                await watch.drain()  # the exits a crossing sent end before the run does
             injector.stop()  # events still running at the end of the run end with it
             await engine.settle_markouts()
             return parents
         finally:
             bell.cancel()
+            if watch is not None:
+                watch.stop()
             engine.market.stop()
 
     parents = clock.run(main())
@@ -293,6 +307,21 @@ def _simulate(
                     + (f", less {len(calendar.holidays)} holiday(s)" if calendar.holidays else ""),
     }
     return _Simulation(parents, injector.timeline, clock, sessions)
+
+
+_DAY_LIMIT_KEYS = frozenset({"daily_loss_limit", "profit_lock"})
+
+
+def _sets_day_limits(spec: ScenarioSpec) -> bool:
+    """True when a `risk_change` event of the scenario (given or drawn at random) may set a day's P&L limit."""
+    for event in spec.events:
+        if isinstance(event, RiskChangeEvent) and _DAY_LIMIT_KEYS & event.risk.keys():
+            return True
+        if isinstance(event, RandomEvent) and event.event.get("type") == "risk_change":
+            risk = event.event.get("risk")
+            if isinstance(risk, dict) and _DAY_LIMIT_KEYS & risk.keys():
+                return True
+    return False
 
 
 def _describe(values: array[float]) -> dict[str, float] | None:

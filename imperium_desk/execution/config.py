@@ -110,8 +110,29 @@ class ExecutionConfig(_Section):
 
 
 class RiskConfig(_Section):
-    """The pre-trade risk gate's limits per parent order, and the kill switch (which never blocks exits)."""
+    """The pre-trade risk gate's limits per parent order, the kill switch (which never blocks exits), and the day's
+    P&L limits: crossing one turns the kill switch on and exits every position, once a trading day
+    (`execution/daily_limit.py`)."""
 
     max_order_lots: int = Field(default=50, ge=1)
     max_order_value: float = Field(default=2_000_000.0, gt=0)
     kill_switch: bool = False
+    daily_loss_limit: float | None = Field(
+        default=None, gt=0,
+        description="rupees: the day's P&L (realised + unrealised) at or below minus this turns the kill switch on "
+        "and exits every position, once a day (null: off)",
+    )
+    profit_lock: float | None = Field(
+        default=None, gt=0,
+        description="rupees: the day's P&L at or above this locks the profit the same way (null: off)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unset_day_limits(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Limits that are off are left out, so a config that sets neither dumps (and hashes: `config_sha256`) as it
+        # did before they existed, and its recorded runs still re-run.
+        data: dict[str, Any] = handler(self)
+        for key in ("daily_loss_limit", "profit_lock"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data

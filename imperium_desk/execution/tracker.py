@@ -15,6 +15,7 @@ from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ErrorBucket, Mode, Route
 from imperium_desk.domain.orders import Fill
 from imperium_desk.execution.context import ChildContext, ParentContext
+from imperium_desk.execution.daily_limit import LimitCrossing
 from imperium_desk.execution.markouts import MarkoutRecorder, PendingMarkout
 from imperium_desk.execution.request import ParentResult
 from imperium_desk.models.resolver import ModelSwitch
@@ -194,6 +195,26 @@ class FillQualityTracker:
         rec = self._desk_record("scenario_outcome")
         rec["scenario_id"] = outcome["scenario_id"]
         rec["scenario_outcome"] = outcome
+        self._emit(rec)
+        return self.seq
+
+    def risk_limit(self, crossing: LimitCrossing, exit_parent_ids: Sequence[str], *, error: str | None = None) -> int:
+        """The day's P&L crossed a limit: the kill switch went on and these exits were sent (`error`: why none could
+        be, e.g. an expired broker session). Written after the exits are started, before any of their records.
+        Returns its seq."""
+        rec = self._desk_record("risk_limit")
+        pnl = crossing.pnl
+        rec["risk_limit"] = {
+            "reason": crossing.reason.value,
+            "limit": crossing.limit,
+            "pnl": pnl.total,
+            "realised": pnl.realised,
+            "unrealised": pnl.unrealised,
+            "trading_day": crossing.trading_day.isoformat(),
+            "kill_switch": True,
+            "exit_parent_ids": list(exit_parent_ids),
+            "error": error,
+        }
         self._emit(rec)
         return self.seq
 

@@ -18,6 +18,7 @@ SCHEMA_VERSION: Final = 1
 EVENTS: Final = (
     "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch",
     "parent", "markout", "scenario_outcome",
+    "risk_limit",
 )
 
 COMMON_KEYS: Final = (
@@ -55,6 +56,9 @@ MARKOUT_KEYS: Final = ("markout",)
 # A drill's result reported from outside (the REST API): {scenario_id, seed, outcome, metrics}, kept in the log so it
 # reaches every consumer a record does (index, stream, webhooks, learners).
 SCENARIO_OUTCOME_KEYS: Final = ("scenario_outcome",)
+# The day's P&L crossed a limit (once a trading day): {reason, limit, pnl, realised, unrealised, trading_day,
+# kill_switch, exit_parent_ids, error}; the exits follow as parents with that `exit_reason`.
+RISK_LIMIT_KEYS: Final = ("risk_limit",)
 EXTRA_KEY: Final = "extra_metrics"
 
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QTabl
 from imperium_desk.desk import AccountView, Desk, PortfolioEvent, PositionView
 from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.day_limit import DayLimitLabel
 from imperium_desk.ui.widgets import SteadyLabel
 
 # The tones P&L figures name, in the palette's colours.
@@ -237,7 +238,8 @@ _PNL_FIELDS = frozenset({"realisedPnl", "unrealisedPnl", "totalPnl"})
 
 
 class AccountSummary(QWidget):
-    """Capital, margin and P&L figures; `values[objectName]` is each figure's label."""
+    """Capital, margin and P&L figures; `values[objectName]` is each figure's label; `day_limit` the day's P&L
+    limits against the P&L (red once one has fired)."""
 
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -254,7 +256,15 @@ class AccountSummary(QWidget):
             grid.addWidget(label, row, 0)
             grid.addWidget(value, row, 1)
             self.values[name] = value
-        grid.setRowStretch(len(ACCOUNT_FIELDS), 1)
+        # The day's P&L limits (risk.daily_loss_limit / profit_lock), under the figures they are measured on.
+        limit_caption = QLabel("Day limit")
+        limit_caption.setObjectName("dayLimitCaption")
+        self.day_limit = DayLimitLabel()
+        self.day_limit.setObjectName("dayLimit")
+        self.day_limit.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        grid.addWidget(limit_caption, len(ACCOUNT_FIELDS), 0)
+        grid.addWidget(self.day_limit, len(ACCOUNT_FIELDS), 1)
+        grid.setRowStretch(len(ACCOUNT_FIELDS) + 1, 1)
         bridge.portfolio.connect(self.on_portfolio)
         self.on_portfolio(desk.last_portfolio)
 
@@ -268,6 +278,7 @@ class AccountSummary(QWidget):
                 label.setText(text)
             if name in _PNL_FIELDS:
                 self._colour(label, pnl_tone(value))
+        self.day_limit.show_account(account)
 
     @staticmethod
     def _colour(label: QLabel, tone: str | None) -> None:
