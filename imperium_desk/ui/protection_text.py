@@ -6,10 +6,12 @@ use it too).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from imperium_desk.desk.events import ProtectionView
 from imperium_desk.domain.protection import ExitReason, OffsetUnit, ProtectionLevels, ProtectionStatus
+
+if TYPE_CHECKING:  # the blotter's columns import this module: they need not load the desk
+    from imperium_desk.desk.events import ProtectionView
 
 # The mark a unit is chosen by on the ticket, in the order the combo box offers them (points first: a scalper
 # thinks in premium points).
