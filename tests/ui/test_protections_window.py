@@ -129,8 +129,10 @@ def test_a_triggered_stop_shows_in_the_blotter_as_an_exit_with_its_reason(
         symbol=entry.symbol, side=Side.SELL, quantity=entry.filled_qty,
         metadata=RequestMetadata(source="protection", is_exit=True, exit_reason=ExitReason.STOP_LOSS)))
 
-    qtbot.waitUntil(lambda: (window.blotter.parent_row(stop_exit.parent_id) or {}).get("status") == "complete",
-                    timeout=3000)
-    index = window.blotter.model.index_of(stop_exit.parent_id)
-    assert window.blotter.model.data(index.siblingAtColumn(column_index("source"))) == "stop-loss exit"
-    assert window.blotter.model.data(index.siblingAtColumn(column_index("side"))) == "SELL"
+    model = window.blotter.model
+    # complete, and every change so far published to the view (the blotter flushes on its own timer)
+    qtbot.waitUntil(lambda: (window.blotter.parent_row(stop_exit.parent_id) or {}).get("status") == "complete"
+                    and model.index_of(stop_exit.parent_id).isValid() and not model.has_pending_changes, timeout=3000)
+    index = model.index_of(stop_exit.parent_id)
+    assert model.data(index.siblingAtColumn(column_index("source"))) == "stop-loss exit"
+    assert model.data(index.siblingAtColumn(column_index("side"))) == "SELL"

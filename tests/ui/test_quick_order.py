@@ -326,3 +326,17 @@ def test_an_invalid_protection_is_refused_inline_and_nothing_is_sent(
 
     type_line(qtbot, dialog.protection.rows[kind].distance, "")  # emptied: that protection is off again
     assert dialog.error_label.text() == "" and dialog.place_button.isEnabled()
+
+
+def test_enter_in_a_protection_field_places_and_escape_there_cancels(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge
+) -> None:
+    dialog = make_ticket(qtbot, desk, bridge)
+    protect(qtbot, dialog, ProtectionKind.STOP_LOSS, "20", OffsetUnit.PERCENT)
+    press(qtbot, dialog.protection.rows[ProtectionKind.STOP_LOSS].distance, Qt.Key.Key_Return)
+    assert dialog.submitted is not None and dialog.result() == QDialog.DialogCode.Accepted
+
+    other = make_ticket(qtbot, desk, bridge)
+    protect(qtbot, other, ProtectionKind.TARGET, "5")
+    press(qtbot, other.protection.rows[ProtectionKind.TARGET].distance, Qt.Key.Key_Escape)
+    assert other.submitted is None and other.result() == QDialog.DialogCode.Rejected and not other.isVisible()
