@@ -1,9 +1,9 @@
 """The one signal bridge: engine events (`DeskEvent`s) in, Qt signals out.
 
-Everything runs on the Qt thread (qasync). Events are emitted straight away, except the three that only carry the
-desk's current state (`state`, `portfolio`, `feed`): of a burst of those the first is emitted at once and then at most
-the newest one per `COALESCE_MS`, because every emission repaints its labels. At 50 orders/s the desk changes its
-in-flight counts ~75 times a second and its account ~25 times, and each was a paint pass of its own
+Everything runs on the Qt thread (qasync). Events are emitted straight away, except the four that only carry the
+desk's current state (`state`, `portfolio`, `feed`, `protections`): of a burst of those the first is emitted at once
+and then at most the newest one per `COALESCE_MS`, because every emission repaints its labels. At 50 orders/s the
+desk changes its in-flight counts ~75 times a second and its account ~25 times, and each was a paint pass of its own
 (benchmarks/ui_responsiveness.py). Widgets that would redraw per record (charts, blotter) batch their updates on
 their own timers instead.
 """
@@ -30,6 +30,7 @@ from imperium_desk.desk import (
     StateEvent,
     TicksEvent,
 )
+from imperium_desk.desk.events import ProtectionsEvent
 from imperium_desk.domain.enums import ParentStatus
 
 _NEEDS_ATTENTION = frozenset({ParentStatus.REJECTED, ParentStatus.FAILED})
@@ -71,8 +72,9 @@ class LatestOnly(QObject):
 
 
 class DeskBridge(QObject):
-    """The desk's events as Qt signals, on the Qt thread: one signal per event kind (`state`, `portfolio` and `feed`
-    coalesced by `LatestOnly`), plus a status-bar `message` for rejections and failures the trader must see."""
+    """The desk's events as Qt signals, on the Qt thread: one signal per event kind (`state`, `portfolio`, `feed` and
+    `protections` coalesced by `LatestOnly`), plus a status-bar `message` for rejections and failures the trader
+    must see."""
 
     record = Signal(object)  # a telemetry record (dict), as written to the JSONL file
     ticks = Signal(object)  # Sequence[Quote] that changed on this tick
@@ -85,6 +87,9 @@ class DeskBridge(QObject):
     drill = Signal(object)  # DrillEvent: a drill started, one of its events began/ended, or it ended
     session = Signal(object)  # SessionEvent: the broker login is valid, expiring or expired (live modes)
     feed = Signal(object)  # FeedEvent: the live quote feed's health, the newest, at most one per COALESCE_MS
+    # ProtectionsEvent: every protection the desk holds, the newest, at most one per COALESCE_MS (each event carries
+    # them all, so the newest alone is the whole story)
+    protections = Signal(object)
 
     def __init__(self, desk: Desk, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -92,6 +97,7 @@ class DeskBridge(QObject):
         self._state = LatestOnly(self.state, parent=self)
         self._portfolio = LatestOnly(self.portfolio, parent=self)
         self._feed = LatestOnly(self.feed, parent=self)
+        self._protections = LatestOnly(self.protections, parent=self)
         desk.add_listener(self._dispatch)
 
     def _dispatch(self, event: DeskEvent) -> None:
@@ -123,6 +129,8 @@ class DeskBridge(QObject):
                 self.session.emit(event)
             case FeedEvent():
                 self._feed.push(event)
+            case ProtectionsEvent():
+                self._protections.push(event)
 
 
 def _describe_switch(switch: ModelSwitch) -> str:

@@ -1,5 +1,5 @@
-"""The multi-strike Buy/Exit panel: buy a band of strikes around ATM as one grouped action, or exit every
-position of one option type.
+"""The multi-strike Buy/Exit panel: buy a band of strikes around ATM as one grouped action, each strike protected by
+the same optional stop-loss, target and trailing stop, or exit every position of one option type.
 
 The preview comes from `Desk.multi_strike_legs`, so the panel shows exactly the requests the stack would get.
 It is rebuilt when an input changes and on a 2 Hz timer while the panel is visible: prices move every tick, but
@@ -11,7 +11,7 @@ Confirm, and Confirm rebuilds the confirmed strikes at current prices under one 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -40,9 +40,12 @@ from PySide6.QtWidgets import (
 from imperium_desk.desk import Desk, InvalidOrder, LegPreview, ParentFinished, Submitted
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
 from imperium_desk.domain.instruments import InstrumentError
+from imperium_desk.domain.protection import ProtectionError, ProtectionLevels, ProtectionSpec, levels
 from imperium_desk.domain.validation import field_error_text
 from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
+from imperium_desk.ui.protection_fields import ProtectionFields
+from imperium_desk.ui.protection_text import levels_text
 from imperium_desk.ui.row_table_model import RowTableModel
 from imperium_desk.ui.widgets import chosen, enum_combo, row_table, spin_box
 
@@ -55,8 +58,9 @@ FORM_COLUMNS = 3  # label | field pairs per row of the inputs
 CONFIRM_SLACK_STRIKES = 2
 
 # What building legs can raise for inputs the trader (or the header) chose: the desk's field errors, an
-# underlying/expiry pair that names no contract, and a request pydantic rejects (e.g. a quote with no bid).
-INPUT_ERRORS = (InvalidOrder, InstrumentError, ValidationError)
+# underlying/expiry pair that names no contract, a request pydantic rejects (e.g. a quote with no bid), and a
+# protection whose level makes no sense for a strike's premium.
+INPUT_ERRORS = (InvalidOrder, InstrumentError, ValidationError, ProtectionError)
 
 
 def describe_input_error(exc: Exception) -> str:
@@ -76,6 +80,30 @@ def rows_height(view: QTableView, rows: int) -> int:
             + rows * view.verticalHeader().defaultSectionSize())
 
 
+def leg_levels(leg: LegPreview) -> ProtectionLevels | None:
+    """The levels of the leg's protections if it fills where the preview expects (its limit, else the estimate's
+    price); None without protections. ProtectionError names the field, and the strike."""
+    spec = leg.request.protection
+    if spec is None:
+        return None
+    request = leg.request
+    entry = request.limit_price if request.limit_price is not None else leg.estimate.expected_price
+    try:
+        return levels(spec, request.side, entry, request.quantity, leg.contract.tick_size)
+    except ProtectionError as exc:
+        raise ProtectionError(exc.field, f"{str(exc).removeprefix(f'{exc.field}: ')} (strike "
+                                         f"{leg.contract.strike:g})") from None
+
+
+def protected(leg: LegPreview, spec: ProtectionSpec | None) -> LegPreview:
+    """`leg` with `spec` on its request, once its levels are known to make sense (ProtectionError if not)."""
+    if spec is None:
+        return leg
+    leg = replace(leg, request=leg.request.model_copy(update={"protection": spec}))
+    leg_levels(leg)
+    return leg
+
+
 @dataclass(frozen=True, slots=True)
 class MultiStrikeInputs:
     """What the trader asked for; legs are rebuilt from it at the prices of the moment."""
@@ -88,13 +116,15 @@ class MultiStrikeInputs:
     lots: int
     order_type: OrderType
     algo: Algo
+    protection: ProtectionSpec | None = None  # the same distances on every strike; levels from each one's price
 
     def legs(self, desk: Desk, *, group: str | None = None, slack: int = 0) -> list[LegPreview]:
-        return desk.multi_strike_legs(
+        legs = desk.multi_strike_legs(
             underlying=self.underlying, expiry=self.expiry, right=self.right,
             strikes_below=self.strikes_below + slack, strikes_above=self.strikes_above + slack, lots=self.lots,
             side=Side.BUY, order_type=self.order_type, algo=self.algo, group=group,
         )
+        return [protected(leg, self.protection) for leg in legs]
 
     @property
     def title(self) -> str:
@@ -131,19 +161,24 @@ class LegTotals:
 
 
 class LegTableModel(RowTableModel[LegPreview]):
-    """One row per strike, lowest first; the ATM row is highlighted."""
+    """One row per strike, lowest first; the ATM row is highlighted. The last column has the levels each strike's
+    protections would trigger at (empty without protections)."""
 
-    HEADERS = ("Strike", "Symbol", "Qty", "Limit", "Est. price", "Est. premium", "Cost bps")
-    STRIKE, SYMBOL, QTY, LIMIT, PRICE, PREMIUM, BPS = range(7)
+    HEADERS = ("Strike", "Symbol", "Qty", "Limit", "Est. price", "Est. premium", "Cost bps", "Protection")
+    STRIKE, SYMBOL, QTY, LIMIT, PRICE, PREMIUM, BPS, PROTECTION = range(8)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._atm: float | None = None
+        self._levels: dict[str, str] = {}  # symbol -> its levels on one line
 
     def set_legs(self, legs: list[LegPreview], atm: float | None) -> None:
-        """Prices move tick by tick while the strikes stay: then the rows repaint in place."""
+        """Prices move tick by tick while the strikes stay: then the rows repaint in place. The legs' levels must
+        make sense (as `MultiStrikeInputs.legs` checks): ProtectionError otherwise."""
         same_rows = [leg.request.symbol for leg in legs] == [leg.request.symbol for leg in self._rows]
         self._atm = atm
+        found = {leg.request.symbol: leg_levels(leg) for leg in legs}
+        self._levels = {symbol: levels_text(lv) for symbol, lv in found.items() if lv is not None}
         self._replace_rows(legs, same_rows, self._commit)
 
     def _commit(self, legs: list[LegPreview]) -> None:
@@ -162,7 +197,7 @@ class LegTableModel(RowTableModel[LegPreview]):
         leg = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(leg, index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() != self.SYMBOL:
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() not in (self.SYMBOL, self.PROTECTION):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and leg.contract.strike == self._atm:
             return QBrush(QColor(palette.ATM_ROW))
@@ -184,8 +219,10 @@ class LegTableModel(RowTableModel[LegPreview]):
                 return f"{est.expected_price:.2f}"
             case self.PREMIUM:
                 return f"{est.premium:,.2f}"
-            case _:
+            case self.BPS:
                 return f"{est.cost_bps:.1f}"
+            case _:
+                return self._levels.get(leg.request.symbol, "")
 
 
 class MultiStrikeConfirmDialog(QDialog):
@@ -307,6 +344,10 @@ class MultiStrikePanel(QWidget):
         for column in range(FORM_COLUMNS):
             form.setColumnStretch(2 * column + 1, 1)
         layout.addLayout(form)
+        # One line for the three protections: the preview's last column shows the levels per strike.
+        self.protection = ProtectionFields("multiStrike", self, compact=True)
+        self.protection.changed.connect(self._on_input_changed)
+        layout.addWidget(self.protection)
 
         self.preview_model = LegTableModel(self)
         self.preview_view = row_table(QTableView(self), self.preview_model, "multiStrikePreview")
@@ -362,20 +403,21 @@ class MultiStrikePanel(QWidget):
         return OptionRight.PE if self.put_button.isChecked() else OptionRight.CE
 
     def inputs(self) -> MultiStrikeInputs:
+        """The inputs as they stand; ProtectionError names a protection distance that is not above zero."""
         return MultiStrikeInputs(
             underlying=self._underlying, expiry=self._expiry, right=self.right,
             strikes_below=self.strikes_below_spin.value(), strikes_above=self.strikes_above_spin.value(),
             lots=self.lots_spin.value(), order_type=chosen(self.order_type_combo, OrderType),
-            algo=chosen(self.algo_combo, Algo),
+            algo=chosen(self.algo_combo, Algo), protection=self.protection.spec(),
         )
 
     def refresh_preview(self) -> None:
         """Rebuild the legs at current prices; an input the desk rejects shows inline and disables BUY."""
         if self._desk.stopped:
             return
-        inputs = self.inputs()
-        self.instrument_label.setText(f"{inputs.underlying} {inputs.expiry:%d %b %Y}")
+        self.instrument_label.setText(f"{self._underlying} {self._expiry:%d %b %Y}")
         try:
+            inputs = self.inputs()
             legs = inputs.legs(self._desk)
             atm = self._desk.atm_strike(inputs.underlying)
         except INPUT_ERRORS as exc:

@@ -1,7 +1,9 @@
-"""Positions and account: what the trader holds and what it costs, from the desk's portfolio events.
+"""Positions and account: what the trader holds and what it costs, from the desk's portfolio events, and how each
+position is protected (stop-loss, target, trailing stop), from its protections events.
 
 Portfolio events arrive about once a second (and after fills); rows are updated in place with `dataChanged`,
-inserted or removed only when a symbol appears or disappears, never reset.
+inserted or removed only when a symbol appears or disappears, never reset. Protections events change the last
+column only.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QTableView, QVBoxLayout, QWidget
 
 from imperium_desk.desk import AccountView, Desk, PortfolioEvent, PositionView
+from imperium_desk.desk.events import ProtectionsEvent, ProtectionView
 from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.day_limit import DayLimitLabel
+from imperium_desk.ui.protection_text import shown, view_text, view_tooltip
 from imperium_desk.ui.widgets import SteadyLabel
 
 # The tones P&L figures name, in the palette's colours.
 COLOURS: dict[str, str] = {"profit": palette.PROFIT, "loss": palette.LOSS, "flat": palette.MUTED}
 _BRUSHES = {name: QBrush(QColor(hex_)) for name, hex_ in COLOURS.items()}
+_UNPROTECTED = QBrush(QColor(palette.ERROR))
 SORT_ROLE = Qt.ItemDataRole.UserRole  # raw values, so numeric columns sort as numbers
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()
@@ -82,15 +87,37 @@ POSITION_COLUMNS: tuple[PositionColumn, ...] = (
                    numeric=True),
 )
 NET_QTY_COLUMN = 3
+# After the position's own columns: its protections, from ProtectionsEvent rather than the position view.
+PROTECTION_COLUMN = len(POSITION_COLUMNS)
+PROTECTION_TITLE = "Protection"
 
 
 class PositionsModel(QAbstractTableModel):
-    """One row per symbol, in the order symbols first appeared."""
+    """One row per symbol, in the order symbols first appeared. The last column shows the symbol's protections that
+    are still in force or need the trader (a failed or unrestored one: red, its reason in the tooltip), whichever
+    product they are on (a position row is one symbol)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[PositionView] = []
         self._row_of: dict[str, int] = {}
+        self._protections: dict[str, list[ProtectionView]] = {}  # symbol -> shown protections, the desk's order
+
+    def apply_protections(self, views: Sequence[ProtectionView]) -> None:
+        """Every protection the desk holds (as a ProtectionsEvent carries them): rows whose protections changed
+        repaint their last cell. A symbol with no row yet shows its protections once its position arrives."""
+        incoming: dict[str, list[ProtectionView]] = {}
+        for view in shown(views):
+            incoming.setdefault(view.symbol, []).append(view)
+        changed = {s for s in incoming.keys() | self._protections.keys()
+                   if incoming.get(s) != self._protections.get(s)}
+        self._protections = incoming
+        for row in sorted(r for s in changed if (r := self._row_of.get(s)) is not None):
+            cell = self.index(row, PROTECTION_COLUMN)
+            self.dataChanged.emit(cell, cell)
+
+    def protections(self, symbol: str) -> list[ProtectionView]:
+        return list(self._protections.get(symbol, ()))
 
     def apply(self, positions: Sequence[PositionView]) -> None:
         incoming = {p.symbol: p for p in positions}
@@ -99,7 +126,7 @@ class PositionsModel(QAbstractTableModel):
         for i in changed:
             self._rows[i] = incoming[self._rows[i].symbol]
         if changed:
-            last = len(POSITION_COLUMNS) - 1
+            last = PROTECTION_COLUMN - 1  # the protections cell changes on its own events
             self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
         new = [p for p in positions if p.symbol not in self._row_of]
         if new:
@@ -135,13 +162,15 @@ class PositionsModel(QAbstractTableModel):
 
     @override
     def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(POSITION_COLUMNS)
+        return 0 if parent.isValid() else len(POSITION_COLUMNS) + 1
 
     @override
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         position = self._rows[index.row()]
+        if index.column() == PROTECTION_COLUMN:
+            return self._protection_data(position.symbol, role)
         column = POSITION_COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return column.text(position)
@@ -158,11 +187,23 @@ class PositionsModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
+    def _protection_data(self, symbol: str, role: int) -> Any:
+        views = self._protections.get(symbol)
+        if not views:
+            return "" if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE) else None
+        if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+            return " | ".join(view_text(v) for v in views)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "\n".join(view_tooltip(v) for v in views)
+        if role == Qt.ItemDataRole.ForegroundRole and any(v.status.unprotected for v in views):
+            return _UNPROTECTED
+        return None
+
     @override
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return POSITION_COLUMNS[section].title
+            return PROTECTION_TITLE if section == PROTECTION_COLUMN else POSITION_COLUMNS[section].title
         return None
 
 
@@ -187,7 +228,7 @@ class FlatPositionsFilter(QSortFilterProxyModel):
 
 
 class PositionsTable(QWidget):
-    """Open and closed positions; flat ones greyed, or hidden with "show flat" unticked."""
+    """Open and closed positions with their protections; flat ones greyed, or hidden with "show flat" unticked."""
 
     def __init__(self, desk: Desk, bridge: DeskBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -219,10 +260,17 @@ class PositionsTable(QWidget):
         layout.addWidget(self.view)
 
         bridge.portfolio.connect(self.on_portfolio)
+        bridge.protections.connect(self.on_protections)
         self.on_portfolio(desk.last_portfolio)
+        # Protections restored before the window opened (a failed restore must show red at once): the desk's
+        # current ones when it has them; every later change comes as an event.
+        self.model.apply_protections(getattr(desk, "protections", ()))
 
     def on_portfolio(self, event: PortfolioEvent) -> None:
         self.model.apply(event.positions)
+
+    def on_protections(self, event: ProtectionsEvent) -> None:
+        self.model.apply_protections(event.protections)
 
 
 # (objectName, caption, value from the account)

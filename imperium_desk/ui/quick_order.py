@@ -1,5 +1,6 @@
-"""Quick order ticket for one ladder click: side, lots, order type, algo and its parameters, a live pre-trade
-estimate, and an inline error instead of sending anything the desk would refuse.
+"""Quick order ticket for one ladder click: side, lots, order type, algo and its parameters, the entry's optional
+stop-loss, target and trailing stop with the prices they would trigger at, a live pre-trade estimate, and an inline
+error instead of sending anything the desk would refuse.
 
 Non-modal: open it with `.open()` and listen to `placed`; Enter places (Place is the default button), Esc cancels.
 """
@@ -26,12 +27,14 @@ from PySide6.QtWidgets import (
 
 from imperium_desk.desk import Desk, InvalidOrder, PreTradeEstimate, Submitted
 from imperium_desk.domain.enums import Algo, OrderType, Side, Urgency
+from imperium_desk.domain.protection import ProtectionError, ProtectionLevels, ProtectionSpec, levels
 from imperium_desk.domain.validation import field_error_text
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.market.port import Quote
 from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import LadderClick, format_strike
+from imperium_desk.ui.protection_fields import ProtectionFields
 from imperium_desk.ui.widgets import chosen, enum_combo, spin_box
 
 ESTIMATE_THROTTLE_MS = 250  # at most four estimate refreshes a second from ticks
@@ -154,6 +157,9 @@ class QuickOrderDialog(QDialog):
             "urgency": AlgoParamField(self.urgency_combo, lambda: self.urgency),
         }
 
+        # Off by default: a distance typed in a field arms that protection on what the entry fills.
+        self.protection = ProtectionFields("ticket", self)
+
         self.estimate_label = QLabel(self)
         self.estimate_label.setObjectName("ticketEstimate")
         self.error_label = QLabel(self)
@@ -190,6 +196,7 @@ class QuickOrderDialog(QDialog):
         self._form.addRow("Max children", self.children_spin)
         self._form.addRow("Participation", self.participation_spin)
         self._form.addRow("Urgency", self.urgency_combo)
+        self._form.addRow("Protect", self.protection)
         layout = QVBoxLayout(self)
         layout.addWidget(self.symbol_label)
         layout.addLayout(self._form)
@@ -208,6 +215,7 @@ class QuickOrderDialog(QDialog):
             refreshing.valueChanged.connect(self.refresh)
         self.algo_combo.currentIndexChanged.connect(self.refresh)
         self.urgency_combo.currentIndexChanged.connect(self.refresh)
+        self.protection.changed.connect(self.refresh)
         self.place_button.clicked.connect(self.place)
         self.cancel_button.clicked.connect(self.reject)
 
@@ -233,7 +241,8 @@ class QuickOrderDialog(QDialog):
         return chosen(self.urgency_combo, Urgency)
 
     def build_request(self) -> ExecutionRequest:
-        """The request as the ticket stands; pydantic's ValidationError names a bad field."""
+        """The request as the ticket stands; pydantic's ValidationError names a bad field, ProtectionError a
+        protection distance that is not above zero."""
         quote = self._quote()
         used = ALGO_PARAMS[self.algo]
         return ExecutionRequest.model_validate({
@@ -248,7 +257,18 @@ class QuickOrderDialog(QDialog):
             "bid": _positive(quote.bid),
             "ask": _positive(quote.ask),
             "metadata": RequestMetadata(source=SOURCE),
+            "protection": self.protection.spec(),
         })
+
+    def protection_levels(self, request: ExecutionRequest, estimate: PreTradeEstimate) -> ProtectionLevels | None:
+        """The levels the request's protections work out to if it fills where the ticket expects: at its limit, or
+        at the estimate's price for a market order; None without protections. ProtectionError names a field whose
+        level makes no sense for this entry (at or below zero, a trail narrower than a tick)."""
+        spec: ProtectionSpec | None = request.protection
+        if spec is None:
+            return None
+        entry = request.limit_price if request.limit_price is not None else estimate.expected_price
+        return levels(spec, request.side, entry, request.quantity, self._tick_size)
 
     # -- actions -------------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -258,20 +278,24 @@ class QuickOrderDialog(QDialog):
         used = ALGO_PARAMS[self.algo]
         for key, param in self._algo_params.items():
             self._form.setRowVisible(param.widget, key in used)
-        estimate = self._checked(self.desk.preview)
+        estimate = self._checked(lambda _request, estimate: estimate)
         if estimate is None:
             return
         self.error_label.setText("")
         self.place_button.setEnabled(True)
         self.estimate_label.setText(format_estimate(estimate))
 
-    def _checked[T](self, action: Callable[[ExecutionRequest], T]) -> T | None:
-        """Build the request and hand it to `action` (preview or submit); a problem is shown inline -> None."""
+    def _checked[T](self, action: Callable[[ExecutionRequest, PreTradeEstimate], T]) -> T | None:
+        """Build the request, estimate it, show its protections' levels, and hand both to `action` (keep the
+        estimate, or submit); a problem is shown inline -> None."""
         try:
-            return action(self.build_request())
+            request = self.build_request()
+            estimate = self.desk.preview(request)
+            self.protection.show_levels(self.protection_levels(request, estimate))
+            return action(request, estimate)
         except ValidationError as exc:
             self._show_invalid(field_error_text(exc))
-        except InvalidOrder as exc:
+        except (InvalidOrder, ProtectionError) as exc:
             self._show_invalid(str(exc))
         return None
 
@@ -279,7 +303,7 @@ class QuickOrderDialog(QDialog):
         """Send the order; on a problem show it inline, send nothing and stay open."""
         if self.submitted is not None:
             return
-        submitted = self._checked(self.desk.submit)
+        submitted = self._checked(lambda request, _estimate: self.desk.submit(request))
         if submitted is None:
             return
         self.submitted = submitted
@@ -351,3 +375,4 @@ class QuickOrderDialog(QDialog):
         self.error_label.setText(message)
         self.place_button.setEnabled(False)
         self.estimate_label.setText("est. -")
+        self.protection.show_levels(None)

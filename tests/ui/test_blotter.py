@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk
 from imperium_desk.domain.enums import Algo, OptionRight, Side
+from imperium_desk.domain.protection import ExitReason
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.ui.blotter.columns import column_index
 from imperium_desk.ui.blotter.widget import OrdersBlotter
@@ -180,3 +181,22 @@ def test_with_paint_turns_a_flush_lays_out_at_once_and_repaints_in_the_next_turn
     assert after_flush[0] == (False, 1)  # the repaint waits for a turn of its own...
     assert blotter.view.visualRect(blotter.model.index_of(parent_id)).isValid()  # ...the rows are laid out
     qtbot.waitUntil(lambda: blotter.view.updatesEnabled() and turns.waiting == 0, timeout=1000)
+
+
+def test_an_exit_the_desk_sent_for_a_stop_shows_as_a_stop_loss_exit(
+    qtbot: QtBot, desk: Desk, blotter: OrdersBlotter
+) -> None:
+    entry = desk.submit(ladder_buy(desk)).parent_id
+    qtbot.waitUntil(lambda: shown_status(blotter, entry) == "complete", timeout=2000)
+    # The exit a triggered stop sends (the protection manager's request), straight to the desk.
+    stop_exit = ExecutionRequest(symbol=atm_call(desk), side=Side.SELL, quantity=desk.lot_size("NIFTY"),
+                                 metadata=RequestMetadata(source="protection", is_exit=True,
+                                                          exit_reason=ExitReason.STOP_LOSS))
+    exit_id = desk.submit(stop_exit).parent_id
+    qtbot.waitUntil(lambda: shown_status(blotter, exit_id) == "complete", timeout=2000)
+
+    source = column_index("source")
+    assert blotter.model.data(blotter.model.index_of(exit_id).siblingAtColumn(source)) == "stop-loss exit"
+    assert blotter.model.data(blotter.model.index_of(entry).siblingAtColumn(source)) == "ladder"
+    row = blotter.parent_row(exit_id)
+    assert row is not None and row["exit_reason"] == "stop_loss" and row["side"] == "sell"

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk, ParentFinished, PortfolioEvent, StateEvent
+from imperium_desk.desk.events import ProtectionsEvent
 from imperium_desk.domain.enums import OptionRight, ParentStatus, Side
 from imperium_desk.execution.request import ExecutionRequest
 from imperium_desk.ui.bridge import DeskBridge, LatestOnly
@@ -95,3 +96,15 @@ def test_state_and_portfolio_come_coalesced_and_the_last_one_is_the_desks_state(
     assert len(states) + len(portfolios) < len(events)
     assert states[-1].children_in_flight == 0
     assert portfolios[-1] is desk.last_portfolio
+
+
+def test_protections_come_coalesced_and_the_last_one_is_the_newest(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge
+) -> None:
+    seen: list[ProtectionsEvent] = []
+    bridge.protections.connect(seen.append)
+    events = [ProtectionsEvent(()) for _ in range(5)]
+    for event in events:
+        desk.events.emit(event)
+    qtbot.waitUntil(lambda: not bridge._protections.pending and bool(seen) and seen[-1] is events[-1], timeout=1000)
+    assert seen[0] is events[0] and len(seen) == 2

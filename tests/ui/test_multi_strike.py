@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk, LegPreview, ParentStarted
-from imperium_desk.domain.enums import OptionRight, OrderType
+from imperium_desk.domain.enums import OptionRight, OrderType, Side
+from imperium_desk.domain.protection import Offset, OffsetUnit, ProtectionKind, ProtectionSpec, levels
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.multi_strike import MultiStrikeConfirmDialog, MultiStrikePanel
+from imperium_desk.ui.protection_text import UNIT_MARKS, levels_text
 
 NIFTY_STEP = 50
 NIFTY_LOT = 65
@@ -246,3 +248,57 @@ def test_an_expiry_the_underlying_does_not_list_shows_inline_and_disables_buy(
 
     panel.set_instrument("BANKNIFTY", desk.expiries("BANKNIFTY", 1)[0])
     assert not error.isVisible() and panel.buy_button.isEnabled() and panel.preview_model.rowCount() == 3
+
+
+# -- protections -----------------------------------------------------------------------------------------------
+def type_line(qtbot: QtBot, edit: QLineEdit, text: str) -> None:
+    qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)  # type: ignore[no-untyped-call]
+    qtbot.keyClick(edit, Qt.Key.Key_Delete)  # type: ignore[no-untyped-call]
+    qtbot.keyClicks(edit, text)  # type: ignore[no-untyped-call]
+
+
+def protect(qtbot: QtBot, panel: MultiStrikePanel, kind: ProtectionKind, text: str, unit: OffsetUnit) -> None:
+    row = panel.protection.rows[kind]
+    choose(qtbot, row.unit, UNIT_MARKS[unit])
+    type_line(qtbot, row.distance, text)
+
+
+def test_protections_show_each_strikes_levels_and_go_with_every_confirmed_parent(
+    qtbot: QtBot, panel: MultiStrikePanel, recorder: Recorder
+) -> None:
+    protect(qtbot, panel, ProtectionKind.STOP_LOSS, "20", OffsetUnit.PERCENT)
+    protect(qtbot, panel, ProtectionKind.TARGET, "5", OffsetUnit.POINTS)
+    spec = ProtectionSpec(stop_loss=Offset(value=20, unit=OffsetUnit.PERCENT),
+                          target=Offset(value=5, unit=OffsetUnit.POINTS))
+
+    legs = preview_legs(panel)
+    expected = [levels_text(levels(spec, Side.BUY, leg.estimate.expected_price, leg.request.quantity,
+                                   leg.contract.tick_size)) for leg in legs]
+    assert column_texts(panel, panel.preview_model.PROTECTION) == expected
+    assert all(text.startswith("SL ") and " · TG " in text for text in expected)
+    assert panel.buy_button.isEnabled()
+
+    ids = buy(qtbot, panel, recorder)
+    assert len(ids) == 3
+    assert [e.request.protection for e in recorder.started] == [spec] * 3
+
+
+def test_without_protections_the_preview_shows_no_levels_and_sends_none(
+    qtbot: QtBot, panel: MultiStrikePanel, recorder: Recorder
+) -> None:
+    assert column_texts(panel, panel.preview_model.PROTECTION) == ["", "", ""]
+    buy(qtbot, panel, recorder)
+    assert [e.request.protection for e in recorder.started] == [None] * 3
+
+
+def test_a_stop_at_or_below_zero_on_any_strike_is_refused_inline_and_buy_is_disabled(
+    qtbot: QtBot, desk: Desk, panel: MultiStrikePanel
+) -> None:
+    protect(qtbot, panel, ProtectionKind.STOP_LOSS, "100", OffsetUnit.PERCENT)  # the stop at 0.00 on every strike
+    assert panel.error_label.isVisible() and panel.error_label.text().startswith("stop_loss: ")
+    assert not panel.buy_button.isEnabled()
+    click(qtbot, panel.buy_button)
+    assert panel.confirm_dialog is None and desk.parents_in_flight == 0
+
+    type_line(qtbot, panel.protection.rows[ProtectionKind.STOP_LOSS].distance, "")
+    assert not panel.error_label.isVisible() and panel.buy_button.isEnabled()

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk, PositionView
-from imperium_desk.domain.enums import OptionRight, Side
+from imperium_desk.desk.events import ProtectionsEvent, ProtectionView
+from imperium_desk.domain.enums import OptionRight, Product, Side
+from imperium_desk.domain.protection import ProtectionStatus
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
+from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
-from imperium_desk.ui.portfolio import COLOURS, NET_QTY_COLUMN, POSITION_COLUMNS, AccountSummary, PositionsTable, money
+from imperium_desk.ui.portfolio import (
+    COLOURS,
+    NET_QTY_COLUMN,
+    POSITION_COLUMNS,
+    PROTECTION_COLUMN,
+    AccountSummary,
+    PositionsTable,
+    money,
+)
 
 UNREALISED_COLUMN = next(i for i, c in enumerate(POSITION_COLUMNS) if c.title == "Unrealised P&L")
 
@@ -112,3 +127,64 @@ def test_unticking_show_flat_hides_a_closed_position(qtbot: QtBot, desk: Desk, b
 
     assert not table.show_flat.isChecked()
     assert table.proxy.rowCount(QModelIndex()) == 0 and table.model.rowCount() == 1
+
+
+# -- protections -------------------------------------------------------------------------------------------------
+def armed(symbol: str, **fields: object) -> ProtectionView:
+    view = ProtectionView(entry_parent_id="P-1", symbol=symbol, product=Product.NRML, side=Side.BUY, quantity=65,
+                          entry_price=80.0, stop_loss=70.10, target=95.0, trailing_stop=75.0,
+                          status=ProtectionStatus.ARMED, exit_parent_id=None, reason="")
+    return replace(view, **fields)  # type: ignore[arg-type]
+
+
+def protection_cell(table: PositionsTable, symbol: str, role: Qt.ItemDataRole = Qt.ItemDataRole.DisplayRole) -> object:
+    row = table.model.row_of(symbol)
+    assert row is not None
+    return table.model.index(row, PROTECTION_COLUMN).data(role)
+
+
+def bought_table(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> tuple[PositionsTable, str]:
+    table = PositionsTable(desk, bridge)
+    qtbot.addWidget(table)
+    symbol = atm_call(desk)
+    buy(desk, symbol)
+    qtbot.waitUntil(lambda: shown_qty(table, symbol) == desk.lot_size("NIFTY"), timeout=2000)
+    return table, symbol
+
+
+def test_a_protections_event_shows_the_levels_and_status_on_its_position(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge
+) -> None:
+    table, symbol = bought_table(qtbot, desk, bridge)
+    assert table.model.headerData(PROTECTION_COLUMN, Qt.Orientation.Horizontal) == "Protection"
+    assert protection_cell(table, symbol) == ""
+
+    desk.events.emit(ProtectionsEvent((armed(symbol), armed("NIFTY-OTHER"))))
+
+    qtbot.waitUntil(lambda: protection_cell(table, symbol) == "SL 70.10 · TG 95.00 · TR 75.00 · armed", timeout=1000)
+    assert protection_cell(table, symbol, Qt.ItemDataRole.ForegroundRole) is None
+
+
+@pytest.mark.parametrize("status", [ProtectionStatus.FAILED, ProtectionStatus.UNRESTORED])
+def test_an_unprotected_position_shows_red_with_its_reason_as_tooltip(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge, status: ProtectionStatus
+) -> None:
+    table, symbol = bought_table(qtbot, desk, bridge)
+    desk.events.emit(ProtectionsEvent((armed(symbol, status=status, reason="exit rejected: re-arm or close"),)))
+    qtbot.waitUntil(lambda: protection_cell(table, symbol) == f"SL 70.10 · TG 95.00 · TR 75.00 · {status.value}",
+                    timeout=1000)
+
+    brush = protection_cell(table, symbol, Qt.ItemDataRole.ForegroundRole)
+    assert isinstance(brush, QBrush) and brush.color().name() == palette.ERROR
+    assert protection_cell(table, symbol, Qt.ItemDataRole.ToolTipRole) == (
+        f"P-1 NRML: BUY 65 @ 80.00: {status.value}: exit rejected: re-arm or close")
+
+
+def test_a_finished_protection_leaves_the_position(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> None:
+    table, symbol = bought_table(qtbot, desk, bridge)
+    desk.events.emit(ProtectionsEvent((armed(symbol),)))
+    qtbot.waitUntil(lambda: protection_cell(table, symbol) != "", timeout=1000)
+
+    desk.events.emit(ProtectionsEvent((armed(symbol, status=ProtectionStatus.EXITED, exit_parent_id="P-2"),)))
+
+    qtbot.waitUntil(lambda: protection_cell(table, symbol) == "", timeout=1000)

@@ -6,13 +6,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QDialog, QWidget
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QDialog, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk, ParentStarted, Submitted
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, Side
+from imperium_desk.domain.protection import Offset, OffsetUnit, ProtectionKind, ProtectionSpec
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import LadderClick
+from imperium_desk.ui.protection_text import UNIT_MARKS
 from imperium_desk.ui.quick_order import QuickOrderDialog
 
 
@@ -208,3 +210,133 @@ def test_a_zero_algo_parameter_shows_an_inline_error(
     assert not dialog.place_button.isEnabled()
     press(qtbot, dialog.lots_spin, Qt.Key.Key_Return)
     assert dialog.isVisible() and dialog.submitted is None and desk.parents_in_flight == 0
+
+
+# -- protections -----------------------------------------------------------------------------------------------
+def type_line(qtbot: QtBot, edit: QLineEdit, text: str) -> None:
+    qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)  # type: ignore[no-untyped-call]
+    qtbot.keyClick(edit, Qt.Key.Key_Delete)  # type: ignore[no-untyped-call]
+    qtbot.keyClicks(edit, text)  # type: ignore[no-untyped-call]
+
+
+def choose_unit(qtbot: QtBot, combo: QComboBox, unit: OffsetUnit) -> None:
+    press(qtbot, combo, Qt.Key.Key_Home)
+    while combo.currentText() != UNIT_MARKS[unit]:
+        press(qtbot, combo, Qt.Key.Key_Down)
+
+
+def protect(qtbot: QtBot, dialog: QuickOrderDialog, kind: ProtectionKind, text: str,
+            unit: OffsetUnit = OffsetUnit.POINTS) -> None:
+    row = dialog.protection.rows[kind]
+    choose_unit(qtbot, row.unit, unit)
+    type_line(qtbot, row.distance, text)
+
+
+def level_text(dialog: QuickOrderDialog, kind: ProtectionKind) -> str:
+    return dialog.protection.rows[kind].level.text()
+
+
+def limit_ticket(qtbot: QtBot, desk: Desk, bridge: DeskBridge, side: Side, limit: str) -> QuickOrderDialog:
+    """A one-lot LIMIT ticket at `limit`: the entry price the levels are worked out from."""
+    dialog = make_ticket(qtbot, desk, bridge, side)
+    press(qtbot, dialog.order_type_combo, Qt.Key.Key_Down)
+    assert dialog.order_type is OrderType.LIMIT
+    type_into(qtbot, dialog.limit_spin, limit)
+    return dialog
+
+
+def test_protections_entered_on_the_ticket_go_into_the_request(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> None:
+    started: list[ParentStarted] = []
+    bridge.parent_started.connect(started.append)
+    dialog = make_ticket(qtbot, desk, bridge)
+    protect(qtbot, dialog, ProtectionKind.STOP_LOSS, "20", OffsetUnit.PERCENT)
+    protect(qtbot, dialog, ProtectionKind.TARGET, "15")
+    protect(qtbot, dialog, ProtectionKind.TRAILING_STOP, "1300", OffsetUnit.RUPEES)
+    assert dialog.error_label.text() == "" and dialog.place_button.isEnabled()
+
+    press(qtbot, dialog.lots_spin, Qt.Key.Key_Return)
+
+    assert dialog.submitted is not None
+    qtbot.waitUntil(lambda: bool(started), timeout=1000)
+    assert started[0].request.protection == ProtectionSpec(
+        stop_loss=Offset(value=20, unit=OffsetUnit.PERCENT),
+        target=Offset(value=15, unit=OffsetUnit.POINTS),
+        trailing_stop=Offset(value=1300, unit=OffsetUnit.RUPEES),
+    )
+
+
+def test_a_ticket_without_protections_sends_none(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> None:
+    dialog = make_ticket(qtbot, desk, bridge)
+    assert all(level_text(dialog, kind) == "" for kind in ProtectionKind)
+    assert dialog.build_request().protection is None
+
+
+@pytest.mark.parametrize(
+    ("unit", "distance", "below", "above"),
+    [
+        (OffsetUnit.POINTS, "2", "8.00", "12.00"),
+        (OffsetUnit.RUPEES, "65", "9.00", "11.00"),  # ₹65 on one NIFTY lot of 65 units: one point
+        (OffsetUnit.PERCENT, "50", "5.00", "15.00"),
+    ],
+)
+def test_each_protection_shows_the_price_it_would_trigger_at_in_each_unit(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge, unit: OffsetUnit, distance: str, below: str, above: str
+) -> None:
+    dialog = limit_ticket(qtbot, desk, bridge, Side.BUY, "10")
+    for kind in ProtectionKind:
+        protect(qtbot, dialog, kind, distance, unit)
+    assert level_text(dialog, ProtectionKind.STOP_LOSS) == f"→ {below}"
+    assert level_text(dialog, ProtectionKind.TARGET) == f"→ {above}"
+    assert level_text(dialog, ProtectionKind.TRAILING_STOP) == f"→ {below}"  # where it starts; it follows the bid
+    assert dialog.error_label.text() == "" and dialog.place_button.isEnabled()
+
+
+def test_a_sell_entry_is_stopped_above_and_takes_profit_below(qtbot: QtBot, desk: Desk, bridge: DeskBridge) -> None:
+    dialog = limit_ticket(qtbot, desk, bridge, Side.SELL, "10")
+    protect(qtbot, dialog, ProtectionKind.STOP_LOSS, "2")
+    protect(qtbot, dialog, ProtectionKind.TARGET, "2")
+    assert level_text(dialog, ProtectionKind.STOP_LOSS) == "→ 12.00"
+    assert level_text(dialog, ProtectionKind.TARGET) == "→ 8.00"
+
+
+@pytest.mark.parametrize(
+    ("kind", "distance", "unit"),
+    [
+        (ProtectionKind.STOP_LOSS, "10", OffsetUnit.POINTS),  # the stop at 0.00
+        (ProtectionKind.STOP_LOSS, "100", OffsetUnit.PERCENT),  # the stop at 0.00
+        (ProtectionKind.STOP_LOSS, "0", OffsetUnit.POINTS),  # no distance at all
+        (ProtectionKind.TRAILING_STOP, "0.01", OffsetUnit.POINTS),  # narrower than the 0.05 tick
+        (ProtectionKind.TARGET, "0.01", OffsetUnit.POINTS),  # the target on the entry price
+    ],
+)
+def test_an_invalid_protection_is_refused_inline_and_nothing_is_sent(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge, kind: ProtectionKind, distance: str, unit: OffsetUnit
+) -> None:
+    records = recorded(bridge)
+    dialog = limit_ticket(qtbot, desk, bridge, Side.BUY, "10")
+    protect(qtbot, dialog, kind, distance, unit)
+
+    assert dialog.error_label.text().startswith(f"{kind.value}: ")
+    assert not dialog.place_button.isEnabled()
+    press(qtbot, dialog.lots_spin, Qt.Key.Key_Return)
+    qtbot.wait(100)
+    assert dialog.isVisible() and dialog.submitted is None
+    assert desk.parents_in_flight == 0
+    assert not [r for r in records if r["event"] == "placed"]
+
+    type_line(qtbot, dialog.protection.rows[kind].distance, "")  # emptied: that protection is off again
+    assert dialog.error_label.text() == "" and dialog.place_button.isEnabled()
+
+
+def test_enter_in_a_protection_field_places_and_escape_there_cancels(
+    qtbot: QtBot, desk: Desk, bridge: DeskBridge
+) -> None:
+    dialog = make_ticket(qtbot, desk, bridge)
+    protect(qtbot, dialog, ProtectionKind.STOP_LOSS, "20", OffsetUnit.PERCENT)
+    press(qtbot, dialog.protection.rows[ProtectionKind.STOP_LOSS].distance, Qt.Key.Key_Return)
+    assert dialog.submitted is not None and dialog.result() == QDialog.DialogCode.Accepted
+
+    other = make_ticket(qtbot, desk, bridge)
+    protect(qtbot, other, ProtectionKind.TARGET, "5")
+    press(qtbot, other.protection.rows[ProtectionKind.TARGET].distance, Qt.Key.Key_Escape)
+    assert other.submitted is None and other.result() == QDialog.DialogCode.Rejected and not other.isVisible()

@@ -11,6 +11,7 @@ import pytest
 
 from imperium_desk.desk import ParentFinished, ParentStarted
 from imperium_desk.domain.enums import Algo, ParentStatus, Side
+from imperium_desk.domain.protection import ExitReason
 from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
 from imperium_desk.ui import palette
 from imperium_desk.ui.blotter.book import BlotterBook, ChildStatus, ParentState
@@ -166,3 +167,33 @@ def test_every_column_key_is_unique_and_found() -> None:
     assert [column_index(key) for key in keys] == list(range(len(COLUMNS)))
     with pytest.raises(KeyError):
         column_index("no such column")
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        (ExitReason.STOP_LOSS, "stop-loss exit"),
+        (ExitReason.TARGET, "target exit"),
+        (ExitReason.TRAILING_STOP, "trailing stop exit"),
+        (ExitReason.DAILY_LOSS_LIMIT, "daily loss limit exit"),
+        (ExitReason.PROFIT_LOCK, "profit lock exit"),
+    ],
+)
+def test_an_exit_the_desk_sent_itself_shows_its_reason_as_its_source(reason: ExitReason, shown: str) -> None:
+    book = BlotterBook("IMMEDIATE")
+    request = ExecutionRequest(symbol=SYMBOL, side=Side.SELL, quantity=150,
+                               metadata=RequestMetadata(source="protection", is_exit=True, exit_reason=reason))
+    book.started(ParentStarted("P1", request))
+    parent = book.parents["P1"]
+    assert parent.exit_reason is reason and parent.snapshot()["exit_reason"] == reason.value
+    assert COLUMNS[column_index("source")].text(parent) == shown
+    assert COLUMNS[column_index("source")].colour(parent) == palette.NOTICE
+
+
+def test_an_order_the_trader_sent_shows_its_source_uncoloured() -> None:
+    book = BlotterBook("IMMEDIATE")
+    started(book)
+    parent = book.parents["P1"]
+    assert parent.exit_reason is None
+    assert COLUMNS[column_index("source")].text(parent) == "ladder"
+    assert COLUMNS[column_index("source")].colour(parent) is None

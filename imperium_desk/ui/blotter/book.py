@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from imperium_desk.domain.enums import ParentStatus
+from imperium_desk.domain.protection import ExitReason
 
 if TYPE_CHECKING:
     from imperium_desk.desk import ParentFinished, ParentStarted
@@ -87,6 +88,7 @@ class ParentState:
     side: str = ""
     algo: str = ""
     source: str = ""
+    exit_reason: ExitReason | None = None  # an exit the desk sent itself (a protection, the day's loss limit)
     qty: int = 0
     filled_qty: int = 0
     notional: float = 0.0
@@ -139,7 +141,8 @@ class ParentState:
     def snapshot(self) -> dict[str, Any]:
         return {
             "parent_id": self.parent_id, "symbol": self.symbol, "side": self.side, "algo": self.algo,
-            "source": self.source, "qty": self.qty, "filled_qty": self.filled_qty, "avg_price": self.avg_price,
+            "source": self.source, "exit_reason": None if self.exit_reason is None else self.exit_reason.value,
+            "qty": self.qty, "filled_qty": self.filled_qty, "avg_price": self.avg_price,
             "status": self.status_text, "slippage_bps": self.slippage_bps, "avg_latency_ms": self.avg_latency_ms,
             "errors": self.errors, "retries": self.retries, "errors_text": self.errors_text, "reason": self.reason,
             "children": [c.snapshot() for c in self.children],
@@ -173,6 +176,7 @@ class BlotterBook:
         parent.side = request.side.value
         parent.algo = parent.algo or (request.algo.value if request.algo is not None else self._default_algo)
         parent.source = request.metadata.source
+        parent.exit_reason = request.metadata.exit_reason
         parent.qty = request.quantity
         self._touch(parent)
 

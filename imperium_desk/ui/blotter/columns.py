@@ -13,6 +13,7 @@ from typing import Final
 from imperium_desk.domain.enums import ParentStatus
 from imperium_desk.ui import palette
 from imperium_desk.ui.blotter.book import ChildState, ChildStatus, ParentState
+from imperium_desk.ui.protection_text import exit_label
 
 Item = ParentState | ChildState
 
@@ -34,6 +35,15 @@ def _child_error(c: ChildState) -> str:
     if c.error_bucket is None:
         return ""
     return f"{c.error_bucket} #{c.attempt}" if c.attempt is not None else c.error_bucket
+
+
+def _source(p: ParentState) -> str:
+    # An exit the desk sent itself says why ("stop-loss exit") rather than which part of the desk sent it.
+    return p.source if p.exit_reason is None else exit_label(p.exit_reason)
+
+
+def _source_tone(item: Item) -> str | None:
+    return palette.NOTICE if isinstance(item, ParentState) and item.exit_reason is not None else None
 
 
 def _status_tone(item: Item) -> str | None:
@@ -72,7 +82,7 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("symbol", "Symbol / order", 190, lambda p: p.symbol, lambda c: c.order_id or ""),
     Column("side", "Side", 50, lambda p: p.side.upper(), lambda c: "", tone=_side_tone),
     Column("algo", "Algo / route", 80, lambda p: p.algo, lambda c: c.route),
-    Column("source", "Source", 90, lambda p: p.source, lambda c: ""),
+    Column("source", "Source", 120, _source, lambda c: "", tone=_source_tone),
     Column("qty", "Qty", 70, lambda p: str(p.qty) if p.qty else "", lambda c: str(c.qty), numeric=True),
     Column("filled", "Filled", 70, lambda p: str(p.filled_qty), lambda c: str(c.filled_qty), numeric=True),
     Column("avg_price", "Avg px", 80, lambda p: _num(p.avg_price), lambda c: _num(c.avg_price), numeric=True),
