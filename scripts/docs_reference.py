@@ -358,6 +358,7 @@ KEY_MEANINGS: dict[str, str] = {
     "parent": "a parent's end of life, what post-trade analysis needs beyond its children",
     "markout": "the mid read back at fixed horizons after a fill",
     "scenario_outcome": "a drill's or replay's outcome reported through the API",
+    "protection": "a protective exit armed, moved (trailing), triggered, cancelled, exited or failed",
 }
 
 

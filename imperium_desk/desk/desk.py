@@ -31,6 +31,8 @@ from imperium_desk.desk.events import (
     ModelRow,
     PortfolioEvent,
     PositionView,
+    ProtectionsEvent,
+    ProtectionView,
     RecordEvent,
     StateEvent,
     Submitted,
@@ -134,6 +136,8 @@ class Desk:
         # What a trader does, each behind its own object.
         self.orders = DeskOrders(self.engine, loop=self._loop, emit=self.events.emit, refusal=self._refusal,
                                  changed=self._orders_changed)
+        self.engine.protections.attach(self.orders.send_exit)
+        self.engine.protections.add_listener(self._protections_changed)
         self.models = DeskModels(self.engine, config=config, config_path=config_path, clock=clock,
                                  offload=self.offload, emit=self.events.emit)
         self.drills = DeskDrills(
@@ -369,6 +373,23 @@ class Desk:
     @property
     def kill_switch(self) -> bool:
         return self.orders.kill_switch
+
+    @property
+    def protections(self) -> tuple[ProtectionView, ...]:
+        """Every protection the desk holds, oldest entry first (the Positions table's protections column)."""
+        return tuple(
+            ProtectionView(
+                entry_parent_id=p.entry_parent_id, symbol=p.symbol, product=p.product, side=p.side,
+                quantity=p.protected_qty, entry_price=round(p.entry_price, 4),
+                stop_loss=p.levels.stop_loss if p.levels else None, target=p.levels.target if p.levels else None,
+                trailing_stop=p.levels.trailing_stop if p.levels else None, status=p.status,
+                exit_parent_id=p.exit_parent_id, reason=p.reason,
+            )
+            for p in self.engine.protections.protections()
+        )
+
+    def _protections_changed(self) -> None:
+        self.events.emit(ProtectionsEvent(self.protections))
 
     def set_kill_switch(self, on: bool) -> None:
         self.orders.set_kill_switch(on)

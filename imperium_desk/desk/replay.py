@@ -262,7 +262,8 @@ def _simulate(
     injector = engine.event_injector()
     timeline = expand_timeline(spec, engine.streams.stream("scenario", "random"), scenario.path.parent)
     runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
-                            timeline=timeline, on_event=injector.start)
+                            timeline=timeline, on_event=injector.start, protections=engine.protections)
+    engine.protections.attach(runner.send_exit)
     exchange = engine.paper.exchange if engine.paper is not None else None
     closes = 0
 
@@ -277,6 +278,7 @@ def _simulate(
         bell = clock.call_at_closes(session_closed)
         try:
             parents = await runner.run(progress)
+            engine.protections.stop()  # nothing would wait for an exit sent now
             injector.stop()  # events still running at the end of the run end with it
             await engine.settle_markouts()
             return parents

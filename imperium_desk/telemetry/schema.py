@@ -17,7 +17,7 @@ SCHEMA_VERSION: Final = 1
 
 EVENTS: Final = (
     "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch",
-    "parent", "markout", "scenario_outcome",
+    "parent", "markout", "scenario_outcome", "protection",
 )
 
 COMMON_KEYS: Final = (
@@ -55,6 +55,9 @@ MARKOUT_KEYS: Final = ("markout",)
 # A drill's result reported from outside (the REST API): {scenario_id, seed, outcome, metrics}, kept in the log so it
 # reaches every consumer a record does (index, stream, webhooks, learners).
 SCENARIO_OUTCOME_KEYS: Final = ("scenario_outcome",)
+# A protective exit's state changed: {action, kind, level, levels, entry_price, trigger_price, tick, exit_parent_id,
+# exit_reason, status, reason}; the common keys are the entry's (`qty`: the units protected).
+PROTECTION_KEYS: Final = ("protection",)
 EXTRA_KEY: Final = "extra_metrics"
 
 
