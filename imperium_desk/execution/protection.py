@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
+from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import Algo, OrderType, ParentStatus, Product, Side, Urgency
 from imperium_desk.domain.instruments import OptionContract
@@ -26,6 +28,7 @@ from imperium_desk.domain.protection import (
     levels,
     trailed,
 )
+from imperium_desk.execution.protection_store import ProtectionStore
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.port import MarketData, Quote, TickBatch
@@ -39,6 +42,8 @@ ChangeListener = Callable[[], None]
 # (a crossed book) exits as a stop, the conservative reading.
 _CHECK_ORDER = (ProtectionKind.STOP_LOSS, ProtectionKind.TRAILING_STOP, ProtectionKind.TARGET)
 ENDED_KEPT = 500  # ended protections kept for the views (the oldest forgotten first); live ones are always kept
+_MAX_EXIT_CHILDREN = 64  # tags looked up for one exit on restore (a child per freeze quantity: far more than enough)
+_RESTORED = "restored:"  # the key prefix of a protection restored from an earlier run (its ids may be reused now)
 
 
 @dataclass(slots=True)
@@ -108,6 +113,12 @@ class ProtectionManager:
     - `cancel_position` (a manual EXIT / EXIT ALL) cancels the pending and armed protections of that position.
     - Every change writes a `protection` record through the tracker and calls the change listeners.
 
+    - With a store (`persist_to`), the live protections are saved after every change (one save per loop step) and
+      `restore` brings them back on start against the broker: an armed one whose position is still held is armed
+      again, one whose position is gone or smaller is UNRESTORED (red); a triggered one whose exit's outcome is
+      unknown is looked up at the broker by the exit's tags before anything is sent again, so an exit is sent at
+      most once across a restart.
+
     Keeps: every live protection, and the last `ENDED_KEPT` ended ones (for the views).
     """
 
@@ -123,6 +134,8 @@ class ProtectionManager:
         self._listeners: list[ChangeListener] = []
         self._ended = 0
         self._active = True
+        self._store: ProtectionStore | None = None
+        self._save_pending = False
         feed.add_listener(self._on_ticks)
         tracker.add_listener(self._on_record)
 
@@ -135,6 +148,10 @@ class ProtectionManager:
     def add_listener(self, listener: ChangeListener) -> None:
         """Call `listener` (no arguments) after every change of any protection."""
         self._listeners.append(listener)
+
+    def persist_to(self, store: ProtectionStore) -> None:
+        """Save the live protections to `store` after every change from now on (the desk's home)."""
+        self._store = store
 
     def stop(self) -> None:
         """Trigger nothing more (a replay's run has ended: nothing would wait for another exit)."""
@@ -367,8 +384,152 @@ class ProtectionManager:
         )
 
     def _changed(self) -> None:
+        if self._store is not None and not self._save_pending:
+            self._save_pending = True  # every change of this loop step in one write
+            self._clock.call_soon(self._save)
         for listener in self._listeners:
             listener()
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def _save(self) -> None:
+        self._save_pending = False
+        if self._store is None:
+            return
+        try:
+            self._store.save(self.snapshot())
+        except OSError as exc:  # the trader is told by the log; the protections themselves go on working
+            log.error("protections could not be saved to %s: %s", self._store.path, exc)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The live protections (pending, armed, triggered) as plain data: what a restart needs to restore them."""
+        out: list[dict[str, Any]] = []
+        for p in self._all.values():
+            if not p.live:
+                continue
+            lv = p.levels
+            out.append({
+                "entry_parent_id": p.entry_parent_id, "symbol": p.symbol, "underlying": p.underlying,
+                "product": p.product.value if p.product is not None else None, "side": p.side.value,
+                "spec": p.spec.model_dump(mode="json"), "tick": p.tick, "status": p.status.value,
+                "filled_qty": p.filled_qty, "notional": p.notional, "closed_qty": p.closed_qty,
+                "levels": None if lv is None else {
+                    "entry_price": lv.entry_price, "quantity": lv.quantity, "stop_loss": lv.stop_loss,
+                    "target": lv.target, "trailing_stop": lv.trailing_stop, "trail_points": lv.trail_points},
+                "best": p.best, "exit_parent_id": p.exit_parent_id,
+                "exit_reason": p.exit_reason.value if p.exit_reason is not None else None,
+                "trigger_price": p.trigger_price,
+            })
+        return out
+
+    async def restore(self, saved: list[dict[str, Any]], broker: Broker) -> None:
+        """Bring back what an earlier run saved (`snapshot`), checked against the broker: see the class contract.
+        Each restored protection writes a `protection` record (`restored` or `unrestored`). The saved ones are held
+        (and so saved again) from the first line on, before the broker is asked: a save in between keeps them."""
+        restored: list[Protection] = []
+        for item in saved:
+            try:
+                p = _from_saved(item)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("restore: a saved protection could not be read (%s): skipped", exc)
+                continue
+            self._all[_RESTORED + p.entry_parent_id] = p
+            restored.append(p)
+        if not restored:
+            return
+        try:
+            positions: dict[tuple[str, Product | None], int] | None = {
+                (pos.symbol, pos.product): pos.quantity for pos in await broker.positions()}
+        except Exception as exc:  # any broker failure: nothing can be re-armed safely
+            log.warning("restore: positions unavailable: %s", exc)
+            positions = None
+        for p in restored:
+            if p.status is ProtectionStatus.TRIGGERED:
+                settled = await self._settle_saved_exit(p, broker)
+                if settled:
+                    continue
+            if p.status is ProtectionStatus.PENDING or p.levels is None:
+                self._unrestored(p, "restore: the entry was still working when the desk stopped")
+                continue
+            self._rearm(p, positions)
+        self._changed()
+
+    async def _settle_saved_exit(self, p: Protection, broker: Broker) -> bool:
+        """A saved TRIGGERED protection: look its exit up by its tags. True when that settled it (exited, failed,
+        or unknown: flagged); False when the broker has no order for it (it never left: watch the position again)."""
+        assert p.exit_parent_id is not None
+        found = []
+        try:
+            for index in range(_MAX_EXIT_CHILDREN):
+                # The stack tags a parent's children `<parent id>C<index>` and keeps the tag across retries.
+                orders = await broker.orders_by_tag(f"{p.exit_parent_id}C{index}")
+                if not orders:
+                    break
+                found += orders
+        except Exception as exc:  # a failed lookup proves nothing: never send blind
+            self._unrestored(p, f"restore: the outcome of exit {p.exit_parent_id} is unknown (lookup failed: {exc})")
+            return True
+        if not found:
+            p.status, p.exit_parent_id, p.exit_reason, p.trigger_price = ProtectionStatus.ARMED, None, None, None
+            return False
+        filled = sum(o.filled_quantity for o in found)
+        if any(not o.status.terminal for o in found):
+            self._unrestored(p, f"restore: exit {p.exit_parent_id} is still working at the broker ({filled} of "
+                                f"{p.protected_qty} filled): watch it")
+        elif filled >= p.protected_qty:
+            p.closed_qty += filled
+            self._end(p, ProtectionStatus.EXITED, f"exit {p.exit_parent_id} filled (found at the broker on restore)")
+            self._record(p, "restored")
+        else:
+            self._end(p, ProtectionStatus.FAILED, f"exit {p.exit_parent_id} ended with {filled} of "
+                                                  f"{p.protected_qty} filled (found at the broker on restore)")
+            self._record(p, "unrestored")
+        return True
+
+    def _rearm(self, p: Protection, positions: dict[tuple[str, Product | None], int] | None) -> None:
+        if positions is None:
+            self._unrestored(p, "restore: the broker's positions could not be read")
+            return
+        held = sum(q for (symbol, product), q in positions.items()
+                   if symbol == p.symbol and (p.product is None or product is None or product is p.product))
+        held *= p.side.sign  # units held in the entry's direction
+        if held < p.protected_qty:
+            self._unrestored(p, f"restore: the position holds {max(held, 0)} of the {p.protected_qty} units "
+                                "protected")
+            return
+        p.status = ProtectionStatus.ARMED
+        p.confirm = {}
+        p.reason = f"restored: armed on {p.protected_qty} units at {p.entry_price:.2f}"
+        self._armed.setdefault(p.symbol, []).append(p)
+        self._record(p, "restored")
+
+    def _unrestored(self, p: Protection, reason: str) -> None:
+        self._end(p, ProtectionStatus.UNRESTORED, reason)
+        self._record(p, "unrestored")
+
+
+def _from_saved(item: dict[str, Any]) -> Protection:
+    """A protection as `snapshot` saved it (KeyError, TypeError or ValueError if the data is not that)."""
+    lv = item["levels"]
+    product = item["product"]
+    reason = item["exit_reason"]
+    p = Protection(
+        entry_parent_id=str(item["entry_parent_id"]), symbol=str(item["symbol"]), underlying=str(item["underlying"]),
+        product=Product(product) if product is not None else None, side=Side(item["side"]),
+        spec=ProtectionSpec.model_validate(item["spec"]), tick=float(item["tick"]),
+        status=ProtectionStatus(item["status"]), filled_qty=int(item["filled_qty"]),
+        notional=float(item["notional"]), closed_qty=int(item["closed_qty"]),
+        best=None if item["best"] is None else float(item["best"]),
+        exit_parent_id=None if item["exit_parent_id"] is None else str(item["exit_parent_id"]),
+        exit_reason=ExitReason(reason) if reason is not None else None,
+        trigger_price=None if item["trigger_price"] is None else float(item["trigger_price"]),
+    )
+    if lv is not None:
+        if not isinstance(lv, dict):
+            raise TypeError("levels: not a mapping")
+        p.levels = ProtectionLevels(side=p.side, entry_price=float(lv["entry_price"]), quantity=int(lv["quantity"]),
+                                    stop_loss=lv["stop_loss"], target=lv["target"], trailing_stop=lv["trailing_stop"],
+                                    trail_points=lv["trail_points"])
+    return p
 
 
 def _level(lv: ProtectionLevels, kind: ProtectionKind) -> float | None:

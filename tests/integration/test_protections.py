@@ -15,7 +15,7 @@ from imperium_desk.analysis.report import build_report
 from imperium_desk.clock import VirtualClock
 from imperium_desk.config import config_from_mapping
 from imperium_desk.desk import Desk, DeskEvent, run_replay
-from imperium_desk.desk.events import ProtectionsEvent
+from imperium_desk.desk.events import MessageEvent, ProtectionsEvent
 from imperium_desk.domain.enums import OptionRight, ParentStatus, Side
 from imperium_desk.domain.protection import ExitReason, ProtectionSpec, ProtectionStatus
 from imperium_desk.execution.request import ExecutionRequest
@@ -160,3 +160,27 @@ def test_protective_exit_goes_through_with_the_kill_switch_on(tmp_path: Path) ->
     assert kill_switch_at_trigger == [True]
     assert view.status is ProtectionStatus.EXITED
     assert left == 0
+
+
+def test_paper_desk_saves_its_protections_and_drops_them_on_restart(tmp_path: Path) -> None:
+    desk, clock, _ = make_desk(tmp_path)
+    symbol = atm_call(desk)
+
+    async def first() -> None:
+        desk.start()
+        await desk.submit(protected_buy(symbol, {"stop_loss": {"value": 50, "unit": "percent"}})).task
+        await clock.sleep(0.5)
+        await desk.stop()
+
+    run(clock, first())
+    saved = desk.protection_store.load()
+    again, clock2, events = make_desk(tmp_path)
+
+    async def second() -> None:
+        again.start()
+        await again.stop()
+
+    run(clock2, second())
+    assert [p["status"] for p in saved] == [ProtectionStatus.ARMED.value]
+    assert any(isinstance(e, MessageEvent) for e in events)
+    assert again.protections == () and again.protection_store.load() == []

@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imperium_desk.clock import VirtualClock
-from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, Product, Side, Urgency
+from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderStatus, OrderType, Product, Side, Urgency
 from imperium_desk.domain.instruments import InstrumentCatalog, OptionContract
+from imperium_desk.domain.orders import BrokerOrder, Position
 from imperium_desk.domain.protection import ExitReason, ProtectionSpec, ProtectionStatus
 from imperium_desk.execution.protection import ProtectionManager
+from imperium_desk.execution.protection_store import ProtectionStore
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.port import Quote
@@ -417,3 +419,107 @@ def test_ticks_of_other_symbols_are_ignored() -> None:
 
     h.run(main)
     assert h.sent == [] and h.status is ProtectionStatus.ARMED
+
+
+# -- saved and restored across a restart --------------------------------------------------------------------------
+class FakeBroker:
+    """Positions and the order book by tag, as a restarted desk finds them at the broker."""
+
+    def __init__(self, held: int, orders: dict[str, list[BrokerOrder]] | None = None, lookup_fails: bool = False):
+        self.held = held
+        self.orders = orders or {}
+        self.lookup_fails = lookup_fails
+        self.lookups: list[str] = []
+
+    async def positions(self) -> list[Position]:
+        return [Position(SYMBOL, quantity=self.held, product=Product.NRML)]
+
+    async def orders_by_tag(self, tag: str) -> list[BrokerOrder]:
+        self.lookups.append(tag)
+        if self.lookup_fails:
+            raise ConnectionError("broker unreachable")
+        return self.orders.get(tag, [])
+
+
+def exit_order(tag: str, filled: int, status: OrderStatus = OrderStatus.COMPLETE) -> BrokerOrder:
+    return BrokerOrder("O1", tag, SYMBOL, Side.SELL, 130, OrderType.MARKET, Product.NRML, None, status, START,
+                       filled_quantity=filled)
+
+
+def saved_run(tmp_path: Path, *, trigger: bool) -> ProtectionStore:
+    """A first run that armed (and, with `trigger`, triggered) a stop on 130 units bought at 100, then stopped."""
+    store = ProtectionStore(tmp_path / "protections.json")
+    h = Harness()
+    h.manager.persist_to(store)
+
+    async def main() -> None:
+        h.watch({"stop_loss": {"value": 5}})
+        await h.fill(130, 100.0)
+        if trigger:
+            h.tick(94.0)
+        await asyncio.sleep(0)  # the save of the last change
+
+    h.run(main)
+    return store
+
+
+def restart(store: ProtectionStore, broker: FakeBroker, *bids: float) -> Harness:
+    h = Harness()
+
+    async def main() -> None:
+        await h.manager.restore(store.load(), broker)  # type: ignore[arg-type]
+        for bid in bids:
+            h.tick(bid)
+
+    h.run(main)
+    return h
+
+
+def restored_status(h: Harness) -> ProtectionStatus:
+    (p,) = h.manager.protections()
+    return p.status
+
+
+def test_armed_protection_is_restored_on_a_position_still_held(tmp_path: Path) -> None:
+    h = restart(saved_run(tmp_path, trigger=False), FakeBroker(held=130))
+    assert restored_status(h) is ProtectionStatus.ARMED
+
+
+def test_restored_protection_triggers_like_before_the_restart(tmp_path: Path) -> None:
+    h = restart(saved_run(tmp_path, trigger=False), FakeBroker(held=130), 94.0, 93.0)
+    assert [r.quantity for r in h.sent] == [130]
+
+
+def test_protection_of_a_smaller_position_is_unrestored(tmp_path: Path) -> None:
+    h = restart(saved_run(tmp_path, trigger=False), FakeBroker(held=65), 90.0)
+    assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
+
+
+def test_exit_found_filled_at_the_broker_is_not_sent_again(tmp_path: Path) -> None:
+    broker = FakeBroker(held=0, orders={"X1C0": [exit_order("X1C0", 130)]})
+    h = restart(saved_run(tmp_path, trigger=True), broker, 90.0)
+    assert restored_status(h) is ProtectionStatus.EXITED and h.sent == []
+
+
+def test_exit_still_working_at_the_broker_is_flagged_not_sent_again(tmp_path: Path) -> None:
+    broker = FakeBroker(held=130, orders={"X1C0": [exit_order("X1C0", 0, OrderStatus.OPEN)]})
+    h = restart(saved_run(tmp_path, trigger=True), broker, 90.0)
+    assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
+
+
+def test_exit_whose_lookup_fails_is_flagged_not_sent_again(tmp_path: Path) -> None:
+    h = restart(saved_run(tmp_path, trigger=True), FakeBroker(held=130, lookup_fails=True), 90.0)
+    assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
+
+
+def test_exit_the_broker_never_got_is_sent_once_after_the_restart(tmp_path: Path) -> None:
+    broker = FakeBroker(held=130)  # the first run's exit never reached the broker
+    h = restart(saved_run(tmp_path, trigger=True), broker, 90.0, 89.0, 88.0)
+    assert broker.lookups[0] == "X1C0"
+    assert [r.quantity for r in h.sent] == [130]
+
+
+def test_saved_file_is_private(tmp_path: Path) -> None:
+    store = saved_run(tmp_path, trigger=False)
+    assert store.path.stat().st_mode & 0o777 == 0o600
+    assert [p["status"] for p in store.load()] == [ProtectionStatus.ARMED.value]
