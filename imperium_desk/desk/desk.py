@@ -138,6 +138,7 @@ class Desk:
         self.orders = DeskOrders(self.engine, loop=self._loop, emit=self.events.emit, refusal=self._refusal,
                                  changed=self._orders_changed)
         self.engine.protections.attach(self.orders.send_exit)
+        self._protections_pending = False
         self.engine.protections.add_listener(self._protections_changed)
         # Saved under home on every change; restored on start (`_restore_protections`).
         self.protection_store = ProtectionStore(home / f"protections_{mode.value}.json")
@@ -415,6 +416,13 @@ class Desk:
         )
 
     def _protections_changed(self) -> None:
+        # One event per loop step: a tick can move many trailing stops, and each event carries every protection.
+        if not self._protections_pending:
+            self._protections_pending = True
+            self.clock.call_soon(self._emit_protections)
+
+    def _emit_protections(self) -> None:
+        self._protections_pending = False
         self.events.emit(ProtectionsEvent(self.protections))
 
     def set_kill_switch(self, on: bool) -> None:

@@ -300,10 +300,11 @@ class FillQualityTracker:
         tick: tuple[float, float, float] | None, exit_parent_id: str | None, exit_reason: str | None, status: str,
         reason: str,
     ) -> None:
-        """A protective exit's state changed (`action`: armed, moved, triggered, cancelled, exited, failed). The
-        common keys are the entry's (`parent_id`, `asset`, `side`; `qty` the units protected); `trigger_price` is the
-        exit-side price that crossed `level` (the bid for a long), `tick` the quote that triggered, and the exit's own
-        `parent` record (`exit_parent_id`) has its average price: the cost of the stop is the gap between them."""
+        """A protective exit's state changed (`action`: armed, moved, triggered, cancelled, exited, failed; restored or
+        unrestored on a restart). The common keys are the entry's (`parent_id`, `asset`, `side`; `qty` the units
+        protected); `trigger_price` is the exit-side price that crossed `level` (the bid for a long), `tick` the quote
+        that triggered, and the exit's own `parent` record (`exit_parent_id`) has its average price: the cost of the
+        stop is the gap between them."""
         rec = self._desk_record("protection")
         rec["parent_id"] = entry_parent_id
         rec["asset"] = symbol
