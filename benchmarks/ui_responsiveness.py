@@ -10,6 +10,11 @@ buy/sell over strikes around ATM), and the fill-quality charts pre-filled with 1
 - time from process start to the window shown (target <= 2 s), measured from outside: `Popen` to the desk's
   "window shown" line, median of 3 starts.
 
+`--protections N` (issue 21) first buys one lot on each of N contracts of the ladder in turn, each with a stop-loss
+and a trailing stop the market does not reach, so N protections are armed on the ticking contracts and checked on
+every tick while the gaps are measured (`protections_armed` says how many armed: the strikes too thin to fill a lot
+at once are left out after a first try).
+
     .venv/bin/python -m benchmarks.ui_responsiveness            # prints JSON
 """
 
@@ -38,7 +43,7 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def measure_load(seconds: float) -> dict[str, Any]:
+def measure_load(seconds: float, protections: int = 0) -> dict[str, Any]:
     import numpy as np
     import qasync
     from PySide6.QtCore import QElapsedTimer, QTimer
@@ -46,6 +51,7 @@ def measure_load(seconds: float) -> dict[str, Any]:
 
     from imperium_desk.config import config_from_mapping
     from imperium_desk.domain.enums import OptionRight, Side
+    from imperium_desk.domain.protection import ProtectionSpec
     from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
     from imperium_desk.ui.app import end_startup_collections, hold_collections_for_startup, open_window
     from imperium_desk.ui.theme import apply_theme
@@ -109,6 +115,23 @@ def measure_load(seconds: float) -> dict[str, Any]:
             import asyncio
 
             await asyncio.sleep(1.0)  # settle: first paint, first ticks
+            if protections:
+                far = ProtectionSpec.model_validate({"stop_loss": {"value": 95, "unit": "percent"},
+                                                     "trailing_stop": {"value": 90, "unit": "percent"}})
+                ladder = [contract for row in desk.chain("NIFTY", expiry, 15)
+                          for contract in (row.call.symbol, row.put.symbol)]
+                for _ in range(5):  # an entry on a thin far strike may not fill: those strikes are left out
+                    missing = protections - desk.engine.protections.armed_count
+                    if missing <= 0 or not ladder:
+                        break
+                    entries = [desk.submit(ExecutionRequest(
+                        symbol=ladder[i % len(ladder)], side=Side.BUY, quantity=65, protection=far,
+                        metadata=RequestMetadata(source="benchmark"))) for i in range(missing)]
+                    results = await asyncio.gather(*(e.task for e in entries))
+                    unfilled = {r.symbol for r in results if not r.filled_qty}
+                    ladder = [symbol for symbol in ladder if symbol not in unfilled]
+                    await asyncio.sleep(0.5)
+                result["protections_armed"] = desk.engine.protections.armed_count
             redraws_before = charts.redraws
             gaps.clear()
             last[0] = clock.nsecsElapsed()
@@ -164,14 +187,17 @@ def measure_startup(runs: int = 3) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--protections", type=int, default=0,
+                        help="protections armed on the ladder's contracts before the load (issue 21)")
     parser.add_argument("--load-only", action="store_true", help="(internal) run only the load phase")
     args = parser.parse_args()
     if args.load_only:
-        print(json.dumps(measure_load(args.seconds)))
+        print(json.dumps(measure_load(args.seconds, args.protections)))
         return
     # The load phase runs in its own process so its Qt state cannot slow the start-up measurement.
     out = subprocess.run([sys.executable, "-m", "benchmarks.ui_responsiveness", "--load-only", "--seconds",
-                          str(args.seconds)], cwd=REPO, capture_output=True, text=True, check=True)
+                          str(args.seconds), "--protections", str(args.protections)],
+                         cwd=REPO, capture_output=True, text=True, check=True)
     load = json.loads(out.stdout.strip().splitlines()[-1])
     startup = measure_startup()
     print(json.dumps({

@@ -360,6 +360,7 @@ KEY_MEANINGS: dict[str, str] = {
     "scenario_outcome": "a drill's or replay's outcome reported through the API",
     "risk_limit": "the day's P&L crossed `risk.daily_loss_limit` or `risk.profit_lock`: the kill switch went on and "
                   "every position was exited",
+    "protection": "a protective exit armed, moved (trailing), triggered, cancelled, exited or failed",
 }
 
 

@@ -59,6 +59,7 @@ def render(built: Report) -> str:
     parts += _by_group(report)
     parts += _distributions(report)
     parts += _outliers(report)
+    parts += _protections(report)
     parts += _parents(built.worst_parents(PARENT_ROWS), report["summary"]["parents"])
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -149,6 +150,23 @@ def _shortfall(report: dict[str, Any]) -> list[str]:
         *_table(("component", "₹", "bps"), rows),
         "<h3>Fees by component (₹, all parents)</h3>",
         *_table(("component", "₹"), fee_rows),
+    ]
+
+
+def _protections(report: dict[str, Any]) -> list[str]:
+    """The exits the desk's protections sent, by reason, with the cost of the stop (nothing when none was sent)."""
+    p = report.get("protections")
+    if not p or not p["exits"]:
+        return []
+    rows = [(reason, g["exits"], g["filled"], g["cost_vs_trigger_bps_mean"], g["cost_vs_level_bps_mean"])
+            for reason, g in p["by_reason"].items()]
+    rows.append(("all", p["exits"], sum(g["filled"] for g in p["by_reason"].values()),
+                 p["cost_vs_trigger_bps_mean"], p["cost_vs_level_bps_mean"]))
+    return [
+        "<h2>Protective exits</h2>",
+        '<p class="meta">The cost of the stop: the exit\'s average price against the price that triggered it and '
+        "against the level crossed, in bps, adverse positive (mean per exit).</p>",
+        *_table(("reason", "exits", "filled", "vs trigger bps", "vs level bps"), rows),
     ]
 
 

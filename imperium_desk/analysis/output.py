@@ -81,6 +81,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:  # Report.data
     outliers = report["outliers"]["metrics"]
     if outliers:
         rows.append(("outliers", ", ".join(f"{m} {o['counts']['either']}" for m, o in outliers.items())))
+    protections = report.get("protections")
+    if protections and protections["exits"]:
+        rows.append(("protective exits", f"{protections['exits']}, cost of the stop "
+                     f"{_n(protections['cost_vs_trigger_bps_mean'])} bps vs trigger, "
+                     f"{_n(protections['cost_vs_level_bps_mean'])} bps vs level (mean)"))
     lines = _aligned(rows)
     b = report["is_breakdown"]
     lines += ["", "shortfall by component (₹, bps):"]
@@ -91,6 +96,16 @@ def summary_lines(report: dict[str, Any]) -> list[str]:  # Report.data
             for name in ("delay_cost", "trading_cost", "opportunity_cost", "fees", "implementation_shortfall")
         ],
     )
+    if protections and protections["exits"]:
+        lines += ["", "protective exits by reason (cost of the stop, bps, adverse positive):"]
+        lines += _grid(
+            ("reason", "exits", "filled", "vs trigger", "vs level"),
+            [
+                (name, str(g["exits"]), str(g["filled"]), _n(g["cost_vs_trigger_bps_mean"]),
+                 _n(g["cost_vs_level_bps_mean"]))
+                for name, g in protections["by_reason"].items()
+            ],
+        )
     for key in ("by_algo", "by_urgency"):
         lines += ["", f"{key.replace('_', ' ')}:"]
         lines += _grid(

@@ -88,6 +88,7 @@ class _Collector:
         self.last_seq: int | None = None
         self.seq_gaps = 0
         self.seq_out_of_order = 0
+        self.protections = _Protections()
 
     def add(self, record: Record) -> None:
         # The per-record path of a million-record file: plain comparisons, no helper calls where avoidable.
@@ -144,6 +145,8 @@ class _Collector:
             qty = record.get("qty")
             if type(qty) is int:
                 self.cancelled_qty += qty
+        elif event == "protection":
+            self.protections.add(record)
 
 
     def _skip(self, metric: str) -> None:
@@ -223,6 +226,7 @@ def build_report(path: Path, options: ReportOptions | None = None) -> Report:
             "slippage_bps": distribution(collector.slippage, collector.slippage_sample, "slippage"),
         },
         "outliers": outliers,
+        "protections": collector.protections.summary(collector.parents),
         "warnings": reader.warnings + _warnings(collector),
     }
     if progress is not None:
@@ -393,6 +397,65 @@ def _warnings(c: _Collector) -> list[str]:
             "analysed from their children and flagged incomplete"
         )
     return out
+
+
+# -- protective exits ------------------------------------------------------------------------------------------
+class _Protections:
+    """The `protection` records: actions counted, and each triggered exit's trigger price and level, matched at the
+    end with the exit parent's fills (its average price) for the cost of the stop."""
+
+    def __init__(self) -> None:
+        self.actions: dict[str, int] = {}
+        # exit parent id -> (reason, exit side sign, trigger price, level)
+        self.exits: dict[str, tuple[str, int, float, float]] = {}
+
+    def add(self, record: Record) -> None:
+        body = record.get("protection")
+        if not isinstance(body, dict):
+            return
+        _bump(self.actions, body.get("action"))
+        exit_id, trigger, level = body.get("exit_parent_id"), body.get("trigger_price"), body.get("level")
+        if (body.get("action") == "triggered" and isinstance(exit_id, str)
+                and isinstance(trigger, (int, float)) and isinstance(level, (int, float)) and trigger > 0):
+            reason = body.get("exit_reason")
+            sign = -1 if record.get("side") == "buy" else 1  # a long's exit sells
+            self.exits[exit_id] = (reason if isinstance(reason, str) else "unknown", sign, float(trigger), float(level))
+
+    def summary(self, parents: dict[str, ParentFacts]) -> dict[str, Any]:
+        """Exits by reason: how many filled, and the mean cost of the stop in bps (adverse positive) against the
+        trigger price (the exit's own execution) and against the level (what the gap through it cost)."""
+        groups: dict[str, dict[str, Any]] = {}
+        all_trigger: list[float] = []
+        all_level: list[float] = []
+        for exit_id, (reason, sign, trigger, level) in self.exits.items():
+            g = groups.setdefault(reason, {"exits": 0, "filled": 0, "trigger": [], "level": []})
+            g["exits"] += 1
+            facts = parents.get(exit_id)
+            if facts is None or not facts.filled_qty:
+                continue
+            g["filled"] += 1 if facts.status == "complete" else 0
+            average = facts.notional / facts.filled_qty
+            g["trigger"].append(sign * (average - trigger) / trigger * 1e4)
+            g["level"].append(sign * (average - level) / level * 1e4)
+        by_reason: dict[str, dict[str, Any]] = {}
+        for reason, g in sorted(groups.items()):
+            all_trigger += g["trigger"]
+            all_level += g["level"]
+            by_reason[reason] = {
+                "exits": g["exits"], "filled": g["filled"],
+                "cost_vs_trigger_bps_mean": _mean(g["trigger"]), "cost_vs_level_bps_mean": _mean(g["level"]),
+            }
+        return {
+            "actions": dict(sorted(self.actions.items())),
+            "exits": len(self.exits),
+            "cost_vs_trigger_bps_mean": _mean(all_trigger),
+            "cost_vs_level_bps_mean": _mean(all_level),
+            "by_reason": by_reason,
+        }
+
+
+def _mean(values: list[float]) -> float | None:
+    return _r(sum(values) / len(values)) if values else None
 
 
 # -- outliers ----------------------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from imperium_desk.desk.events import (
     ModelRow,
     PortfolioEvent,
     PositionView,
+    ProtectionsEvent,
+    ProtectionView,
     RecordEvent,
     StateEvent,
     Submitted,
@@ -44,6 +46,7 @@ from imperium_desk.desk.orders import DeskOrders
 from imperium_desk.desk.session import DeskSession
 from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderType, Side
 from imperium_desk.domain.instruments import OptionContract
+from imperium_desk.execution.protection_store import ProtectionStore, ProtectionStoreError
 from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, PreTradeEstimate
 from imperium_desk.execution.tracker import Record
 from imperium_desk.feedback.token import token_path
@@ -137,6 +140,12 @@ class Desk:
                                  changed=self._orders_changed)
         self.day_limit = DeskDayLimit(clock=clock, risk=self.engine.stack.risk, orders=self.orders,
                                       tracker=self.engine.tracker, emit=self.events.emit)
+        self.engine.protections.attach(self.orders.send_exit)
+        self._protections_pending = False
+        self.engine.protections.add_listener(self._protections_changed)
+        # Saved under home on every change; restored on start (`_restore_protections`).
+        self.protection_store = ProtectionStore(home / f"protections_{mode.value}.json")
+        self._restore_task: asyncio.Task[None] | None = None
         self.models = DeskModels(self.engine, config=config, config_path=config_path, clock=clock,
                                  offload=self.offload, emit=self.events.emit)
         self.drills = DeskDrills(
@@ -165,6 +174,7 @@ class Desk:
         self.models.start()
         if self.session is not None:
             self.session.start()
+        self._restore_protections()
         self._emit_state()
 
     async def stop(self) -> None:
@@ -192,6 +202,8 @@ class Desk:
         self.engine.market.stop()
         if self.session is not None:
             self.session.stop()
+        if self._restore_task is not None and not self._restore_task.done():
+            await asyncio.wait([self._restore_task])  # its records are written before the log closes
         await self.orders.cancel()
         if self.engine.tracker.markouts is not None:
             self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
@@ -202,6 +214,25 @@ class Desk:
         # Joining the writer thread waits on the disk: off the loop (a failed flush is raised here).
         await self.offload.thread(self._writer.close, "telemetry-close")
         self._closed = True
+
+    def _restore_protections(self) -> None:
+        """The protections the last run saved: against the broker's positions in live mode; dropped, with a message,
+        on the paper venues, whose account starts flat at every start (nothing they protected is held any more)."""
+        manager = self.engine.protections
+        try:
+            saved = self.protection_store.load()
+        except ProtectionStoreError as exc:
+            saved = []
+            self.events.emit(MessageEvent(f"saved protections not restored: {exc}"))
+        if saved and self.mode is not Mode.LIVE:
+            self.events.emit(MessageEvent(
+                f"{len(saved)} protection(s) of the last {self.mode.value} session dropped: the paper account starts "
+                "flat, so the positions they protected are gone"))
+            self.protection_store.save([])  # what was dropped stays dropped
+            saved = []
+        manager.persist_to(self.protection_store)  # from now on: every change saved
+        if saved:
+            self._restore_task = self._loop.create_task(manager.restore(saved, self.engine.broker))
 
     def _refusal(self) -> str | None:
         """Why no new parent may start now, or None."""
@@ -372,6 +403,30 @@ class Desk:
     @property
     def kill_switch(self) -> bool:
         return self.orders.kill_switch
+
+    @property
+    def protections(self) -> tuple[ProtectionView, ...]:
+        """Every protection the desk holds, oldest entry first (the Positions table's protections column)."""
+        return tuple(
+            ProtectionView(
+                entry_parent_id=p.entry_parent_id, symbol=p.symbol, product=p.product, side=p.side,
+                quantity=p.protected_qty, entry_price=round(p.entry_price, 4),
+                stop_loss=p.levels.stop_loss if p.levels else None, target=p.levels.target if p.levels else None,
+                trailing_stop=p.levels.trailing_stop if p.levels else None, status=p.status,
+                exit_parent_id=p.exit_parent_id, reason=p.reason,
+            )
+            for p in self.engine.protections.protections()
+        )
+
+    def _protections_changed(self) -> None:
+        # One event per loop step: a tick can move many trailing stops, and each event carries every protection.
+        if not self._protections_pending:
+            self._protections_pending = True
+            self.clock.call_soon(self._emit_protections)
+
+    def _emit_protections(self) -> None:
+        self._protections_pending = False
+        self.events.emit(ProtectionsEvent(self.protections))
 
     def set_kill_switch(self, on: bool) -> None:
         self.orders.set_kill_switch(on)

@@ -20,6 +20,7 @@ from imperium_desk.domain.enums import Mode
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError
 from imperium_desk.execution.cost import SlippageModel
 from imperium_desk.execution.planner import ExecutionAlgoPlanner
+from imperium_desk.execution.protection import ProtectionManager
 from imperium_desk.execution.ratelimit import OrderRateLimiter
 from imperium_desk.execution.retry import RetryPolicy
 from imperium_desk.execution.risk import RiskGate
@@ -62,6 +63,7 @@ class Engine:
     broker: Broker
     stack: ExecutionStack
     tracker: FillQualityTracker
+    protections: ProtectionManager  # protective exits: the desk or a replay's runner attaches how exits are sent
     paper: PaperBroker | None = None  # the paper exchange (paper and paper-live-data)
     faults: FaultInjectingBroker | None = None  # the fault layer in front of it
     simulator: MarketSimulator | None = None  # the simulated market, when the market is simulated
@@ -188,9 +190,12 @@ def build_engine(
         config=ex,
         id_prefix=id_prefix,
     )
+    # Listens to the client-side feed (it triggers on what the desk sees, as a trader would) and to the tracker's
+    # fills; added after the stack, so an entry's fill has been counted by the stack when the manager hears of it.
+    protections = ProtectionManager(clock=clock, feed=feed, tracker=tracker)
     return Engine(config=config, clock=clock, streams=streams, catalog=catalog, market=market, feed=feed,
-                  models=models, broker=broker, stack=stack, tracker=tracker, paper=paper, faults=injector,
-                  simulator=simulator)
+                  models=models, broker=broker, stack=stack, tracker=tracker, protections=protections, paper=paper,
+                  faults=injector, simulator=simulator)
 
 
 def _paper_venue(

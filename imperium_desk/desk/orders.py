@@ -32,7 +32,9 @@ class DeskOrders:
     `refusal()` is asked before any new parent (a stopping desk or an expired broker session refuses with its
     reason); `changed()` is called whenever the work in flight changes (the desk re-emits its state and refreshes
     the portfolio). Exits (`metadata.is_exit`) are never refused by the risk gate or the kill switch; a symbol with
-    an exit travelling is skipped by the next EXIT, so pressing it twice never flips a position.
+    an exit travelling is skipped by the next EXIT, so pressing it twice never flips a position. Entries with a
+    `protection` are told to the engine's protection manager before they start; EXIT and EXIT ALL cancel the
+    protections of the positions they close; the manager's exits come back through `send_exit`.
     """
 
     def __init__(self, engine: Engine, *, loop: asyncio.AbstractEventLoop, emit: Callable[[DeskEvent], None],
@@ -58,8 +60,10 @@ class DeskOrders:
         if refusal is not None:
             raise InvalidOrder(refusal)
         stack = self._engine.stack
-        stack.validate(request)
+        contract = stack.validate(request)
         parent_id = stack.reserve_parent_id()
+        # Told before the parent starts: its first fill may come before anything else is heard of it.
+        self._engine.protections.watch_entry(parent_id, request, contract)
         task = self._loop.create_task(stack.execute(request, parent_id), name=f"parent-{parent_id}")
         submitted = Submitted(parent_id, request, task)
         self.tasks[parent_id] = submitted
@@ -69,6 +73,11 @@ class DeskOrders:
         self._emit(ParentStarted(parent_id, request))
         self._changed()
         return submitted
+
+    def send_exit(self, request: ExecutionRequest) -> str | None:
+        """A protective exit the manager sends (`ProtectionManager.attach`): started like any parent, its id; an
+        InvalidOrder (the desk stopping, the session expired) goes back to the manager, which marks it FAILED."""
+        return self.submit(request).parent_id
 
     def submit_many(self, requests: Sequence[ExecutionRequest]) -> list[Submitted]:
         """Several parents as one action: all validated before any is sent, so one bad leg sends nothing."""
@@ -149,7 +158,13 @@ class DeskOrders:
                 product=position.product,
                 metadata=RequestMetadata(source=source, group=group, is_exit=True, exit_reason=exit_reason),
             ))
-        return self.submit_many(requests)
+        submitted = self.submit_many(requests)
+        # The exit replaces what the protections would have done.
+        why = ("the position was exited by hand" if exit_reason is None
+               else f"exited by the {exit_reason.value.replace('_', ' ')}")
+        for request in requests:
+            self._engine.protections.cancel_position(request.symbol, request.product, why)
+        return submitted
 
     @property
     def kill_switch(self) -> bool:

@@ -264,14 +264,16 @@ def _simulate(
     injector = engine.event_injector()
     timeline = expand_timeline(spec, engine.streams.stream("scenario", "random"), scenario.path.parent)
     runner = ScenarioRunner(spec, clock=clock, stack=engine.stack, market=engine.feed, catalog=catalog,
-                            timeline=timeline, on_event=injector.start)
+                            timeline=timeline, on_event=injector.start, protections=engine.protections)
+    engine.protections.attach(runner.send_exit)
     exchange = engine.paper.exchange if engine.paper is not None else None
     closes = 0
     # The day's P&L limits, as the desk keeps them; built only when one is set (by the config or by a `risk_change`
     # event), so a run without schedules nothing and writes what it did before the limits existed.
     guard = DailyLimitGuard(lambda: engine.stack.risk.config, clock)
     watch = LimitWatch(guard, clock=clock, broker=engine.broker, feed=engine.feed, catalog=catalog,
-                       stack=engine.stack, tracker=engine.tracker) if guard.active or _sets_day_limits(spec) else None
+                       stack=engine.stack, tracker=engine.tracker, protections=engine.protections,
+                       ) if guard.active or _sets_day_limits(spec) else None
 
     def session_closed() -> None:
         nonlocal closes
@@ -289,6 +291,7 @@ def _simulate(
             if watch is not None:
                 watch.stop()
                 await watch.drain()  # the exits a crossing sent end before the run does
+            engine.protections.stop()  # nothing would wait for an exit sent now
             injector.stop()  # events still running at the end of the run end with it
             await engine.settle_markouts()
             return parents

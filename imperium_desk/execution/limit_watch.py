@@ -15,6 +15,7 @@ from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.domain.orders import Position
 from imperium_desk.domain.protection import ExitReason
 from imperium_desk.execution.daily_limit import DailyLimitGuard, LimitCrossing, positions_pnl
+from imperium_desk.execution.protection import ProtectionManager
 from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, ParentResult, RequestMetadata
 from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.execution.tracker import FillQualityTracker, Record
@@ -56,7 +57,8 @@ class LimitWatch:
     """
 
     def __init__(self, guard: DailyLimitGuard, *, clock: Clock, broker: Broker, feed: MarketData,
-                 catalog: InstrumentCatalog, stack: ExecutionStack, tracker: FillQualityTracker) -> None:
+                 catalog: InstrumentCatalog, stack: ExecutionStack, tracker: FillQualityTracker,
+                 protections: ProtectionManager | None = None) -> None:
         self._guard = guard
         self._clock = clock
         self._broker = broker
@@ -64,6 +66,7 @@ class LimitWatch:
         self._catalog = catalog
         self._stack = stack
         self._tracker = tracker
+        self._protections = protections  # an exit of the limit's replaces what they would have done
         self._timer: Cancellable | None = None
         self._pending = False
         self._stopped = False
@@ -131,6 +134,9 @@ class LimitWatch:
         except InvalidOrder as exc:
             requests, error = [], f"InvalidOrder: {exc}"
         for request in requests:
+            if self._protections is not None:
+                self._protections.cancel_position(request.symbol, request.product,
+                                                  f"exited by the {crossing.reason.value.replace('_', ' ')}")
             parent_id = self._stack.reserve_parent_id()
             parent_ids.append(parent_id)
             self.exits.append(asyncio.ensure_future(self._stack.execute(request, parent_id)))

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from imperium_desk.clock import Clock
-from imperium_desk.domain.enums import ErrorBucket, Mode, Route
+from imperium_desk.domain.enums import ErrorBucket, Mode, Route, Side
 from imperium_desk.domain.orders import Fill
 from imperium_desk.execution.context import ChildContext, ParentContext
 from imperium_desk.execution.daily_limit import LimitCrossing
@@ -311,5 +311,38 @@ class FillQualityTracker:
         rec["model_switch"] = {
             "kind": switch.kind, "lane": switch.lane, "scope": switch.scope,
             "old": switch.old, "new": switch.new, "source": switch.source,
+        }
+        self._emit(rec)
+
+    def protection(
+        self, *, entry_parent_id: str, symbol: str, underlying: str, side: Side, qty: int, action: str,
+        kind: str | None, level: float | None, stop_loss: float | None, target: float | None,
+        trailing_stop: float | None, entry_price: float | None, trigger_price: float | None,
+        tick: tuple[float, float, float] | None, exit_parent_id: str | None, exit_reason: str | None, status: str,
+        reason: str,
+    ) -> None:
+        """A protective exit's state changed (`action`: armed, moved, triggered, cancelled, exited, failed; restored or
+        unrestored on a restart). The common keys are the entry's (`parent_id`, `asset`, `side`; `qty` the units
+        protected); `trigger_price` is the exit-side price that crossed `level` (the bid for a long), `tick` the quote
+        that triggered, and the exit's own `parent` record (`exit_parent_id`) has its average price: the cost of the
+        stop is the gap between them."""
+        rec = self._desk_record("protection")
+        rec["parent_id"] = entry_parent_id
+        rec["asset"] = symbol
+        rec["underlying"] = underlying
+        rec["side"] = side.value
+        rec["qty"] = qty
+        rec["protection"] = {
+            "action": action,
+            "kind": kind,
+            "level": level,
+            "levels": {"stop_loss": stop_loss, "target": target, "trailing_stop": trailing_stop},
+            "entry_price": entry_price,
+            "trigger_price": trigger_price,
+            "tick": None if tick is None else {"timestamp": iso_utc(tick[0]), "bid": tick[1], "ask": tick[2]},
+            "exit_parent_id": exit_parent_id,
+            "exit_reason": exit_reason,
+            "status": status,
+            "reason": reason,
         }
         self._emit(rec)

@@ -51,7 +51,7 @@ Spelled = BeforeValidator(_spelled)
 # What the desk writes about itself: a sender cannot post these as measurements (a posted `model_switch` would claim
 # a switch that never happened; outcomes have their own endpoint).
 DESK_ONLY_EVENTS: Final = frozenset(
-    {"scenario", "model_switch", "parent", "markout", "scenario_outcome", "risk_limit"})
+    {"scenario", "model_switch", "parent", "markout", "scenario_outcome", "risk_limit", "protection"})
 MEASUREMENT_EVENTS: Final = tuple(e for e in EVENTS if e not in DESK_ONLY_EVENTS)
 ERROR_BUCKETS: Final = ("transient", "throttle", "risk", "fatal")
 _NEEDS_BUCKET: Final = frozenset({"error", "retry", "reject"})

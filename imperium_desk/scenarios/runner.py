@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from imperium_desk.clock import Clock
 from imperium_desk.domain.enums import ParentStatus
 from imperium_desk.domain.instruments import InstrumentCatalog, InstrumentError, OptionContract
+from imperium_desk.execution.protection import ProtectionManager
 from imperium_desk.execution.request import (
     ContractExpired,
     ExecutionRequest,
@@ -142,6 +143,7 @@ class ScenarioRunner:
         on_event: EventHandler | None = None,
         execute: Execute | None = None,
         source: str = "replay",
+        protections: ProtectionManager | None = None,
     ) -> None:
         """`execute` sends a parent (default: straight to the stack; the live desk passes its own submit, so a
         drill's orders show in the blotter like the trader's); `source` is the requests' metadata source."""
@@ -152,7 +154,12 @@ class ScenarioRunner:
         self._market = market
         self._catalog = catalog
         self._execute = execute if execute is not None else stack.execute
+        self._stack = stack
         self._source = source
+        # Entries are told to the manager here only when the runner sends to the stack itself.
+        self._protections = protections if execute is None else None
+        self._in_flight: set[asyncio.Future[ParentResult]] | None = None  # while `run` runs
+        self._ended: Callable[[asyncio.Future[ParentResult]], None] | None = None
         # One validated request per (order entry, contract): everything in a request comes from the entry and the
         # contract, so a repeated entry's later parents on the same contract get the very request its first one
         # was built and validated as (frozen, never changed by the stack), not one pydantic validation each.
@@ -210,12 +217,19 @@ class ScenarioRunner:
             participation_rate=p.participation_rate,
             randomize_slices=p.randomize_slices,
             horizon_s=p.horizon_s,
+            protection=order.protection,
             metadata=RequestMetadata(source=self._source, group=self.spec.id),
         )
 
     async def _place(self, order: OrderSpec, index: int) -> ParentResult:
         try:
             request = self._request(order, index)
+            if request.protection is not None and self._protections is not None:
+                # The manager hears of the entry before it starts (its first fill may come before its answer).
+                contract = self._stack.validate(request)
+                parent_id = self._stack.reserve_parent_id()
+                self._protections.watch_entry(parent_id, request, contract)
+                return await self._stack.execute(request, parent_id)
             return await self._execute(request)
         except (InstrumentError, InvalidOrder) as exc:
             # The order could not be formed at its time (e.g. a strike that does not exist there, an expired contract).
@@ -224,6 +238,19 @@ class ScenarioRunner:
                 parent_id="", symbol=order.symbol or "", side=order.side, quantity=0,
                 status=ParentStatus.REJECTED, reason=f"orders.{index}: {exc}", failure=kind,
             )
+
+    def send_exit(self, request: ExecutionRequest) -> str | None:
+        """Start a protective exit on the stack as one of the run's parents (the run waits for it); its parent id,
+        or None once the run has ended. `InvalidOrder` if it cannot be sent (checked before it starts, so every exit
+        started writes its `parent` record)."""
+        if self._in_flight is None or self._ended is None:
+            return None
+        self._stack.validate(request)
+        parent_id = self._stack.reserve_parent_id()
+        placed = asyncio.ensure_future(self._stack.execute(request, parent_id))
+        self._in_flight.add(placed)
+        placed.add_done_callback(self._ended)
+        return parent_id
 
     async def run(
         self, progress: ProgressCallback | None = None, on_result: ResultListener | None = None
@@ -256,6 +283,7 @@ class ScenarioRunner:
             if scheduled and not in_flight and not settled.done():
                 settled.set_result(None)
 
+        self._in_flight, self._ended = in_flight, ended
         try:
             for item in schedule(self.spec):
                 wait = start + item.at_s - self._clock.monotonic()
@@ -273,11 +301,14 @@ class ScenarioRunner:
             if not in_flight and not settled.done():
                 settled.set_result(None)
             await settled
+            while in_flight:  # exits a protection sent after the last parent ended, before the run returned
+                await asyncio.wait(list(in_flight))
         except BaseException:
             for task in list(in_flight):  # stopped early: the orders already placed stop with the run
                 task.cancel()
             raise
         finally:
+            self._in_flight = self._ended = None
             for timer in timers:  # a run stopped early starts no more events
                 timer.cancel()
         if progress is not None:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from imperium_desk.domain.documents import ConfigError, parse_document, read_document_text
 from imperium_desk.domain.enums import Algo, ErrorBucket, OptionRight, OrderType, Side, Urgency
+from imperium_desk.domain.protection import ProtectionSpec
 from imperium_desk.domain.validation import field_error_text, validation_errors
 from imperium_desk.execution.config import RiskConfig
 from imperium_desk.model_input import ModelConfigError, model_path, parse_model
@@ -97,6 +98,9 @@ class OrderSpec(_Spec):
     order_type: OrderType = OrderType.MARKET
     limit_price: float | None = Field(default=None, gt=0)
     params: OrderParams = Field(default_factory=OrderParams)
+    protection: ProtectionSpec | None = Field(
+        default=None, description="stop-loss, target and trailing stop armed on what the order fills; a triggered "
+        "one sends a MARKET exit that the run waits for")
 
     @model_validator(mode="after")
     def _shape(self) -> Self:

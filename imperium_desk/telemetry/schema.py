@@ -17,8 +17,7 @@ SCHEMA_VERSION: Final = 1
 
 EVENTS: Final = (
     "placed", "ack", "fill", "partial_fill", "error", "retry", "cancel", "reject", "scenario", "model_switch",
-    "parent", "markout", "scenario_outcome",
-    "risk_limit",
+    "parent", "markout", "scenario_outcome", "risk_limit", "protection",
 )
 
 COMMON_KEYS: Final = (
@@ -59,6 +58,9 @@ SCENARIO_OUTCOME_KEYS: Final = ("scenario_outcome",)
 # The day's P&L crossed a limit (once a trading day): {reason, limit, pnl, realised, unrealised, trading_day,
 # kill_switch, exit_parent_ids, error}; the exits follow as parents with that `exit_reason`.
 RISK_LIMIT_KEYS: Final = ("risk_limit",)
+# A protective exit's state changed: {action, kind, level, levels, entry_price, trigger_price, tick, exit_parent_id,
+# exit_reason, status, reason}; the common keys are the entry's (`qty`: the units protected).
+PROTECTION_KEYS: Final = ("protection",)
 EXTRA_KEY: Final = "extra_metrics"
 
 
