@@ -471,6 +471,21 @@ class ProtectionManager:
             self._unrestored(p, f"restore: the outcome of exit {p.exit_parent_id} is unknown (lookup failed: {exc})")
             return True
         if not found:
+            # Not found by its tags. A broker may spell tags per session (Kite's carry the session's number: an exit
+            # sent before the restart is not found by this session's spelling), so an order still working on the
+            # exit's side may be that exit: then nothing is sent again and the trader is told. (One that already
+            # filled has shrunk the position: `_rearm` does not re-arm it.)
+            try:
+                working = [o for o in await broker.orders() if o.symbol == p.symbol and o.side is p.side.opposite
+                           and not o.status.terminal]
+            except Exception as exc:
+                self._unrestored(p, f"restore: the outcome of exit {p.exit_parent_id} is unknown (book unavailable: "
+                                    f"{exc})")
+                return True
+            if working:
+                self._unrestored(p, f"restore: exit {p.exit_parent_id} was sent before the restart and an order on "
+                                    f"its side is working at the broker ({working[0].order_id}): watch it")
+                return True
             p.status, p.exit_parent_id, p.exit_reason, p.trigger_price = ProtectionStatus.ARMED, None, None, None
             return False
         filled = sum(o.filled_quantity for o in found)

@@ -1,10 +1,6 @@
-"""Protective exits in the whole window: protections typed on the ladder's ticket reach the position they protect,
-and an exit the desk sent for a triggered stop shows in the blotter as an exit with its reason.
-
-Until the protection manager is part of the desk (`Desk.protections`), the tests stand in for it where it would act:
-they emit the ProtectionsEvent it would emit for the filled entry, and send the exit a triggered stop sends. With
-the manager in the desk, the first test runs end to end and checks what the manager reports.
-"""
+"""Protective exits in the whole window, end to end on the running paper desk: protections typed on the ladder's
+ticket reach the position they protect (armed by the desk's protection manager on the entry's fill), and when the
+market gaps through the stop, the exit the manager sends shows in the blotter as an exit with its reason."""
 
 from __future__ import annotations
 
@@ -16,10 +12,9 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from imperium_desk.desk import Desk, ParentFinished
-from imperium_desk.desk.events import ProtectionsEvent, ProtectionView
+from imperium_desk.desk.events import ProtectionView
 from imperium_desk.domain.enums import OptionRight, Side
 from imperium_desk.domain.protection import (
-    ExitReason,
     Offset,
     OffsetUnit,
     ProtectionKind,
@@ -27,7 +22,7 @@ from imperium_desk.domain.protection import (
     ProtectionStatus,
     levels,
 )
-from imperium_desk.execution.request import ExecutionRequest, ParentResult, RequestMetadata
+from imperium_desk.execution.request import ParentResult
 from imperium_desk.ui.blotter.columns import column_index
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.ladder import column_of
@@ -99,6 +94,10 @@ def place_protected_entry(
     return result, tick
 
 
+def protection_of(desk: Desk, entry_parent_id: str) -> ProtectionView:
+    return next(p for p in desk.protections if p.entry_parent_id == entry_parent_id)
+
+
 def protection_text(window: ImperiumMainWindow, symbol: str) -> str | None:
     model = window.positions.model
     row = model.row_of(symbol)
@@ -110,11 +109,6 @@ def test_protections_entered_on_the_ticket_appear_on_the_position(
 ) -> None:
     entry, tick = place_protected_entry(qtbot, window, desk, bridge)
     found = levels(SPEC, Side.BUY, entry.average_price, entry.filled_qty, tick)
-    if not hasattr(desk, "protections"):  # no protection manager in the desk yet: emit what it would
-        desk.events.emit(ProtectionsEvent((ProtectionView(
-            entry_parent_id=entry.parent_id, symbol=entry.symbol, product=None, side=Side.BUY,
-            quantity=entry.filled_qty, entry_price=entry.average_price, stop_loss=found.stop_loss,
-            target=found.target, trailing_stop=None, status=ProtectionStatus.ARMED, exit_parent_id=None, reason=""),)))
 
     expected = " · ".join([*levels_parts(found.stop_loss, found.target, None), ProtectionStatus.ARMED.value])
     qtbot.waitUntil(lambda: protection_text(window, entry.symbol) == expected, timeout=3000)
@@ -124,15 +118,19 @@ def test_a_triggered_stop_shows_in_the_blotter_as_an_exit_with_its_reason(
     qtbot: QtBot, window: ImperiumMainWindow, desk: Desk, bridge: DeskBridge
 ) -> None:
     entry, _tick = place_protected_entry(qtbot, window, desk, bridge)
-    # The exit the protection manager sends when the stop triggers: the filled quantity, at market, as an exit.
-    stop_exit = desk.submit(ExecutionRequest(
-        symbol=entry.symbol, side=Side.SELL, quantity=entry.filled_qty,
-        metadata=RequestMetadata(source="protection", is_exit=True, exit_reason=ExitReason.STOP_LOSS)))
+    qtbot.waitUntil(lambda: protection_of(desk, entry.parent_id).status is ProtectionStatus.ARMED, timeout=3000)
+    desk.engine.market.jump(desk.engine.catalog.resolve(entry.symbol).underlying, -5.0)  # the ATM call loses > 20%
+    qtbot.waitUntil(lambda: protection_of(desk, entry.parent_id).exit_parent_id is not None, timeout=5000)
+    triggered = protection_of(desk, entry.parent_id)
+    assert triggered.status in (ProtectionStatus.TRIGGERED, ProtectionStatus.EXITED)
+    assert triggered.exit_parent_id is not None
+    stop_exit = triggered
 
     model = window.blotter.model
     # complete, and every change so far published to the view (the blotter flushes on its own timer)
-    qtbot.waitUntil(lambda: (window.blotter.parent_row(stop_exit.parent_id) or {}).get("status") == "complete"
-                    and model.index_of(stop_exit.parent_id).isValid() and not model.has_pending_changes, timeout=3000)
-    index = model.index_of(stop_exit.parent_id)
+    exit_id = stop_exit.exit_parent_id
+    qtbot.waitUntil(lambda: (window.blotter.parent_row(exit_id) or {}).get("status") == "complete"
+                    and model.index_of(exit_id).isValid() and not model.has_pending_changes, timeout=3000)
+    index = model.index_of(exit_id)
     assert model.data(index.siblingAtColumn(column_index("source"))) == "stop-loss exit"
     assert model.data(index.siblingAtColumn(column_index("side"))) == "SELL"

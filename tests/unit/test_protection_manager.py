@@ -425,9 +425,11 @@ def test_ticks_of_other_symbols_are_ignored() -> None:
 class FakeBroker:
     """Positions and the order book by tag, as a restarted desk finds them at the broker."""
 
-    def __init__(self, held: int, orders: dict[str, list[BrokerOrder]] | None = None, lookup_fails: bool = False):
+    def __init__(self, held: int, orders: dict[str, list[BrokerOrder]] | None = None, lookup_fails: bool = False,
+                 untagged: list[BrokerOrder] | None = None):
         self.held = held
-        self.orders = orders or {}
+        self.by_tag = orders or {}
+        self.untagged = untagged or []  # in the day's book under a tag this session does not spell (Kite's sessions)
         self.lookup_fails = lookup_fails
         self.lookups: list[str] = []
 
@@ -438,7 +440,10 @@ class FakeBroker:
         self.lookups.append(tag)
         if self.lookup_fails:
             raise ConnectionError("broker unreachable")
-        return self.orders.get(tag, [])
+        return self.by_tag.get(tag, [])
+
+    async def orders(self) -> list[BrokerOrder]:
+        return [o for found in self.by_tag.values() for o in found] + self.untagged
 
 
 def exit_order(tag: str, filled: int, status: OrderStatus = OrderStatus.COMPLETE) -> BrokerOrder:
@@ -509,6 +514,12 @@ def test_exit_still_working_at_the_broker_is_flagged_not_sent_again(tmp_path: Pa
 
 def test_exit_whose_lookup_fails_is_flagged_not_sent_again(tmp_path: Path) -> None:
     h = restart(saved_run(tmp_path, trigger=True), FakeBroker(held=130, lookup_fails=True), 90.0)
+    assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
+
+
+def test_exit_working_under_an_earlier_sessions_tag_is_flagged_not_sent_again(tmp_path: Path) -> None:
+    broker = FakeBroker(held=130, untagged=[exit_order("ABC01000010", 0, OrderStatus.OPEN)])
+    h = restart(saved_run(tmp_path, trigger=True), broker, 90.0, 89.0)
     assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
 
 
