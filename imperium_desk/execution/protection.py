@@ -116,8 +116,9 @@ class ProtectionManager:
     - With a store (`persist_to`), the live protections are saved after every change (one save per loop step) and
       `restore` brings them back on start against the broker: an armed one whose position is still held is armed
       again, one whose position is gone or smaller is UNRESTORED (red); a triggered one whose exit's outcome is
-      unknown is looked up at the broker by the exit's tags before anything is sent again, so an exit is sent at
-      most once across a restart.
+      unknown is looked up at the broker by the exit's tags before anything is sent again and, not found there (a
+      broker may spell tags per session), an order working on the exit's side of that symbol is taken to be it
+      (UNRESTORED, nothing sent): an exit is sent at most once across a restart.
 
     Keeps: every live protection, and the last `ENDED_KEPT` ended ones (for the views).
     """
