@@ -6,22 +6,16 @@ from __future__ import annotations
 from imperium_desk.desk import AccountView
 from imperium_desk.domain.protection import ExitReason
 from imperium_desk.ui import palette
+from imperium_desk.ui.rupees import grouped
 from imperium_desk.ui.widgets import SteadyLabel
 
 _NAMES = {ExitReason.DAILY_LOSS_LIMIT: "loss limit", ExitReason.PROFIT_LOCK: "profit lock"}
 
 
 def rupees(value: float) -> str:
-    """Whole rupees with Indian digit grouping (₹1,50,000)."""
-    digits = f"{round(abs(value)):d}"
-    head, tail = digits[:-3], digits[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return ("-" if value < 0 else "") + "₹" + ",".join([*groups, tail])
+    """Whole rupees with Indian digit grouping (₹1,50,000; -₹51,200)."""
+    text = grouped(value, 0)
+    return f"-₹{text[1:]}" if text.startswith("-") else f"₹{text}"
 
 
 def limit_text(account: AccountView) -> str:

@@ -29,6 +29,7 @@ from imperium_desk.ui import palette
 from imperium_desk.ui.bridge import DeskBridge
 from imperium_desk.ui.day_limit import DayLimitLabel
 from imperium_desk.ui.protection_text import shown, view_text, view_tooltip
+from imperium_desk.ui.rupees import grouped
 from imperium_desk.ui.widgets import SteadyLabel
 
 # The tones P&L figures name, in the palette's colours.
@@ -42,16 +43,7 @@ _ROOT = QModelIndex()
 
 def money(value: float) -> str:
     """Rupees with Indian digit grouping (12,34,567.89)."""
-    sign = "-" if value < 0 else ""
-    whole, frac = f"{abs(value):.2f}".split(".")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return sign + ",".join([*groups, tail]) + "." + frac
+    return grouped(value, 2)
 
 
 def pnl_tone(value: float) -> str | None:
