@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from imperium_desk.broker.faults import FaultRates
 from imperium_desk.clock import VirtualClock
 from imperium_desk.config import Config, config_from_mapping
-from imperium_desk.desk import Engine, build_engine
+from imperium_desk.desk import Desk, DeskEvent, Engine, build_engine
 from imperium_desk.domain.enums import Mode, OptionRight
 from imperium_desk.domain.instruments import OptionContract
 
@@ -61,3 +62,13 @@ def harness(
         faults=faults, fault_timeout_s=fault_timeout_s,
     )
     return Harness(engine, clock, records)
+
+
+def make_desk(tmp_path: Path, overrides: dict[str, Any] | None = None) -> tuple[Desk, VirtualClock, list[DeskEvent]]:
+    """A paper desk on the virtual clock under `tmp_path` (fsync off), and the list its events go to."""
+    cfg = config({"telemetry": {"fsync": False}, **(overrides or {})})
+    clock = VirtualClock(cfg.market.start.timestamp())
+    desk = Desk(cfg, home=tmp_path, clock=clock)
+    events: list[DeskEvent] = []
+    desk.add_listener(events.append)
+    return desk, clock, events

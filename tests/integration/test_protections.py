@@ -20,7 +20,7 @@ from imperium_desk.domain.enums import OptionRight, ParentStatus, Side
 from imperium_desk.domain.protection import ExitReason, ProtectionSpec, ProtectionStatus
 from imperium_desk.execution.request import ExecutionRequest
 from imperium_desk.scenarios.spec import load_scenario
-from tests.support import config
+from tests.support import make_desk
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "imperium_desk" / "configs" / "scenarios"
 
@@ -74,13 +74,6 @@ def test_trailing_drill_moves_the_trail_up_then_exits_on_the_pullback(tmp_path: 
 
 
 # -- the running desk ---------------------------------------------------------------------------------------------
-def make_desk(tmp_path: Path) -> tuple[Desk, VirtualClock, list[DeskEvent]]:
-    cfg = config({"telemetry": {"fsync": False}})
-    clock = VirtualClock(cfg.market.start.timestamp())
-    desk = Desk(cfg, home=tmp_path, clock=clock)
-    events: list[DeskEvent] = []
-    desk.add_listener(events.append)
-    return desk, clock, events
 
 
 def run[T](clock: VirtualClock, coro: Coroutine[Any, Any, T]) -> T:

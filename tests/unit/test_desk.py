@@ -13,7 +13,6 @@ import pytest
 from imperium_desk.clock import VirtualClock
 from imperium_desk.desk import (
     Desk,
-    DeskEvent,
     ParentFinished,
     ParentStarted,
     PortfolioEvent,
@@ -22,16 +21,7 @@ from imperium_desk.desk import (
 )
 from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Side
 from imperium_desk.execution.request import ExecutionRequest, InvalidOrder
-from tests.support import config
-
-
-def make_desk(tmp_path: Path, overrides: dict[str, Any] | None = None) -> tuple[Desk, VirtualClock, list[DeskEvent]]:
-    cfg = config({"telemetry": {"fsync": False}, **(overrides or {})})
-    clock = VirtualClock(cfg.market.start.timestamp())
-    desk = Desk(cfg, home=tmp_path, clock=clock)
-    events: list[DeskEvent] = []
-    desk.add_listener(events.append)
-    return desk, clock, events
+from tests.support import make_desk
 
 
 def run[T](clock: VirtualClock, coro: Coroutine[Any, Any, T]) -> T:
