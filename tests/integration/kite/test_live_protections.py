@@ -56,6 +56,7 @@ from tests.integration.kite.live_support import (
     ticked_contract,
     ticket,
     until,
+    wait_orders,
 )
 from tests.integration.kite.stack_support import run
 
@@ -163,6 +164,11 @@ def hold_sells(account: KiteAccount) -> None:
         await send(record, checked)
 
     account.send = held  # type: ignore[method-assign]
+
+
+def release_sells(account: KiteAccount) -> None:
+    """Undo `hold_sells`: SELLs go to the exchange as sent again."""
+    vars(account).pop("send")
 
 
 # -- 1, 2: the stop triggers and the exit fills, in LIVE and on the paper exchange on Kite's quotes ------------------
@@ -371,6 +377,54 @@ def test_a_restart_rearms_an_armed_protection_which_then_triggers_once(fake: Fak
     run(main())
     assert len(sells(fake.orders())) == 1
     assert saved(home) == []
+
+
+def test_a_clean_stop_with_the_exit_working_leaves_the_protection_to_the_restart_which_exits_once(
+    fake: FakeKite, tmp_path: Path
+) -> None:
+    """`Desk.stop` cancels the exit working at Kite (nothing of it filled): the protection is left saved TRIGGERED,
+    not dropped as FAILED, so the restarted desk finds the position still held, re-arms it and sends the one exit
+    the crossed stop calls for."""
+    fake.call(hold_sells)
+
+    async def first() -> tuple[OptionContract, str]:
+        desk = await open_desk(fake, tmp_path, Mode.LIVE)
+        try:
+            contract, entry_id, _ = await enter_protected(desk)
+            await jump(fake)
+            await wait_status(desk, entry_id, ProtectionStatus.TRIGGERED)
+            await wait_orders(fake, lambda orders: [o["status"] for o in sells(orders)] == ["OPEN"])
+        finally:
+            await desk.stop()
+        return contract, entry_id
+
+    contract, entry_id = run(first())
+    (cancelled,) = sells(fake.orders())
+    assert (cancelled["status"], cancelled["filled_quantity"]) == ("CANCELLED", 0)
+    (left,) = saved(tmp_path)
+    assert ProtectionStatus(left["status"]) is ProtectionStatus.TRIGGERED
+    fake.call(release_sells)
+    events: list[DeskEvent] = []
+
+    async def second() -> None:
+        desk = await open_desk(fake, tmp_path, Mode.LIVE, events=events)
+        try:
+            done = await wait_status(desk, entry_id, ProtectionStatus.EXITED)
+            mine = our_orders(fake, desk)
+            held = await desk.engine.broker.positions()
+            tags = kite_broker(desk).tags
+        finally:
+            await desk.stop()
+        (exit_order,) = mine
+        assert (exit_order["transaction_type"], exit_order["quantity"], exit_order["status"]) == (
+            "SELL", contract.lot_size, "COMPLETE")
+        assert tags.decode(exit_order["tag"]) == f"{done.exit_parent_id}C0"
+        assert [e.request.metadata.exit_reason for e in events if isinstance(e, ParentStarted)] == [
+            ExitReason.STOP_LOSS]
+        assert [p.quantity for p in held if p.symbol == contract.symbol] == [0]
+
+    run(second())
+    assert saved(tmp_path) == []
 
 
 # -- the crashing first desk (a child process) -----------------------------------------------------------------------
