@@ -186,6 +186,7 @@ class Desk:
         """`stop` as a task, for callers that are not coroutines (the window's close)."""
         if self._stop_task is None:
             self._stopped = True  # from now on submit() refuses
+            self.engine.protections.stop_saving()  # the saved ones stay as they stand now, for the next start
             self._stop_task = self._loop.create_task(self._stop())
         return self._stop_task
 

@@ -113,7 +113,8 @@ class ProtectionManager:
     - `cancel_position` (a manual EXIT / EXIT ALL) cancels the pending and armed protections of that position.
     - Every change writes a `protection` record through the tracker and calls the change listeners.
 
-    - With a store (`persist_to`), the live protections are saved after every change (one save per loop step) and
+    - With a store (`persist_to`), the live protections are saved after every change (one save per loop step) until
+      `stop_saving` (the desk stopping: its own cancellations are not saved), and
       `restore` brings them back on start against the broker: an armed one whose position is still held is armed
       again, one whose position is gone or smaller is UNRESTORED (red); a triggered one whose exit's outcome is
       unknown is looked up at the broker by the exit's tags before anything is sent again and, not found there (a
@@ -153,6 +154,15 @@ class ProtectionManager:
     def persist_to(self, store: ProtectionStore) -> None:
         """Save the live protections to `store` after every change from now on (the desk's home)."""
         self._store = store
+
+    def stop_saving(self) -> None:
+        """Save no more changes (the desk is stopping). What is pending is written now; what the stop itself does to
+        the protections afterwards (their exits and entries cancelled, an exit refused) is not, so the file keeps what
+        stood when the stop began, as a crash then would have left it, and the next start settles that against the
+        broker (`restore`). Saved as they end, they would be gone: a held position unprotected and not flagged."""
+        if self._save_pending:
+            self._save()
+        self._store = None
 
     def stop(self) -> None:
         """Trigger nothing more (a replay's run has ended: nothing would wait for another exit)."""
