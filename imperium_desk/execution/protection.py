@@ -457,7 +457,7 @@ class ProtectionManager:
             positions = None
         for p in restored:
             if p.status is ProtectionStatus.TRIGGERED:
-                settled = await self._settle_saved_exit(p, broker)
+                settled = await self._settle_saved_exit(p, broker, positions)
                 if settled:
                     continue
             if p.status is ProtectionStatus.PENDING or p.levels is None:
@@ -466,7 +466,8 @@ class ProtectionManager:
             self._rearm(p, positions)
         self._changed()
 
-    async def _settle_saved_exit(self, p: Protection, broker: Broker) -> bool:
+    async def _settle_saved_exit(self, p: Protection, broker: Broker,
+                                 positions: dict[tuple[str, Product | None], int] | None) -> bool:
         """A saved TRIGGERED protection: look its exit up by its tags. True when that settled it (exited, failed,
         or unknown: flagged); False when the broker has no order for it (it never left: watch the position again)."""
         assert p.exit_parent_id is not None
@@ -497,6 +498,12 @@ class ProtectionManager:
                 self._unrestored(p, f"restore: exit {p.exit_parent_id} was sent before the restart and an order on "
                                     f"its side is working at the broker ({working[0].order_id}): watch it")
                 return True
+            if positions is not None and self._held(p, positions) <= 0:
+                # Nothing is held any more: the exit (or the trader) closed the position while the desk was away.
+                self._end(p, ProtectionStatus.EXITED, f"restore: the position is flat (exit {p.exit_parent_id} was "
+                                                      "sent before the restart)")
+                self._record(p, "restored")
+                return True
             p.status, p.exit_parent_id, p.exit_reason, p.trigger_price = ProtectionStatus.ARMED, None, None, None
             return False
         filled = sum(o.filled_quantity for o in found)
@@ -513,13 +520,18 @@ class ProtectionManager:
             self._record(p, "unrestored")
         return True
 
+    @staticmethod
+    def _held(p: Protection, positions: dict[tuple[str, Product | None], int]) -> int:
+        """The units of `p`'s symbol (and product) the broker holds in the entry's direction."""
+        held = sum(q for (symbol, product), q in positions.items()
+                   if symbol == p.symbol and (p.product is None or product is None or product is p.product))
+        return held * p.side.sign
+
     def _rearm(self, p: Protection, positions: dict[tuple[str, Product | None], int] | None) -> None:
         if positions is None:
             self._unrestored(p, "restore: the broker's positions could not be read")
             return
-        held = sum(q for (symbol, product), q in positions.items()
-                   if symbol == p.symbol and (p.product is None or product is None or product is p.product))
-        held *= p.side.sign  # units held in the entry's direction
+        held = self._held(p, positions)
         if held < p.protected_qty:
             self._unrestored(p, f"restore: the position holds {max(held, 0)} of the {p.protected_qty} units "
                                 "protected")

@@ -523,6 +523,11 @@ def test_exit_working_under_an_earlier_sessions_tag_is_flagged_not_sent_again(tm
     assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
 
 
+def test_exit_not_found_on_a_flat_position_ends_exited_and_is_not_sent_again(tmp_path: Path) -> None:
+    h = restart(saved_run(tmp_path, trigger=True), FakeBroker(held=0), 90.0, 89.0)
+    assert restored_status(h) is ProtectionStatus.EXITED and h.sent == []
+
+
 def test_exit_the_broker_never_got_is_sent_once_after_the_restart(tmp_path: Path) -> None:
     broker = FakeBroker(held=130)  # the first run's exit never reached the broker
     h = restart(saved_run(tmp_path, trigger=True), broker, 90.0, 89.0, 88.0)

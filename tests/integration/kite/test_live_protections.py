@@ -301,7 +301,7 @@ def test_a_restart_after_the_exit_filled_sends_no_second_exit(fake: FakeKite, tm
         desk = await open_desk(fake, home, Mode.LIVE, events=events)
         try:
             p = await settled_on_restart(desk, first["entry"], events)
-            assert p.status is ProtectionStatus.UNRESTORED and desk.engine.protections.armed_count == 0
+            assert p.status is ProtectionStatus.EXITED and desk.engine.protections.armed_count == 0
             await nothing_sent_through_the_stop(desk, fake, first["symbol"], first["stop_loss"], events)
             session = kite_broker(desk).tags.session
         finally:
