@@ -206,6 +206,7 @@ class Desk:
         if self._restore_task is not None and not self._restore_task.done():
             await asyncio.wait([self._restore_task])  # its records are written before the log closes
         await self.orders.cancel()
+        await self.engine.protections.saved()  # the last save (`stop_saving`) is on disk
         if self.engine.tracker.markouts is not None:
             self.engine.tracker.markouts.flush()  # fills whose horizons have not passed: written with nulls
         if self._portfolio_task is not None and not self._portfolio_task.done():
@@ -225,13 +226,13 @@ class Desk:
         except ProtectionStoreError as exc:
             saved = []
             self.events.emit(MessageEvent(f"saved protections not restored: {exc}"))
+        manager.persist_to(self.protection_store, self.offload)  # from now on: every change saved (off the loop)
         if saved and self.mode is not Mode.LIVE:
             self.events.emit(MessageEvent(
                 f"{len(saved)} protection(s) of the last {self.mode.value} session dropped: the paper account starts "
                 "flat, so the positions they protected are gone"))
-            self.protection_store.save([])  # what was dropped stays dropped
             saved = []
-        manager.persist_to(self.protection_store)  # from now on: every change saved
+            manager.save_soon()  # what was dropped stays dropped
         if saved:
             self._restore_task = self._loop.create_task(manager.restore(saved, self.engine.broker))
 

@@ -8,6 +8,7 @@ Below the desk and free of Qt: the engine builds one `ProtectionManager`, the co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ from imperium_desk.execution.protection_store import ProtectionStore
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.port import MarketData, Quote, TickBatch
+from imperium_desk.offload import Offloader
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,11 @@ class ProtectionManager:
     - Every change writes a `protection` record through the tracker and calls the change listeners.
 
     - With a store (`persist_to`), the live protections are saved after every change (one save per loop step) until
-      `stop_saving` (the desk stopping: its own cancellations are not saved), and
+      `stop_saving` (the desk stopping: its own cancellations are not saved). The snapshot is taken on the loop and
+      written off it (`Offloader.thread`: the file is fsynced), one write at a time and the newest snapshot next, so
+      the file never goes back to an older state and the loop never waits on the disk; `saved()` waits for the
+      writes in flight. A triggered protection is on disk before its exit is sent (write-ahead: the exit waits for
+      one write), so a desk that dies after sending it finds it TRIGGERED on restart and never arms it again. And
       `restore` brings them back on start against the broker: an armed one whose position is still held is armed
       again, one whose position is gone or smaller is UNRESTORED (red); a triggered one whose exit's outcome is
       unknown is looked up at the broker by the exit's tags before anything is sent again and, not found there (a
@@ -137,7 +143,11 @@ class ProtectionManager:
         self._ended = 0
         self._active = True
         self._store: ProtectionStore | None = None
+        self._offload: Offloader | None = None
         self._save_pending = False
+        self._next_save: tuple[ProtectionStore, list[dict[str, Any]]] | None = None  # the newest snapshot to write
+        self._writing: asyncio.Future[None] | None = None  # the write in flight
+        self._after_saved: list[Callable[[], None]] = []  # exits to send once the state they change is on disk
         feed.add_listener(self._on_ticks)
         tracker.add_listener(self._on_record)
 
@@ -151,9 +161,20 @@ class ProtectionManager:
         """Call `listener` (no arguments) after every change of any protection."""
         self._listeners.append(listener)
 
-    def persist_to(self, store: ProtectionStore) -> None:
-        """Save the live protections to `store` after every change from now on (the desk's home)."""
+    def persist_to(self, store: ProtectionStore, offload: Offloader) -> None:
+        """Save the live protections to `store` after every change from now on (the desk's home), written through
+        `offload` (off the loop on a wall clock, at once on the virtual one)."""
         self._store = store
+        self._offload = offload
+
+    def save_soon(self) -> None:
+        """Save the protections as they stand (this loop step's changes included), without a change to say so."""
+        self._changed_for_save()
+
+    async def saved(self) -> None:
+        """Until every write started so far is on disk."""
+        while self._writing is not None:
+            await asyncio.wait([self._writing])
 
     def stop_saving(self) -> None:
         """Save no more changes (the desk is stopping). What is pending is written now; what the stop itself does to
@@ -345,6 +366,16 @@ class ProtectionManager:
             ask=quote.ask if quote.ask > 0 else None,
             metadata=RequestMetadata(source="protection", is_exit=True, exit_reason=p.exit_reason),
         )
+        if self._store is None:
+            self._send(p, request, level, kind, quote)
+            return
+        # Saved before it is sent (write-ahead): a desk that dies after sending the exit must find it TRIGGERED on
+        # restart, or it would arm the position again and could send a second exit. The wait is one file write.
+        self._after_saved.append(lambda: self._send(p, request, level, kind, quote))
+        self._changed()
+
+    def _send(self, p: Protection, request: ExecutionRequest, level: float, kind: ProtectionKind,
+              quote: Quote) -> None:
         exit_id: str | None = None
         if self._send_exit is not None:
             try:
@@ -397,21 +428,49 @@ class ProtectionManager:
         )
 
     def _changed(self) -> None:
+        self._changed_for_save()
+        for listener in self._listeners:
+            listener()
+
+    def _changed_for_save(self) -> None:
         if self._store is not None and not self._save_pending:
             self._save_pending = True  # every change of this loop step in one write
             self._clock.call_soon(self._save)
-        for listener in self._listeners:
-            listener()
 
     # -- persistence -------------------------------------------------------------------------------------------
     def _save(self) -> None:
         self._save_pending = False
-        if self._store is None:
+        if self._store is None or self._offload is None:
+            self._run_after_saved()  # nowhere to save to (the desk is stopping): nothing to wait for
             return
-        try:
-            self._store.save(self.snapshot())
-        except OSError as exc:  # the trader is told by the log; the protections themselves go on working
-            log.error("protections could not be saved to %s: %s", self._store.path, exc)
+        self._next_save = (self._store, self.snapshot())
+        if self._writing is None:
+            self._write_next()
+
+    def _write_next(self) -> None:
+        """Write the newest snapshot waiting (one write in flight at a time, so the file never steps back)."""
+        assert self._offload is not None and self._next_save is not None
+        store, snapshot = self._next_save
+        self._next_save = None
+        self._writing = writing = self._offload.thread(lambda: store.save(snapshot), "protections-save")
+        writing.add_done_callback(lambda done: self._written(store, done))
+
+    def _written(self, store: ProtectionStore, done: asyncio.Future[None]) -> None:
+        self._writing = None
+        error = None if done.cancelled() else done.exception()
+        if error is not None:  # the trader is told by the log; the protections themselves go on working
+            log.error("protections could not be saved to %s: %s", store.path, error)
+        if self._next_save is not None:
+            self._write_next()
+        elif not self._save_pending:
+            # Everything changed so far is on disk (or failed to get there: an exit still goes, the position
+            # matters more than the file).
+            self._run_after_saved()
+
+    def _run_after_saved(self) -> None:
+        waiting, self._after_saved = self._after_saved, []
+        for action in waiting:
+            action()
 
     def snapshot(self) -> list[dict[str, Any]]:
         """The live protections (pending, armed, triggered) as plain data: what a restart needs to restore them."""
@@ -470,7 +529,17 @@ class ProtectionManager:
                                  positions: dict[tuple[str, Product | None], int] | None) -> bool:
         """A saved TRIGGERED protection: look its exit up by its tags. True when that settled it (exited, failed,
         or unknown: flagged); False when the broker has no order for it (it never left: watch the position again)."""
-        assert p.exit_parent_id is not None
+        if p.exit_parent_id is None:
+            # Saved TRIGGERED before its exit was sent (write-ahead): it may have left or not, and it has no tag to
+            # look up. Flat: closed (by it or by hand). Anything else is the trader's to see; nothing is sent.
+            if positions is not None and self._held(p, positions) <= 0:
+                self._end(p, ProtectionStatus.EXITED, "restore: the position is flat (the desk stopped as its exit "
+                                                      "was being sent)")
+                self._record(p, "restored")
+            else:
+                self._unrestored(p, "restore: the desk stopped as this protection's exit was being sent; it may have "
+                                    "reached the broker: check the position")
+            return True
         found = []
         try:
             for index in range(_MAX_EXIT_CHILDREN):

@@ -134,8 +134,8 @@ def test_protective_exit_goes_through_with_the_kill_switch_on(tmp_path: Path) ->
         status = event.protections[0].status
         if status is ProtectionStatus.ARMED and not desk.kill_switch:
             desk.set_kill_switch(True)  # armed: from now on every new entry is refused
-        elif status is ProtectionStatus.TRIGGERED:
-            kill_switch_at_trigger.append(desk.kill_switch)
+        elif status is ProtectionStatus.TRIGGERED and event.protections[0].exit_parent_id is not None:
+            kill_switch_at_trigger.append(desk.kill_switch)  # the exit was just sent
 
     desk.add_listener(on_event)
 

@@ -24,6 +24,7 @@ from imperium_desk.execution.protection_store import ProtectionStore
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.port import Quote
+from imperium_desk.offload import Offloader
 
 INSTRUMENTS = Path(__file__).resolve().parents[2] / "imperium_desk" / "configs" / "instruments.yaml"
 START = 1_795_000_000.0
@@ -455,14 +456,16 @@ def saved_run(tmp_path: Path, *, trigger: bool) -> ProtectionStore:
     """A first run that armed (and, with `trigger`, triggered) a stop on 130 units bought at 100, then stopped."""
     store = ProtectionStore(tmp_path / "protections.json")
     h = Harness()
-    h.manager.persist_to(store)
+    h.manager.persist_to(store, Offloader(h.clock))
 
     async def main() -> None:
         h.watch({"stop_loss": {"value": 5}})
         await h.fill(130, 100.0)
         if trigger:
             h.tick(94.0)
-        await asyncio.sleep(0)  # the save of the last change
+        for _ in range(4):  # the saves of the last changes: the trigger's, then (written) the sent exit's
+            await asyncio.sleep(0)
+            await h.manager.saved()
 
     h.run(main)
     return store
@@ -539,3 +542,53 @@ def test_saved_file_is_private(tmp_path: Path) -> None:
     store = saved_run(tmp_path, trigger=False)
     assert store.path.stat().st_mode & 0o777 == 0o600
     assert [p["status"] for p in store.load()] == [ProtectionStatus.ARMED.value]
+
+
+class WatchingStore(ProtectionStore):
+    """A store that notes, at each save, the statuses saved and how many exits had been sent by then."""
+
+    def __init__(self, path: Path, harness: Harness) -> None:
+        super().__init__(path)
+        self.harness = harness
+        self.saves: list[tuple[list[str], int]] = []
+
+    def save(self, protections: list[dict[str, Any]]) -> None:
+        self.saves.append(([p["status"] for p in protections], len(self.harness.sent)))
+        super().save(protections)
+
+
+def test_a_triggered_stop_is_on_disk_before_its_exit_is_sent(tmp_path: Path) -> None:
+    h = Harness()
+    store = WatchingStore(tmp_path / "protections.json", h)
+    h.manager.persist_to(store, Offloader(h.clock))
+
+    async def main() -> None:
+        h.watch({"stop_loss": {"value": 5}})
+        await h.fill(130, 100.0)
+        h.tick(94.0)
+        for _ in range(4):
+            await asyncio.sleep(0)
+            await h.manager.saved()
+
+    h.run(main)
+    first_triggered = next(sent for statuses, sent in store.saves if ProtectionStatus.TRIGGERED.value in statuses)
+    assert first_triggered == 0 and len(h.sent) == 1
+
+
+def saved_triggered_before_sending(tmp_path: Path) -> ProtectionStore:
+    """What a desk that died between the trigger's save and the exit's send leaves: TRIGGERED, no exit id."""
+    store = saved_run(tmp_path, trigger=False)
+    (item,) = store.load()
+    store.save([{**item, "status": ProtectionStatus.TRIGGERED.value, "exit_reason": ExitReason.STOP_LOSS.value,
+                 "trigger_price": 94.0}])
+    return store
+
+
+def test_an_exit_that_may_have_left_before_the_desk_died_is_flagged_not_sent(tmp_path: Path) -> None:
+    h = restart(saved_triggered_before_sending(tmp_path), FakeBroker(held=130), 90.0, 89.0)
+    assert restored_status(h) is ProtectionStatus.UNRESTORED and h.sent == []
+
+
+def test_an_exit_that_may_have_left_on_a_flat_position_ends_exited(tmp_path: Path) -> None:
+    h = restart(saved_triggered_before_sending(tmp_path), FakeBroker(held=0), 90.0)
+    assert restored_status(h) is ProtectionStatus.EXITED and h.sent == []
