@@ -10,7 +10,10 @@ figures (`time.perf_counter`):
   exit's `place_order` call at the broker (the tick listener, the exit request, the send as the replay runner does
   it, the loop turn to the exit's task, the stack's validation, risk gate, planning and routing): p50, p99, max;
 - `check_per_tick_us`: the manager's tick listener per tick with the 200 protections armed on the 62 contracts
-  (p50, p99, mean), and the same with none armed (the cost every tick pays for the feature being there).
+  (p50, p99, mean), and the same with none armed (the cost every tick pays for the feature being there);
+- `write_ahead_ms`: in the desk a triggered protection is saved before its exit is sent (the desk's home, off the
+  loop): one save of the 200 armed protections to a real file, fsynced (`ProtectionStore.save`), which the desk's
+  tick-to-exit latency adds to the figure above.
 
     .venv/bin/python -m benchmarks.protection_latency            # prints JSON
 """
@@ -20,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +36,7 @@ from imperium_desk.config import config_from_mapping
 from imperium_desk.desk.engine import build_engine
 from imperium_desk.domain.enums import Mode, Side
 from imperium_desk.domain.protection import ProtectionSpec
+from imperium_desk.execution.protection_store import ProtectionStore
 from imperium_desk.execution.request import ExecutionRequest
 from imperium_desk.market.port import Quote
 
@@ -142,12 +148,21 @@ def measure(triggers: int, idle_s: float) -> dict[str, Any]:
         return {"idle": idle, "loaded": loaded, "armed": armed_now}
 
     out = clock.run(main())
+    snapshot = manager.snapshot()
+    save_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ProtectionStore(Path(tmp) / "protections_live.json")
+        for _ in range(50):
+            started = time.perf_counter()
+            store.save(snapshot)
+            save_ms.append((time.perf_counter() - started) * 1000.0)
     return {
         "benchmark": "protection_latency",
         "contracts_ticking": len(contracts),
         "protections_armed": out["armed"],
         "tick_to_exit_order_ms": _stats(latency_ms),
         "check_per_tick_us": {"armed_200": _stats(out["loaded"], 2), "none_armed": _stats(out["idle"], 2)},
+        "write_ahead_ms": {"protections_saved": len(snapshot), **_stats(save_ms)},
     }
 
 
