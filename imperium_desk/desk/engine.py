@@ -192,7 +192,9 @@ def build_engine(
     )
     # Listens to the client-side feed (it triggers on what the desk sees, as a trader would) and to the tracker's
     # fills; added after the stack, so an entry's fill has been counted by the stack when the manager hears of it.
-    protections = ProtectionManager(clock=clock, feed=feed, tracker=tracker)
+    protections = ProtectionManager(
+        clock=clock, feed=feed, tracker=tracker,
+        confirmation=lambda: (stack.config.protection_confirm_ticks, stack.config.protection_confirm_ms))
     return Engine(config=config, clock=clock, streams=streams, catalog=catalog, market=market, feed=feed,
                   models=models, broker=broker, stack=stack, tracker=tracker, protections=protections, paper=paper,
                   faults=injector, simulator=simulator)

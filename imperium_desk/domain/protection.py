@@ -85,8 +85,9 @@ class ProtectionSpec(BaseModel):
     """The protections asked for on one entry. At least one of stop-loss, target and trailing stop.
 
     A trigger needs the price to be through its level on `confirm_ticks` consecutive ticks and, when
-    `confirm_ms` > 0, to have stayed through it for that long: one bad print does not close a position. The price read
-    is the side an exit would trade on: the bid for a long (its exit sells), the ask for a short."""
+    `confirm_ms` > 0, to have stayed through it for that long: one bad print does not close a position. Left unset
+    (the ticket's), they are the desk config's `execution.protection_confirm_ticks` / `protection_confirm_ms`. The
+    price read is the side an exit would trade on: the bid for a long (its exit sells), the ask for a short."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -95,8 +96,12 @@ class ProtectionSpec(BaseModel):
     trailing_stop: Offset | None = Field(
         default=None, description="a stop that follows the best price since the entry at this distance; it never "
         "moves back")
-    confirm_ticks: int = Field(default=1, ge=1, le=100, description="consecutive ticks through the level")
-    confirm_ms: float = Field(default=0.0, ge=0.0, le=60_000.0, description="and this long through it (0: no wait)")
+    confirm_ticks: int | None = Field(
+        default=None, ge=1, le=100,
+        description="consecutive ticks through the level (null: the desk's execution.protection_confirm_ticks)")
+    confirm_ms: float | None = Field(
+        default=None, ge=0.0, le=60_000.0,
+        description="and this long through it, 0: no wait (null: the desk's execution.protection_confirm_ms)")
 
     @model_validator(mode="after")
     def _something_asked(self) -> ProtectionSpec:

@@ -100,6 +100,26 @@ class ExecutionConfig(_Section):
     )
     retry: RetryConfig = Field(default_factory=RetryConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    protection_confirm_ticks: int = Field(
+        default=1, ge=1, le=100,
+        description="a protective exit's level triggers after this many consecutive ticks through it, unless the "
+        "protection sets its own (the ticket's and the panel's take this)",
+    )
+    protection_confirm_ms: float = Field(
+        default=0.0, ge=0.0, le=60_000.0,
+        description="... and after the price has stayed through it this long (0: no wait), unless the protection "
+        "sets its own",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_confirmation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The confirmation at its defaults is left out, so a config that sets neither dumps (and hashes:
+        # `config_sha256`) as it did before the keys existed, and its recorded runs still re-run.
+        data: dict[str, Any] = handler(self)
+        for key, default in (("protection_confirm_ticks", 1), ("protection_confirm_ms", 0.0)):
+            if data.get(key) == default:
+                data.pop(key, None)
+        return data
 
     @field_validator("vwap_profile")
     @classmethod

@@ -45,6 +45,7 @@ ChangeListener = Callable[[], None]
 _CHECK_ORDER = (ProtectionKind.STOP_LOSS, ProtectionKind.TRAILING_STOP, ProtectionKind.TARGET)
 ENDED_KEPT = 500  # ended protections kept for the views (the oldest forgotten first); live ones are always kept
 _MAX_EXIT_CHILDREN = 64  # tags looked up for one exit on restore (a child per freeze quantity: far more than enough)
+_NO_WAIT: Callable[[], tuple[int, float]] = lambda: (1, 0.0)  # noqa: E731 - a constant default
 _RESTORED = "restored:"  # the key prefix of a protection restored from an earlier run (its ids may be reused now)
 
 
@@ -131,8 +132,12 @@ class ProtectionManager:
     """
 
     def __init__(self, *, clock: Clock, feed: MarketData, tracker: FillQualityTracker,
-                 send_exit: SendExit | None = None) -> None:
+                 send_exit: SendExit | None = None,
+                 confirmation: Callable[[], tuple[int, float]] | None = None) -> None:
+        """`confirmation()`: the confirmation (ticks, ms) of a protection that sets none, read at each check (the
+        desk config's `execution.protection_confirm_*`, so a reload applies at once); (1, 0.0) without it."""
         self._clock = clock
+        self._confirmation = confirmation or _NO_WAIT
         self._feed = feed
         self._tracker = tracker
         self._send_exit = send_exit
@@ -306,17 +311,18 @@ class ProtectionManager:
         armed = self._armed
         if not armed or not self._active:
             return
+        defaults = self._confirmation()  # once a tick: what a protection that sets no confirmation waits for
         if isinstance(quotes, TickBatch):
             for symbol in list(armed):
                 quote = quotes.get(symbol)
                 if quote is not None:
-                    self._check(symbol, quote)
+                    self._check(symbol, quote, defaults)
             return
         for quote in quotes:
             if quote.symbol in armed:
-                self._check(quote.symbol, quote)
+                self._check(quote.symbol, quote, defaults)
 
-    def _check(self, symbol: str, quote: Quote) -> None:
+    def _check(self, symbol: str, quote: Quote, defaults: tuple[int, float]) -> None:
         now = self._clock.monotonic()
         for p in list(self._armed.get(symbol, ())):
             if p.status is not ProtectionStatus.ARMED:
@@ -337,6 +343,9 @@ class ProtectionManager:
                         self._changed()
             elif p.best is None or (price > p.best if p.side is Side.BUY else price < p.best):
                 p.best = price
+            spec = p.spec
+            confirm_ticks = spec.confirm_ticks if spec.confirm_ticks is not None else defaults[0]
+            confirm_ms = spec.confirm_ms if spec.confirm_ms is not None else defaults[1]
             for kind in _CHECK_ORDER:
                 level = _level(lv, kind)
                 if level is None:
@@ -349,7 +358,7 @@ class ProtectionManager:
                 if state is None:
                     state = p.confirm[kind] = _Confirm(0, now)
                 state.ticks += 1
-                if state.ticks >= p.spec.confirm_ticks and (now - state.since) * 1000.0 >= p.spec.confirm_ms:
+                if state.ticks >= confirm_ticks and (now - state.since) * 1000.0 >= confirm_ms:
                     self._trigger(p, kind, level, price, quote)
                     break
 

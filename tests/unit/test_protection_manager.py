@@ -19,6 +19,7 @@ from imperium_desk.domain.enums import Algo, Mode, OptionRight, OrderStatus, Ord
 from imperium_desk.domain.instruments import InstrumentCatalog, OptionContract
 from imperium_desk.domain.orders import BrokerOrder, Position
 from imperium_desk.domain.protection import ExitReason, ProtectionSpec, ProtectionStatus
+from imperium_desk.execution.config import ExecutionConfig
 from imperium_desk.execution.protection import ProtectionManager
 from imperium_desk.execution.protection_store import ProtectionStore
 from imperium_desk.execution.request import ExecutionRequest, RequestMetadata
@@ -45,7 +46,7 @@ class FakeFeed:
 
 
 class Harness:
-    def __init__(self, *, refuse: bool = False) -> None:
+    def __init__(self, *, refuse: bool = False, confirmation: tuple[int, float] | None = None) -> None:
         self.clock = VirtualClock(START)
         self.records: list[Record] = []
         self.tracker = FillQualityTracker(self.clock, mode=Mode.REPLAY, scenario_id=None, sink=self.records.append)
@@ -53,7 +54,8 @@ class Harness:
         self.sent: list[ExecutionRequest] = []
         self.refuse = refuse
         self.manager = ProtectionManager(clock=self.clock, feed=self.feed, tracker=self.tracker,  # type: ignore[arg-type]
-                                         send_exit=self.send)
+                                         send_exit=self.send,
+                                         confirmation=None if confirmation is None else lambda: confirmation)
         self.changes = 0
         self.manager.add_listener(self.changed)
 
@@ -592,3 +594,34 @@ def test_an_exit_that_may_have_left_before_the_desk_died_is_flagged_not_sent(tmp
 def test_an_exit_that_may_have_left_on_a_flat_position_ends_exited(tmp_path: Path) -> None:
     h = restart(saved_triggered_before_sending(tmp_path), FakeBroker(held=0), 90.0)
     assert restored_status(h) is ProtectionStatus.EXITED and h.sent == []
+
+
+def test_a_protection_without_its_own_confirmation_waits_as_the_desk_config_says() -> None:
+    h = Harness(confirmation=(2, 0.0))  # execution.protection_confirm_ticks: 2
+
+    async def main() -> None:
+        h.watch({"stop_loss": {"value": 5}})  # long at 100: stop 95.00, no confirmation of its own
+        await h.fill(130, 100.0)
+        h.tick(94.0)
+        assert h.sent == []
+        h.tick(94.0)
+
+    h.run(main)
+    assert len(h.sent) == 1
+
+
+def test_a_protections_own_confirmation_wins_over_the_desk_config() -> None:
+    h = Harness(confirmation=(3, 0.0))
+
+    async def main() -> None:
+        h.watch({"stop_loss": {"value": 5}, "confirm_ticks": 1})
+        await h.fill(130, 100.0)
+        h.tick(94.0)
+
+    h.run(main)
+    assert len(h.sent) == 1
+
+
+def test_the_confirmation_at_its_defaults_leaves_the_config_dump_unchanged() -> None:
+    assert "protection_confirm_ticks" not in ExecutionConfig().model_dump()
+    assert ExecutionConfig(protection_confirm_ticks=2).model_dump()["protection_confirm_ticks"] == 2
