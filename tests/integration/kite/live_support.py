@@ -173,7 +173,9 @@ async def place_external(fake: FakeKite, *args: Any, **kwargs: Any) -> str:
     return await asyncio.to_thread(fake.place_external, *args, **kwargs)
 
 
-async def _crashing_desk(config_path: Path, home: Path, lots: list[int]) -> None:
+async def started_child_desk(config_path: Path, home: Path) -> Desk:
+    """In a child process the test starts (and later kills): a LIVE desk on the config file's fake Kite, with the
+    access token the test put in the environment, started."""
     config = config_from_mapping(json.loads(config_path.read_text()), str(config_path))
     clock = WallClock()
     connector = LiveConnector(config, home=home, mode=Mode.LIVE, clock=clock)
@@ -181,6 +183,11 @@ async def _crashing_desk(config_path: Path, home: Path, lots: list[int]) -> None
     venue = await connected_venue(connector)
     desk = Desk(config, home=home, clock=clock, mode=Mode.LIVE, venue=venue, connector=connector)
     desk.start()
+    return desk
+
+
+async def _crashing_desk(config_path: Path, home: Path, lots: list[int]) -> None:
+    desk = await started_child_desk(config_path, home)
     contract = await ticked_contract(desk)
     for n in lots:
         desk.submit(ticket(contract, lots=n, order_type=OrderType.LIMIT, limit_price=contract.tick_size))
@@ -191,8 +198,8 @@ async def _crashing_desk(config_path: Path, home: Path, lots: list[int]) -> None
 
 __all__ = [
     "FAST_FAKE", "NO_KEYRING_ENV", "UNDERLYING", "first_expiry", "isolated_keyring", "kite_broker", "kite_market",
-    "live_config", "live_config_mapping", "open_desk", "our_orders", "place_external", "ticked_contract", "ticket",
-    "until", "wait_orders",
+    "live_config", "live_config_mapping", "open_desk", "our_orders", "place_external", "started_child_desk",
+    "ticked_contract", "ticket", "until", "wait_orders",
 ]
 
 

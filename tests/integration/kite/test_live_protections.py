@@ -30,10 +30,7 @@ from typing import Any
 import pytest
 
 from imperium_desk.broker.kite.tags import parse_tag
-from imperium_desk.clock import WallClock
-from imperium_desk.config import config_from_mapping
 from imperium_desk.desk import Desk
-from imperium_desk.desk.connector import LiveConnector
 from imperium_desk.desk.events import DeskEvent, ParentFinished, ParentStarted, ProtectionView
 from imperium_desk.desk.live import ACCESS_TOKEN_ENV
 from imperium_desk.domain.enums import Mode, OrderType, ParentStatus, Side
@@ -47,12 +44,12 @@ from tests.fake_kite.state import KiteAccount
 from tests.integration.kite.live_support import (
     NO_KEYRING_ENV,
     UNDERLYING,
-    connected_venue,
     isolated_keyring,
     kite_broker,
     live_config_mapping,
     open_desk,
     our_orders,
+    started_child_desk,
     ticked_contract,
     ticket,
     until,
@@ -430,13 +427,7 @@ def test_a_clean_stop_with_the_exit_working_leaves_the_protection_to_the_restart
 
 # -- the crashing first desk (a child process) -----------------------------------------------------------------------
 async def _crashing_protected_desk(config_path: Path, home: Path, when: str) -> None:
-    config = config_from_mapping(json.loads(config_path.read_text()), str(config_path))
-    clock = WallClock()
-    connector = LiveConnector(config, home=home, mode=Mode.LIVE, clock=clock)
-    connector.use_token(os.environ[ACCESS_TOKEN_ENV])
-    venue = await connected_venue(connector)
-    desk = Desk(config, home=home, clock=clock, mode=Mode.LIVE, venue=venue, connector=connector)
-    desk.start()
+    desk = await started_child_desk(config_path, home)
     contract, entry_id, armed = await enter_protected(desk)
     await until(lambda: [p["status"] for p in saved(home)] == [ProtectionStatus.ARMED.value],
                 timeout_s=WAIT_S, what="the armed protection saved")
