@@ -209,11 +209,12 @@ class ProtectionManager:
     def cancel_position(self, symbol: str, product: Product | None,
                         reason: str = "the position was exited by hand") -> list[str]:
         """The position is exited another way (the trader's EXIT or EXIT ALL, the day's limit): its pending and armed
-        protections are cancelled, with `reason` (a None product, or a protection without one, matches any).
-        Returns the entry parent ids cancelled."""
+        protections are cancelled, and a triggered one whose exit waits for its save is not sent, with `reason` (a
+        None product, or a protection without one, matches any). Returns the entry parent ids cancelled."""
         cancelled: list[str] = []
         for p in list(self._all.values()):
-            if p.symbol != symbol or p.status not in (ProtectionStatus.PENDING, ProtectionStatus.ARMED):
+            sending = p.status is ProtectionStatus.TRIGGERED and p.exit_parent_id is None  # its save still on the way
+            if p.symbol != symbol or not (sending or p.status in (ProtectionStatus.PENDING, ProtectionStatus.ARMED)):
                 continue
             if product is not None and p.product is not None and p.product is not product:
                 continue
@@ -380,8 +381,15 @@ class ProtectionManager:
             return
         # Saved before it is sent (write-ahead): a desk that dies after sending the exit must find it TRIGGERED on
         # restart, or it would arm the position again and could send a second exit. The wait is one file write.
-        self._after_saved.append(lambda: self._send(p, request, level, kind, quote))
+        self._after_saved.append(lambda: self._send_if_still_due(p, request, level, kind, quote))
         self._changed()
+
+    def _send_if_still_due(self, p: Protection, request: ExecutionRequest, level: float, kind: ProtectionKind,
+                           quote: Quote) -> None:
+        # While its save was written, the trader's EXIT (or the day's limit) may have closed the position and
+        # cancelled this: its exit is then not sent (two exits would flip the position).
+        if p.status is ProtectionStatus.TRIGGERED and p.exit_parent_id is None:
+            self._send(p, request, level, kind, quote)
 
     def _send(self, p: Protection, request: ExecutionRequest, level: float, kind: ProtectionKind,
               quote: Quote) -> None:

@@ -625,3 +625,20 @@ def test_a_protections_own_confirmation_wins_over_the_desk_config() -> None:
 def test_the_confirmation_at_its_defaults_leaves_the_config_dump_unchanged() -> None:
     assert "protection_confirm_ticks" not in ExecutionConfig().model_dump()
     assert ExecutionConfig(protection_confirm_ticks=2).model_dump()["protection_confirm_ticks"] == 2
+
+
+def test_an_exit_waiting_for_its_save_is_not_sent_after_a_manual_exit(tmp_path: Path) -> None:
+    h = Harness()
+    h.manager.persist_to(ProtectionStore(tmp_path / "protections.json"), Offloader(h.clock))
+
+    async def main() -> None:
+        h.watch({"stop_loss": {"value": 5}})
+        await h.fill(130, 100.0)
+        h.tick(94.0)  # triggered: its exit waits for the save
+        h.manager.cancel_position(SYMBOL, Product.NRML)  # the trader's EXIT ALL, in the same instant
+        for _ in range(4):
+            await asyncio.sleep(0)
+            await h.manager.saved()
+
+    h.run(main)
+    assert h.status is ProtectionStatus.CANCELLED and h.sent == []
