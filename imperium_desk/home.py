@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 PRIVATE_DIR: Final = 0o700
 PRIVATE_FILE: Final = 0o600
 _OTHERS: Final = stat.S_IRWXG | stat.S_IRWXO  # the bits a private file or folder must not have
+_CREATE_EXCLUSIVE: Final = (os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
+                            | getattr(os, "O_CLOEXEC", 0))
 _NAMED_IN_WARNING: Final = 10  # paths a warning names before it says "and N more"
 
 
@@ -59,6 +61,28 @@ def open_private(path: Path, flags: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def replace_private(path: Path, data: bytes) -> None:
+    """`data` as the whole of the private file `path`, atomically and durably: written to a temporary beside it
+    (0600, created exclusively, never through a symlink, named after this process so two processes cannot share it),
+    fsynced, then renamed over `path`. A reader sees the old file or the new one; on failure `path` is unchanged, no
+    temporary is left, and the OSError is raised."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    temp.unlink(missing_ok=True)  # only a crashed process with this pid can have left one: never in use now
+    try:
+        fd = os.open(temp, _CREATE_EXCLUSIVE, PRIVATE_FILE)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def create_private(path: Path) -> None:

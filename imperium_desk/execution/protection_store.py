@@ -1,19 +1,17 @@
 """The protections a desk holds, saved under its home so a restart can restore them (issue 21).
 
-One small JSON file, rewritten whole on every change: written to a temporary name beside it (private, 0600, through
-`home.open_private`), flushed to disk, then renamed over the old one, so the file on disk is always a complete
-snapshot, the old one or the new one.
+One small JSON file, rewritten whole on every change (`home.replace_private`: a private temporary, fsynced, renamed
+over the old one), so the file on disk is always a complete snapshot, the old one or the new one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from imperium_desk.home import open_private
+from imperium_desk.home import replace_private
 
 STORE_VERSION = 1
 
@@ -25,30 +23,16 @@ class ProtectionStoreError(ValueError):
 class ProtectionStore:
     """The file `path` holding the live protections (`ProtectionManager.snapshot()`).
 
-    Threading: called on the loop; `save` is a few kilobytes written and fsynced (the manager coalesces changes into
-    one save per loop step). Promises: `load` returns what the last completed `save` wrote (an empty list when
-    nothing was ever saved); a failed save leaves the previous file as it was."""
+    Threading: `save` blocks (a few kilobytes written and fsynced): the manager calls it off the loop, one at a
+    time. Promises: `load` returns what the last completed `save` wrote (an empty list when nothing was ever saved); a
+    failed save leaves the previous file as it was."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def save(self, protections: list[dict[str, Any]]) -> None:
-        data = json.dumps({"version": STORE_VERSION, "protections": protections}, sort_keys=True).encode()
-        temp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            fd = open_private(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-            raise
+        replace_private(self.path, json.dumps({"version": STORE_VERSION, "protections": protections},
+                                              sort_keys=True).encode())
 
     def load(self) -> list[dict[str, Any]]:
         try:

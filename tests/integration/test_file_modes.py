@@ -171,3 +171,25 @@ def test_a_symlink_under_home_is_not_followed(tmp_path: Path) -> None:
     (home / "data.csv").symlink_to(outside)
     secure_home(home)
     assert mode(outside) == 0o644
+
+
+def test_a_replaced_private_file_is_0600_whatever_the_umask_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    old = os.umask(0)
+    try:
+        home_module.replace_private(target, b"one")
+        home_module.replace_private(target, b"two")
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"two"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_a_replace_that_cannot_write_raises_and_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    home_module.replace_private(target, b"old")
+    target.with_name(f".{target.name}.{os.getpid()}.new").mkdir()  # the temporary's name is taken by a folder
+    with pytest.raises(OSError):
+        home_module.replace_private(target, b"new")
+    assert target.read_bytes() == b"old"

@@ -44,6 +44,8 @@ import keyring.backends.null
 import keyring.errors
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from imperium_desk.home import replace_private
+
 __all__ = [
     "KEYRING_SERVICE",
     "AccessToken",
@@ -374,8 +376,6 @@ def secrets_path(home: Path) -> Path:
 
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_CREATE_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-_PRIVATE_FILE = 0o600
 _PRIVATE_DIR = 0o700
 
 
@@ -465,22 +465,9 @@ class FileStore:
 
     def _write(self, content: _SecretsFile) -> None:
         self._check_dir(create=True)
-        data = content.model_dump_json().encode()
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
-        # A temporary of this name can only be left by a crashed process with this pid: never in use now.
-        temp.unlink(missing_ok=True)
         try:
-            fd = os.open(temp, _CREATE_FLAGS, _PRIVATE_FILE)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, self.path)
+            replace_private(self.path, content.model_dump_json().encode())
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise SecretStoreUnavailable(f"{self.path}: cannot write the secrets ({exc.strerror}); the old file is "
                                          f"unchanged") from None
         self._sync_dir()
