@@ -6,19 +6,16 @@ lognormal slippage draw, the JSONL telemetry only), with the parents one every 1
 from __future__ import annotations
 
 import math
-import tempfile
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from benchmarks.peers_workload import Workload, run_info
-from benchmarks.replay_throughput import CONFIG
+from benchmarks.replay_throughput import CONFIG, timed_replay
 from imperium_desk.clock import VirtualClock
 from imperium_desk.config import config_from_mapping
-from imperium_desk.desk import load_catalog, run_replay
+from imperium_desk.desk import load_catalog
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.domain.instruments import IST
 from imperium_desk.market.simulator import MarketSimulator
@@ -91,13 +88,7 @@ def run(w: Workload) -> dict[str, Any]:
         return {"status": "refused", "reason": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                                          for e in exc.errors())}
     symbol = option_near_100(w)
-    scenario = scenario_from_spec(scenario_spec(w, symbol))
-    cfg = config_from_mapping(CONFIG, "benchmark")
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        summary = run_replay(scenario, cfg, Path(tmp))
-        wall = time.perf_counter() - started
-        size = (Path(tmp) / "telemetry.jsonl").stat().st_size
+    summary, wall, size = timed_replay(scenario_from_spec(scenario_spec(w, symbol)))
     run_json = summary.run
     counts = run_json["counts"]
     info = run_info(w, counts["fills"], wall, {

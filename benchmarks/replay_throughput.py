@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from imperium_desk.config import config_from_mapping
-from imperium_desk.desk import load_catalog, run_replay
+from imperium_desk.desk import ReplaySummary, load_catalog, run_replay
 from imperium_desk.domain.enums import OptionRight
 from imperium_desk.market.simulator import MarketSimulator
 from imperium_desk.rng import RandomStreams
-from imperium_desk.scenarios.spec import ScenarioSpec, scenario_from_spec
+from imperium_desk.scenarios.spec import LoadedScenario, ScenarioSpec, scenario_from_spec
 
 PARENT_SPACING_S = 0.01
 CONFIG: dict[str, Any] = {
@@ -64,6 +64,16 @@ def option_near_100() -> str:
     return best.symbol
 
 
+def timed_replay(scenario: LoadedScenario) -> tuple[ReplaySummary, float, int]:
+    """`scenario` replayed with CONFIG into a temporary folder: its summary, the wall seconds of the whole replay
+    (engine build, run, telemetry flushed) and the size of its telemetry.jsonl."""
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        summary = run_replay(scenario, config_from_mapping(CONFIG, "benchmark"), Path(tmp))
+        wall = time.perf_counter() - started
+        return summary, wall, (Path(tmp) / "telemetry.jsonl").stat().st_size
+
+
 def run_one(parents: int) -> dict[str, Any]:
     symbol = option_near_100()
     spec = ScenarioSpec.model_validate({
@@ -80,13 +90,7 @@ def run_one(parents: int) -> dict[str, Any]:
              "params": {"horizon_s": 10, "max_child_orders": 10, "randomize_slices": False}},
         ],
     })
-    scenario = scenario_from_spec(spec)
-    cfg = config_from_mapping(CONFIG, "benchmark")
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        summary = run_replay(scenario, cfg, Path(tmp))
-        wall = time.perf_counter() - started
-        size = (Path(tmp) / "telemetry.jsonl").stat().st_size
+    summary, wall, size = timed_replay(scenario_from_spec(spec))
     counts = summary.run["counts"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
