@@ -283,7 +283,9 @@ async def nothing_sent_through_the_stop(desk: Desk, fake: FakeKite, symbol: str,
     assert [e for e in events if isinstance(e, ParentStarted)] == []
 
 
-def test_a_restart_after_the_exit_filled_sends_no_second_exit(fake: FakeKite, tmp_path: Path) -> None:
+def crashed_after_the_trigger(fake: FakeKite, tmp_path: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """A first desk that triggered its protection and died once its exit reached Kite: its home, what it printed
+    once armed, and the exit order at Kite."""
     home = tmp_path / "home"
     home.mkdir()
     first = crash_a_protected_desk(fake, home, "triggered", after_armed=lambda: jump_now(fake))
@@ -291,6 +293,11 @@ def test_a_restart_after_the_exit_filled_sends_no_second_exit(fake: FakeKite, tm
     # Saved before the exit was sent (write-ahead), and again with the exit's id once sent: either may be the last.
     assert ProtectionStatus(left["status"]) is ProtectionStatus.TRIGGERED
     (exit_order,) = sells(fake.orders())
+    return home, first, exit_order
+
+
+def test_a_restart_after_the_exit_filled_sends_no_second_exit(fake: FakeKite, tmp_path: Path) -> None:
+    home, first, exit_order = crashed_after_the_trigger(fake, tmp_path)
     assert exit_order["status"] == "COMPLETE"
     writes_at_crash = len(fake.order_writes())
     events: list[DeskEvent] = []
@@ -315,13 +322,8 @@ def test_a_restart_after_the_exit_filled_sends_no_second_exit(fake: FakeKite, tm
 def test_a_restart_with_the_exit_still_working_at_kite_flags_it_and_sends_nothing(
     fake: FakeKite, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
     fake.call(hold_sells)
-    first = crash_a_protected_desk(fake, home, "triggered", after_armed=lambda: jump_now(fake))
-    (left,) = saved(home)
-    assert ProtectionStatus(left["status"]) is ProtectionStatus.TRIGGERED
-    (exit_order,) = sells(fake.orders())
+    home, first, exit_order = crashed_after_the_trigger(fake, tmp_path)
     assert exit_order["status"] == "OPEN" and exit_order["filled_quantity"] == 0
     writes_at_crash = len(fake.order_writes())
     events: list[DeskEvent] = []
