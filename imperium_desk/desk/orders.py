@@ -12,10 +12,12 @@ from pydantic import ValidationError
 
 from imperium_desk.desk.engine import Engine
 from imperium_desk.desk.events import DeskEvent, LegPreview, ParentFinished, ParentStarted, Submitted
-from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Product, Side, Urgency
+from imperium_desk.domain.enums import Algo, OptionRight, OrderType, ParentStatus, Product, Side
 from imperium_desk.domain.instruments import InstrumentError
+from imperium_desk.domain.orders import Position
 from imperium_desk.domain.protection import ExitReason
 from imperium_desk.domain.validation import field_errors
+from imperium_desk.execution.exits import cancelled_because, exit_requests
 from imperium_desk.execution.request import (
     ExecutionRequest,
     FailureKind,
@@ -139,31 +141,21 @@ class DeskOrders:
         refusal = self._refusal()
         if refusal is not None:
             raise InvalidOrder(refusal)
-        group = self.new_group("EXIT")
-        requests: list[ExecutionRequest] = []
         catalog = self._engine.catalog
-        for position in await self._engine.broker.positions():
+
+        def wanted(position: Position) -> bool:
             contract = catalog.resolve(position.symbol)
-            if (right is not None and contract.right is not right) or (
-                underlying is not None and contract.underlying != underlying
-            ):
-                continue
-            open_qty = position.quantity
-            if open_qty == 0 or (position.symbol, position.product) in self._exits.values():
-                continue
-            quote = self._engine.feed.subscribe(contract)
-            requests.append(ExecutionRequest(
-                symbol=contract.symbol, side=Side.SELL if open_qty > 0 else Side.BUY, quantity=abs(open_qty),
-                algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp, bid=quote.bid, ask=quote.ask,
-                product=position.product,
-                metadata=RequestMetadata(source=source, group=group, is_exit=True, exit_reason=exit_reason),
-            ))
+            return ((right is None or contract.right is right)
+                    and (underlying is None or contract.underlying == underlying)
+                    and (position.symbol, position.product) not in self._exits.values())  # an exit already travels
+
+        positions = [p for p in await self._engine.broker.positions() if wanted(p)]
+        requests = exit_requests(positions, catalog, self._engine.feed, source=source, group=self.new_group("EXIT"),
+                                 exit_reason=exit_reason)
         submitted = self.submit_many(requests)
         # The exit replaces what the protections would have done.
-        why = ("the position was exited by hand" if exit_reason is None
-               else f"exited by the {exit_reason.value.replace('_', ' ')}")
         for request in requests:
-            self._engine.protections.cancel_position(request.symbol, request.product, why)
+            self._engine.protections.cancel_position(request.symbol, request.product, cancelled_because(exit_reason))
         return submitted
 
     @property

@@ -6,42 +6,21 @@ the `risk_limit` record. The running desk does the same through its own EXIT ALL
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 
 from imperium_desk.broker.port import Broker
 from imperium_desk.clock import Cancellable, Clock
-from imperium_desk.domain.enums import Algo, Side, Urgency
 from imperium_desk.domain.instruments import InstrumentCatalog
 from imperium_desk.domain.orders import Position
-from imperium_desk.domain.protection import ExitReason
 from imperium_desk.execution.daily_limit import DailyLimitGuard, LimitCrossing, positions_pnl
+from imperium_desk.execution.exits import cancelled_because, exit_requests
 from imperium_desk.execution.protection import ProtectionManager
-from imperium_desk.execution.request import ExecutionRequest, InvalidOrder, ParentResult, RequestMetadata
+from imperium_desk.execution.request import InvalidOrder, ParentResult
 from imperium_desk.execution.stack import ExecutionStack
 from imperium_desk.execution.tracker import FillQualityTracker, Record
 from imperium_desk.market.port import MarketData
 
 CHECK_INTERVAL_S = 1.0  # as often as the desk refreshes its portfolio (desk.PORTFOLIO_REFRESH_S)
 EXIT_SOURCE = "daily_limit"
-
-
-def exit_requests(positions: Iterable[Position], catalog: InstrumentCatalog, feed: MarketData, *, source: str,
-                  group: str, exit_reason: ExitReason | None) -> list[ExecutionRequest]:
-    """MARKET IMMEDIATE exits (high urgency) closing every open position in its own product, as the desk's EXIT ALL
-    builds them."""
-    requests: list[ExecutionRequest] = []
-    for position in positions:
-        if position.quantity == 0:
-            continue
-        contract = catalog.resolve(position.symbol)
-        quote = feed.subscribe(contract)
-        requests.append(ExecutionRequest(
-            symbol=contract.symbol, side=Side.SELL if position.quantity > 0 else Side.BUY,
-            quantity=abs(position.quantity), algo=Algo.IMMEDIATE, urgency=Urgency.HIGH, ltp=quote.ltp,
-            bid=quote.bid, ask=quote.ask, product=position.product,
-            metadata=RequestMetadata(source=source, group=group, is_exit=True, exit_reason=exit_reason),
-        ))
-    return requests
 
 
 class LimitWatch:
@@ -136,7 +115,7 @@ class LimitWatch:
         for request in requests:
             if self._protections is not None:
                 self._protections.cancel_position(request.symbol, request.product,
-                                                  f"exited by the {crossing.reason.value.replace('_', ' ')}")
+                                                  cancelled_because(crossing.reason))
             parent_id = self._stack.reserve_parent_id()
             parent_ids.append(parent_id)
             self.exits.append(asyncio.ensure_future(self._stack.execute(request, parent_id)))
